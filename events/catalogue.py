@@ -1,0 +1,192 @@
+"""The event catalogue: every fact the register can hold, as msgspec Structs.
+
+Event *data* lives here; the envelope (stream, version, position, times, hashes) is in
+`events.envelope`. Type names and schema versions are a public contract: never change the
+meaning of a recorded type. Evolve it with a new `schema_version` and an upcaster in
+`events.upcasting`. New optional fields get defaults; field types never change.
+
+Bodies are decoded strictly (`forbid_unknown_fields`): a typo in a field name is an error the
+client hears about, not data silently dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from typing import Annotated, ClassVar, Literal
+
+import msgspec
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+LongText = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+Slug = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Url = Annotated[str, msgspec.Meta(pattern=r"^https?://\S{1,2000}$", max_length=2008)]
+
+
+class _Shape(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Base of the shared shapes and event data: strict, immutable, canonical when encoded."""
+
+
+class Person(_Shape):
+    name: Text
+    title: Text | None = None
+    organisation: Text | None = None
+
+
+class Party(_Shape):
+    organisation: Text
+    country: Text | None = None
+    signatory: Person | None = None
+
+
+class Owner(_Shape):
+    """A follow-up owner: an organisational unit, optionally a named person in it."""
+
+    unit: Text
+    person: Person | None = None
+
+
+class EventData(_Shape):
+    """Base of every event's data. `type_name` is the stable name stored in the log."""
+
+    type_name: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.type_name = cls.__name__
+
+
+class DelegationFormed(EventData):
+    name: Text
+    leader: Person
+    organiser: Text
+    member_count: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+    starts_on: dt.date
+    ends_on: dt.date
+    destinations: Annotated[list[Text], msgspec.Meta(min_length=1, max_length=50)]
+    country: Text
+    programme: LongText | None = None
+
+
+AgreementKind = Literal["MoC", "MoU", "partnership", "other"]
+
+
+class AgreementSigned(EventData):
+    kind: AgreementKind
+    title: Text
+    parties: Annotated[list[Party], msgspec.Meta(min_length=2, max_length=20)]
+    signed_on: dt.date
+    place: Text | None = None
+    delegation_id: Text | None = None
+    sectors: Annotated[list[Text], msgspec.Meta(max_length=20)] = []
+    summary: LongText | None = None
+    announced_on: dt.date | None = None
+
+
+class AgreementWitnessed(EventData):
+    witness: Person
+    witnessed_on: dt.date
+
+
+class AgreementEndorsed(EventData):
+    endorser: Person
+    on_behalf_of: Text
+    endorsed_on: dt.date
+
+
+class ResponsibilityAssigned(EventData):
+    owner: Owner
+    assigned_by: Text
+    assigned_on: dt.date
+    scope: LongText | None = None
+
+
+class ResponsibilityTransferred(EventData):
+    from_owner: Owner
+    to_owner: Owner
+    transferred_on: dt.date
+    reason: LongText | None = None
+
+
+class FollowUpOpened(EventData):
+    follow_up_id: Slug
+    title: Text
+    owner: Owner
+    due_on: dt.date
+
+
+class FollowUpCompleted(EventData):
+    follow_up_id: Slug
+    completed_on: dt.date
+    outcome: LongText | None = None
+
+
+class FollowUpCancelled(EventData):
+    follow_up_id: Slug
+    cancelled_on: dt.date
+    reason: LongText
+
+
+class AgreementAmended(EventData):
+    amended_on: dt.date
+    summary: LongText
+
+
+class AgreementTerminated(EventData):
+    terminated_on: dt.date
+    reason: LongText
+
+
+class NoteAttached(EventData):
+    text: LongText
+    link: Url | None = None
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    cls.type_name: cls
+    for cls in (
+        DelegationFormed,
+        AgreementSigned,
+        AgreementWitnessed,
+        AgreementEndorsed,
+        ResponsibilityAssigned,
+        ResponsibilityTransferred,
+        FollowUpOpened,
+        FollowUpCompleted,
+        FollowUpCancelled,
+        AgreementAmended,
+        AgreementTerminated,
+        NoteAttached,
+    )
+}
+
+_DECODERS = {name: msgspec.json.Decoder(cls) for name, cls in EVENT_TYPES.items()}
+_ENCODER = msgspec.json.Encoder()
+
+
+def decoder_for(type_name: str) -> msgspec.json.Decoder[EventData] | None:
+    """The strict JSON decoder for one event type, or None if the type is unknown."""
+    return _DECODERS.get(type_name)  # type: ignore[return-value]
+
+
+def encode_data(data: EventData) -> bytes:
+    """Canonical JSON bytes of event data: declared field order, defaults omitted."""
+    return _ENCODER.encode(data)
+
+
+def owner_id(owner: Owner) -> str:
+    """Stable identifier of an owner: slug of the unit, plus the person's name when named.
+
+    Two owners with the same unit and person name are the same owner, whatever titles say.
+    """
+    key = _slug(owner.unit)
+    if owner.person is not None:
+        key += "--" + _slug(owner.person.name)
+    return key
+
+
+def _slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "x"

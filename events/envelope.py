@@ -1,0 +1,80 @@
+"""The envelope around event data: what a client proposes and what the log stores."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import msgspec
+
+from events.catalogue import EventData
+
+ExpectedVersion = int | Literal["any", "no_stream"]
+"""`"any"`, `"no_stream"` (the same as 0), or the stream's exact current version."""
+
+GENESIS_HASH = "0" * 64
+
+
+class Proposed(msgspec.Struct, frozen=True, kw_only=True):
+    """One event a caller wants appended. `data` is raw JSON bytes (validated by the store)
+    or an already-built `EventData`. Without `event_id` the store makes one (uuid4): clients
+    that retry must send their own."""
+
+    type: str
+    data: bytes | EventData
+    occurred_at: dt.datetime
+    event_id: str | None = None
+
+
+class Metadata(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Who recorded an event and in which conversation. The actor comes from credentials."""
+
+    actor: str
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    user_agent: str | None = None
+
+
+class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as stored and as served. `data` and `metadata` are the exact stored bytes."""
+
+    position: int
+    event_id: str
+    stream_id: str
+    version: int
+    type: str
+    schema_version: int
+    occurred_at: str
+    recorded_at: str
+    data: msgspec.Raw
+    metadata: msgspec.Raw
+    prev_hash: str
+    hash: str
+
+    @property
+    def category(self) -> str:
+        return self.stream_id.split("-", 1)[0]
+
+
+class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
+    stream_id: str
+    from_version: int
+    to_version: int
+    from_position: int
+    to_position: int
+    created: bool = msgspec.field(default=True)
+    """False when the batch was already stored (an idempotent retry)."""
+
+
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def format_timestamp(moment: dt.datetime) -> str:
+    """RFC 3339 UTC with microseconds, fixed width, so text order is time order."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime(_TS_FORMAT)
+
+
+def parse_timestamp(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

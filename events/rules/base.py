@@ -1,0 +1,26 @@
+"""The shape of a decider: pure functions over one stream's events, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Generic, Protocol, TypeVar
+
+from events.catalogue import EventData
+from events.errors import RuleViolation
+
+S = TypeVar("S")
+
+
+class Decider(Protocol, Generic[S]):
+    """`initial()` is the state of an empty stream; `evolve` folds one recorded event;
+    `check` raises `RuleViolation` (with the rule's stable name and the index of the offending
+    event in `new`) if appending `new` to a stream in `state` breaks a rule."""
+
+    def initial(self) -> S: ...
+
+    def evolve(self, state: S, event: EventData) -> S: ...
+
+    def check(self, state: S, new: Sequence[EventData]) -> None: ...
+
+
+__all__ = ["Decider", "EventData", "RuleViolation"]
