@@ -144,6 +144,23 @@ class NoteAttached(EventData):
     link: Url | None = None
 
 
+Role = Literal["recorder", "viewer", "auditor", "admin"]
+
+
+class TokenIssued(EventData):
+    """An API token was created (stream `admin-tokens`). Only the token's sha256 is kept."""
+
+    token_id: Slug
+    name: Text
+    role: Role
+    token_hash: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+
+
+class TokenRevoked(EventData):
+    token_id: Slug
+    reason: Text | None = None
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.type_name: cls
     for cls in (
@@ -159,6 +176,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         AgreementAmended,
         AgreementTerminated,
         NoteAttached,
+        TokenIssued,
+        TokenRevoked,
     )
 }
 
