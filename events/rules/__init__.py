@@ -1,0 +1,59 @@
+"""Stream rules: which decider guards a stream, and what a stream id may look like.
+
+A stream id is `<category>-<id>`: the category in lowercase letters, the id a letter or digit
+followed by up to 126 letters, digits, `_` or `-`. No slashes, dots or spaces, so an id is
+safe in a URL path segment and in a file name.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from events.errors import RuleViolation
+from events.rules.agreement import AGREEMENT, AgreementDecider, AgreementState
+from events.rules.base import Decider
+from events.rules.delegation import DELEGATION, DelegationDecider, DelegationState
+
+STREAM_ID_PATTERN = r"^[a-z]{1,32}-[A-Za-z0-9][A-Za-z0-9_-]{0,126}$"
+_STREAM_ID = re.compile(STREAM_ID_PATTERN)
+
+_DECIDERS: dict[str, Decider[Any]] = {"agreement": AGREEMENT, "delegation": DELEGATION}
+
+
+def check_stream_id(stream_id: str) -> None:
+    """Raise `RuleViolation("invalid_stream_id")` unless `stream_id` is `<category>-<id>`."""
+    if _STREAM_ID.fullmatch(stream_id) is None:
+        raise RuleViolation(
+            "invalid_stream_id",
+            f"{stream_id[:200]!r} is not <category>-<id> (pattern {STREAM_ID_PATTERN})",
+        )
+
+
+def decider_for(stream_id: str) -> Decider[Any]:
+    """The decider guarding `stream_id`, chosen by its category.
+
+    Raises `invalid_stream_id` for a malformed id and `unknown_stream_category` for a
+    category other than `agreement` and `delegation`.
+    """
+    check_stream_id(stream_id)
+    category = stream_id.split("-", 1)[0]
+    decider = _DECIDERS.get(category)
+    if decider is None:
+        raise RuleViolation(
+            "unknown_stream_category",
+            f"unknown stream category {category!r}; known: {', '.join(sorted(_DECIDERS))}",
+        )
+    return decider
+
+
+__all__ = [
+    "STREAM_ID_PATTERN",
+    "AgreementDecider",
+    "AgreementState",
+    "Decider",
+    "DelegationDecider",
+    "DelegationState",
+    "check_stream_id",
+    "decider_for",
+]

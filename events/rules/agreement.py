@@ -1,0 +1,241 @@
+"""The decider for `agreement-…` streams: what may be appended to an agreement's history.
+
+Schema constraints (field types, lengths, two parties at least) are the catalogue's job; the
+rules here need the stream's past. Each refusal names a stable rule (the 422's `rule`):
+
+| rule | refused when |
+| --- | --- |
+| `event_type_not_allowed_in_category` | a type with no place here (DelegationFormed) |
+| `stream_must_start_with_signing` | the first event is not AgreementSigned (see below) |
+| `already_signed` | a second AgreementSigned |
+| `duplicate_party` | the same organisation appears twice among the parties (case-insensitive) |
+| `agreement_ended` | anything but closing follow-ups or notes after AgreementTerminated |
+| `witnessed_before_signing` | `witnessed_on` is before `signed_on` |
+| `endorsed_before_signing` | `endorsed_on` is before `signed_on` (the same day is fine) |
+| `assigned_before_signing` | `assigned_on` is before `signed_on` |
+| `transferred_before_signing` | `transferred_on` is before `signed_on` |
+| `follow_up_due_before_signing` | a follow-up's `due_on` is before `signed_on` |
+| `follow_up_closed_before_signing` | `completed_on` / `cancelled_on` is before `signed_on` |
+| `amended_before_signing` | `amended_on` is before `signed_on` |
+| `terminated_before_signing` | `terminated_on` is before `signed_on` |
+| `no_current_owner` | a transfer while nobody is responsible (assign first) |
+| `transfer_from_not_current_owner` | `from_owner` is not the current owner (by `owner_id`) |
+| `transfer_to_same_owner` | a transfer whose `to_owner` is the current owner |
+| `follow_up_already_exists` | opening a follow-up id already used in this agreement |
+| `follow_up_unknown` | completing or cancelling a follow-up id never opened |
+| `follow_up_already_closed` | completing or cancelling a follow-up already closed |
+
+There is no separate `agreement_not_signed`: the only unsigned agreement is an empty stream,
+so witnessing, endorsing, assigning or opening follow-ups before signing is refused as
+`stream_must_start_with_signing`. After termination, witness, endorse, assign, transfer, open a
+follow-up, amend and a second termination are `agreement_ended`; completing or cancelling the
+follow-ups still open, and notes, remain possible. The date rules allow the signing day itself.
+
+A ResponsibilityAssigned on an agreement that already has an owner is a new mandate and
+replaces the owner; a hand-over between owners is a ResponsibilityTransferred.
+
+`evolve` never refuses: it folds whatever the log holds, so events recorded under older rules
+still replay.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from events.catalogue import (
+    AgreementAmended,
+    AgreementEndorsed,
+    AgreementSigned,
+    AgreementTerminated,
+    AgreementWitnessed,
+    EventData,
+    FollowUpCancelled,
+    FollowUpCompleted,
+    FollowUpOpened,
+    NoteAttached,
+    ResponsibilityAssigned,
+    ResponsibilityTransferred,
+    owner_id,
+)
+from events.errors import RuleViolation
+
+_ALLOWED: frozenset[type[EventData]] = frozenset(
+    {
+        AgreementSigned,
+        AgreementWitnessed,
+        AgreementEndorsed,
+        ResponsibilityAssigned,
+        ResponsibilityTransferred,
+        FollowUpOpened,
+        FollowUpCompleted,
+        FollowUpCancelled,
+        AgreementAmended,
+        AgreementTerminated,
+        NoteAttached,
+    }
+)
+
+_ALLOWED_AFTER_END: frozenset[type[EventData]] = frozenset(
+    {FollowUpCompleted, FollowUpCancelled, NoteAttached}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AgreementState:
+    """What the rules need to know about one agreement's past."""
+
+    signed_on: dt.date | None = None
+    terminated: bool = False
+    owner: str | None = None
+    """`owner_id` of the current follow-up owner, if any."""
+    open_follow_ups: frozenset[str] = frozenset()
+    closed_follow_ups: frozenset[str] = frozenset()
+
+
+class AgreementDecider:
+    """Pure rules for agreement streams (see the module docstring for the table)."""
+
+    def initial(self) -> AgreementState:
+        return AgreementState()
+
+    def evolve(self, state: AgreementState, event: EventData) -> AgreementState:
+        match event:
+            case AgreementSigned(signed_on=signed_on):
+                return replace(state, signed_on=signed_on)
+            case ResponsibilityAssigned(owner=owner):
+                return replace(state, owner=owner_id(owner))
+            case ResponsibilityTransferred(to_owner=to_owner):
+                return replace(state, owner=owner_id(to_owner))
+            case FollowUpOpened(follow_up_id=fid):
+                return replace(state, open_follow_ups=state.open_follow_ups | {fid})
+            case FollowUpCompleted(follow_up_id=fid) | FollowUpCancelled(follow_up_id=fid):
+                return replace(
+                    state,
+                    open_follow_ups=state.open_follow_ups - {fid},
+                    closed_follow_ups=state.closed_follow_ups | {fid},
+                )
+            case AgreementTerminated():
+                return replace(state, terminated=True)
+            case _:
+                return state
+
+    def check(self, state: AgreementState, new: Sequence[EventData]) -> None:
+        for index, event in enumerate(new):
+            _check_one(state, event, index)
+            state = self.evolve(state, event)
+
+
+def _check_one(state: AgreementState, event: EventData, index: int) -> None:
+    kind = type(event)
+    if kind not in _ALLOWED:
+        raise RuleViolation(
+            "event_type_not_allowed_in_category",
+            f"{kind.type_name} cannot be recorded in an agreement stream",
+            index,
+        )
+    if state.signed_on is None:
+        if not isinstance(event, AgreementSigned):
+            raise RuleViolation(
+                "stream_must_start_with_signing",
+                f"an agreement stream starts with AgreementSigned, not {kind.type_name}",
+                index,
+            )
+        _check_parties(event, index)
+        return
+    if isinstance(event, AgreementSigned):
+        raise RuleViolation(
+            "already_signed", f"the agreement was already signed on {state.signed_on}", index
+        )
+    if state.terminated and kind not in _ALLOWED_AFTER_END:
+        raise RuleViolation(
+            "agreement_ended",
+            f"the agreement was terminated; {kind.type_name} is no longer possible",
+            index,
+        )
+    _check_not_before_signing(state.signed_on, event, index)
+    match event:
+        case ResponsibilityTransferred():
+            _check_transfer(state, event, index)
+        case FollowUpOpened(follow_up_id=fid):
+            if fid in state.open_follow_ups or fid in state.closed_follow_ups:
+                raise RuleViolation(
+                    "follow_up_already_exists", f"follow-up {fid!r} was already opened", index
+                )
+        case FollowUpCompleted(follow_up_id=fid) | FollowUpCancelled(follow_up_id=fid):
+            if fid in state.closed_follow_ups:
+                raise RuleViolation(
+                    "follow_up_already_closed",
+                    f"follow-up {fid!r} was already completed or cancelled",
+                    index,
+                )
+            if fid not in state.open_follow_ups:
+                raise RuleViolation("follow_up_unknown", f"no follow-up {fid!r} was opened", index)
+        case _:
+            pass
+
+
+def _check_parties(event: AgreementSigned, index: int) -> None:
+    seen: set[str] = set()
+    for party in event.parties:
+        key = " ".join(party.organisation.casefold().split())
+        if key in seen:
+            raise RuleViolation(
+                "duplicate_party",
+                f"{party.organisation!r} appears more than once among the parties",
+                index,
+            )
+        seen.add(key)
+
+
+def _dated(event: EventData) -> tuple[str, dt.date] | None:
+    """The rule name and date of an event that cannot predate the signing."""
+    match event:
+        case AgreementWitnessed(witnessed_on=day):
+            return "witnessed_before_signing", day
+        case AgreementEndorsed(endorsed_on=day):
+            return "endorsed_before_signing", day
+        case ResponsibilityAssigned(assigned_on=day):
+            return "assigned_before_signing", day
+        case ResponsibilityTransferred(transferred_on=day):
+            return "transferred_before_signing", day
+        case FollowUpOpened(due_on=day):
+            return "follow_up_due_before_signing", day
+        case FollowUpCompleted(completed_on=day) | FollowUpCancelled(cancelled_on=day):
+            return "follow_up_closed_before_signing", day
+        case AgreementAmended(amended_on=day):
+            return "amended_before_signing", day
+        case AgreementTerminated(terminated_on=day):
+            return "terminated_before_signing", day
+        case _:
+            return None
+
+
+def _check_not_before_signing(signed_on: dt.date, event: EventData, index: int) -> None:
+    dated = _dated(event)
+    if dated is not None and dated[1] < signed_on:
+        rule, day = dated
+        raise RuleViolation(
+            rule, f"{event.type_name} dated {day} is before the signing on {signed_on}", index
+        )
+
+
+def _check_transfer(state: AgreementState, event: ResponsibilityTransferred, index: int) -> None:
+    if state.owner is None:
+        raise RuleViolation(
+            "no_current_owner", "nobody is responsible yet: assign an owner first", index
+        )
+    if owner_id(event.from_owner) != state.owner:
+        raise RuleViolation(
+            "transfer_from_not_current_owner",
+            f"from_owner {owner_id(event.from_owner)!r} is not the current owner {state.owner!r}",
+            index,
+        )
+    if owner_id(event.to_owner) == state.owner:
+        raise RuleViolation(
+            "transfer_to_same_owner", f"{state.owner!r} is already the owner", index
+        )
+
+
+AGREEMENT = AgreementDecider()
