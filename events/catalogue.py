@@ -24,41 +24,39 @@ Slug = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 Url = Annotated[str, msgspec.Meta(pattern=r"^https?://\S{1,2000}$", max_length=2008)]
 
 
-class _Shape(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+class _Shape(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True
+):
     """Base of the shared shapes and event data: strict, immutable, canonical when encoded."""
 
 
-class Person(_Shape):
+class Person(_Shape, frozen=True):
     name: Text
     title: Text | None = None
     organisation: Text | None = None
 
 
-class Party(_Shape):
+class Party(_Shape, frozen=True):
     organisation: Text
     country: Text | None = None
     signatory: Person | None = None
 
 
-class Owner(_Shape):
+class Owner(_Shape, frozen=True):
     """A follow-up owner: an organisational unit, optionally a named person in it."""
 
     unit: Text
     person: Person | None = None
 
 
-class EventData(_Shape):
+class EventData(_Shape, frozen=True):
     """Base of every event's data. `type_name` is the stable name stored in the log."""
 
     type_name: ClassVar[str]
     schema_version: ClassVar[int] = 1
 
-    def __init_subclass__(cls, **kwargs: object) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.type_name = cls.__name__
 
-
-class DelegationFormed(EventData):
+class DelegationFormed(EventData, frozen=True):
     name: Text
     leader: Person
     organiser: Text
@@ -73,7 +71,7 @@ class DelegationFormed(EventData):
 AgreementKind = Literal["MoC", "MoU", "partnership", "other"]
 
 
-class AgreementSigned(EventData):
+class AgreementSigned(EventData, frozen=True):
     kind: AgreementKind
     title: Text
     parties: Annotated[list[Party], msgspec.Meta(min_length=2, max_length=20)]
@@ -85,61 +83,61 @@ class AgreementSigned(EventData):
     announced_on: dt.date | None = None
 
 
-class AgreementWitnessed(EventData):
+class AgreementWitnessed(EventData, frozen=True):
     witness: Person
     witnessed_on: dt.date
 
 
-class AgreementEndorsed(EventData):
+class AgreementEndorsed(EventData, frozen=True):
     endorser: Person
     on_behalf_of: Text
     endorsed_on: dt.date
 
 
-class ResponsibilityAssigned(EventData):
+class ResponsibilityAssigned(EventData, frozen=True):
     owner: Owner
     assigned_by: Text
     assigned_on: dt.date
     scope: LongText | None = None
 
 
-class ResponsibilityTransferred(EventData):
+class ResponsibilityTransferred(EventData, frozen=True):
     from_owner: Owner
     to_owner: Owner
     transferred_on: dt.date
     reason: LongText | None = None
 
 
-class FollowUpOpened(EventData):
+class FollowUpOpened(EventData, frozen=True):
     follow_up_id: Slug
     title: Text
     owner: Owner
     due_on: dt.date
 
 
-class FollowUpCompleted(EventData):
+class FollowUpCompleted(EventData, frozen=True):
     follow_up_id: Slug
     completed_on: dt.date
     outcome: LongText | None = None
 
 
-class FollowUpCancelled(EventData):
+class FollowUpCancelled(EventData, frozen=True):
     follow_up_id: Slug
     cancelled_on: dt.date
     reason: LongText
 
 
-class AgreementAmended(EventData):
+class AgreementAmended(EventData, frozen=True):
     amended_on: dt.date
     summary: LongText
 
 
-class AgreementTerminated(EventData):
+class AgreementTerminated(EventData, frozen=True):
     terminated_on: dt.date
     reason: LongText
 
 
-class NoteAttached(EventData):
+class NoteAttached(EventData, frozen=True):
     text: LongText
     link: Url | None = None
 
@@ -147,7 +145,7 @@ class NoteAttached(EventData):
 Role = Literal["recorder", "viewer", "auditor", "admin"]
 
 
-class TokenIssued(EventData):
+class TokenIssued(EventData, frozen=True):
     """An API token was created (stream `admin-tokens`). Only the token's sha256 is kept."""
 
     token_id: Slug
@@ -156,13 +154,13 @@ class TokenIssued(EventData):
     token_hash: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
 
 
-class TokenRevoked(EventData):
+class TokenRevoked(EventData, frozen=True):
     token_id: Slug
     reason: Text | None = None
 
 
 EVENT_TYPES: dict[str, type[EventData]] = {
-    cls.type_name: cls
+    cls.__name__: cls
     for cls in (
         DelegationFormed,
         AgreementSigned,
@@ -181,13 +179,18 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     )
 }
 
-_DECODERS = {name: msgspec.json.Decoder(cls) for name, cls in EVENT_TYPES.items()}
+for _name, _cls in EVENT_TYPES.items():
+    _cls.type_name = _name
+
+_DECODERS: dict[str, msgspec.json.Decoder[EventData]] = {
+    name: msgspec.json.Decoder(cls) for name, cls in EVENT_TYPES.items()
+}
 _ENCODER = msgspec.json.Encoder()
 
 
 def decoder_for(type_name: str) -> msgspec.json.Decoder[EventData] | None:
     """The strict JSON decoder for one event type, or None if the type is unknown."""
-    return _DECODERS.get(type_name)  # type: ignore[return-value]
+    return _DECODERS.get(type_name)
 
 
 def encode_data(data: EventData) -> bytes:

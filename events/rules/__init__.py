@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from events.errors import RuleViolation
+from events.rules.admin import ADMIN
 from events.rules.agreement import AGREEMENT, AgreementDecider, AgreementState
 from events.rules.base import Decider
 from events.rules.delegation import DELEGATION, DelegationDecider, DelegationState
@@ -18,7 +19,14 @@ from events.rules.delegation import DELEGATION, DelegationDecider, DelegationSta
 STREAM_ID_PATTERN = r"^[a-z]{1,32}-[A-Za-z0-9][A-Za-z0-9_-]{0,126}$"
 _STREAM_ID = re.compile(STREAM_ID_PATTERN)
 
-_DECIDERS: dict[str, Decider[Any]] = {"agreement": AGREEMENT, "delegation": DELEGATION}
+_DECIDERS: dict[str, Decider[Any]] = {
+    "agreement": AGREEMENT,
+    "delegation": DELEGATION,
+    "admin": ADMIN,
+}
+RECORDABLE_CATEGORIES = frozenset({"agreement", "delegation"})
+"""Categories staff may append to over HTTP; `admin-…` streams are written only by the
+service's own token commands, or a recorder could issue itself an admin token."""
 
 
 def check_stream_id(stream_id: str) -> None:
@@ -34,7 +42,7 @@ def decider_for(stream_id: str) -> Decider[Any]:
     """The decider guarding `stream_id`, chosen by its category.
 
     Raises `invalid_stream_id` for a malformed id and `unknown_stream_category` for a
-    category other than `agreement` and `delegation`.
+    category other than `agreement`, `delegation` and `admin`.
     """
     check_stream_id(stream_id)
     category = stream_id.split("-", 1)[0]
@@ -48,6 +56,7 @@ def decider_for(stream_id: str) -> Decider[Any]:
 
 
 __all__ = [
+    "RECORDABLE_CATEGORIES",
     "STREAM_ID_PATTERN",
     "AgreementDecider",
     "AgreementState",

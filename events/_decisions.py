@@ -1,0 +1,162 @@
+"""Deciding one pending append against the log's state, inside the writer's transaction.
+
+Pure bookkeeping over what the writer has loaded: idempotency, expected version, rules, and
+the assignment of versions, positions, record times and hashes. No I/O here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from events.envelope import AppendResult, ExpectedVersion
+from events.errors import IdempotencyConflict, WrongExpectedVersion
+from events.hashing import canonical_bytes, chain_hash
+from events.rules import decider_for
+from events.validation import Prepared
+
+
+@dataclass(slots=True)
+class StoredId:
+    """What the idempotency check needs of an event already in the log (or staged)."""
+
+    stream_id: str
+    version: int
+    position: int
+    type: str
+    data: bytes
+    occurred_at: str
+
+
+@dataclass(slots=True)
+class StreamState:
+    key: int
+    version: int
+    decider_state: Any
+    is_new: bool = False
+
+
+@dataclass(slots=True)
+class Tip:
+    """The head of the log as the group grows: next position, last hash, last record time."""
+
+    position: int
+    hash: str
+    recorded_at: str
+
+
+@dataclass(slots=True)
+class Staged:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    ids: dict[str, StoredId] = field(default_factory=dict)
+
+
+def already_stored(
+    stream_id: str, events: list[Prepared], known: Mapping[str, StoredId]
+) -> AppendResult | None:
+    """The original result if this exact batch is stored; None if none of it is."""
+    found = [known.get(e.event_id) for e in events]
+    if all(f is None for f in found):
+        return None
+    for event, stored in zip(events, found, strict=True):
+        if stored is None:
+            raise IdempotencyConflict(event.event_id, "part of this batch is stored, part is not")
+        same = (
+            stored.stream_id == stream_id
+            and stored.type == event.type
+            and stored.data == event.data_bytes
+            and stored.occurred_at == event.occurred_at
+        )
+        if not same:
+            raise IdempotencyConflict(event.event_id, "already stored with other content")
+    first, last = found[0], found[-1]
+    assert first is not None and last is not None
+    if last.version - first.version != len(events) - 1:
+        raise IdempotencyConflict(events[0].event_id, "stored, but not as one batch")
+    return AppendResult(
+        stream_id=stream_id,
+        from_version=first.version,
+        to_version=last.version,
+        from_position=first.position,
+        to_position=last.position,
+        created=False,
+    )
+
+
+def check_expected(stream_id: str, expected: ExpectedVersion, current: int) -> None:
+    if expected == "any":
+        return
+    wanted = 0 if expected == "no_stream" else expected
+    if wanted != current:
+        raise WrongExpectedVersion(stream_id, expected, current)
+
+
+def decide(stream_id: str, events: list[Prepared], stream: StreamState) -> Any:
+    """Ask the stream's decider; return the state after the batch (raises RuleViolation)."""
+    decider = decider_for(stream_id)
+    data = [e.data for e in events]
+    decider.check(stream.decider_state, data)
+    state = stream.decider_state
+    for item in data:
+        state = decider.evolve(state, item)
+    return state
+
+
+def stage(
+    stream_id: str,
+    events: list[Prepared],
+    metadata: bytes,
+    stream: StreamState,
+    tip: Tip,
+    recorded_at: str,
+    staged: Staged,
+) -> AppendResult:
+    """Give the batch its versions, positions, record time and hashes, and stage its rows."""
+    recorded_at = max(recorded_at, tip.recorded_at)
+    from_version, from_position = stream.version + 1, tip.position + 1
+    for event in events:
+        stream.version += 1
+        tip.position += 1
+        canonical = canonical_bytes(
+            position=tip.position,
+            event_id=event.event_id,
+            stream_id=stream_id,
+            version=stream.version,
+            type=event.type,
+            schema_version=event.schema_version,
+            occurred_at=event.occurred_at,
+            recorded_at=recorded_at,
+            data=event.data_bytes,
+            metadata=metadata,
+        )
+        digest = chain_hash(tip.hash, canonical)
+        staged.rows.append(
+            {
+                "position": tip.position,
+                "event_id": event.event_id,
+                "stream_key": stream.key,
+                "stream_id": stream_id,
+                "version": stream.version,
+                "type": event.type,
+                "schema_version": event.schema_version,
+                "data": event.data_bytes,
+                "metadata": metadata,
+                "occurred_at": event.occurred_at,
+                "recorded_at": recorded_at,
+                "prev_hash": tip.hash,
+                "hash": digest,
+            }
+        )
+        staged.ids[event.event_id] = StoredId(
+            stream_id, stream.version, tip.position, event.type, event.data_bytes, event.occurred_at
+        )
+        tip.hash = digest
+    tip.recorded_at = recorded_at
+    return AppendResult(
+        stream_id=stream_id,
+        from_version=from_version,
+        to_version=stream.version,
+        from_position=from_position,
+        to_position=tip.position,
+    )

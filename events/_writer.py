@@ -1,0 +1,342 @@
+"""Group commit: one writer task takes every append waiting for it into one transaction.
+
+Appends queue up while a transaction runs; the next transaction takes them all (bounded), so
+concurrent staff share one durable commit, and a lone append is committed at once. Each append
+keeps its own outcome: a refused one is left out of the transaction, not the group.
+
+On PostgreSQL several instances may write: each transaction takes `pg_advisory_xact_lock`
+before reading the head, so positions are handed out in commit order, gapless, and a reader
+following `position > p` never skips an event that commits later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from events import _decisions as decisions
+from events._notifications import CHANNEL as NOTIFY_CHANNEL
+from events.catalogue import decoder_for
+from events.database import IMMEDIATE
+from events.envelope import GENESIS_HASH, AppendResult, ExpectedVersion, format_timestamp
+from events.errors import StoreError, StoreUnavailable
+from events.rules import decider_for
+from events.schema import events as events_table
+from events.schema import streams as streams_table
+from events.validation import Prepared
+
+log = logging.getLogger(__name__)
+
+LOG_LOCK = 0x61677230
+"""Advisory lock key serializing appends across instances on PostgreSQL."""
+
+_MAX_GROUP_APPENDS = 1000
+_MAX_GROUP_EVENTS = 20_000
+_IN_CHUNK = 500
+_DECIDER_CACHE = 10_000
+
+
+@dataclass(slots=True)
+class Pending:
+    stream_id: str
+    expected: ExpectedVersion
+    events: list[Prepared]
+    metadata: bytes
+    future: asyncio.Future[AppendResult] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class Writer:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        on_commit: Callable[[int], None],
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+        self._on_commit = on_commit
+        self._clock = clock
+        self._queue: asyncio.Queue[Pending | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._connection: AsyncConnection | None = None
+        # stream_id -> (version, decider state): saves folding a stream's past on every append.
+        self._states: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="event-writer")
+
+    async def stop(self) -> None:
+        """Finish every append already queued, then stop."""
+        if self._task is None:
+            return
+        await self._queue.put(None)
+        await self._task
+        self._task = None
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    async def submit(self, pending: Pending) -> AppendResult:
+        if self._task is None or self._task.done():
+            raise StoreUnavailable("the store is not accepting appends (shutting down)")
+        await self._queue.put(pending)
+        return await pending.future
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            group, count = [first], len(first.events)
+            while not self._queue.empty() and len(group) < _MAX_GROUP_APPENDS:
+                if count >= _MAX_GROUP_EVENTS:
+                    break
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                    break
+                group.append(item)
+                count += len(item.events)
+            await self._commit_group(group)
+
+    async def _commit_group(self, group: list[Pending]) -> None:
+        try:
+            outcomes, head = await self._transact(group)
+        except Exception as error:  # the whole transaction failed: nobody's events were stored
+            self._states.clear()
+            failure = _as_store_error(error)
+            for pending in group:
+                if not pending.future.done():
+                    pending.future.set_exception(failure)
+            await self._drop_connection()
+            return
+        for pending, outcome in zip(group, outcomes, strict=True):
+            if pending.future.done():  # the caller went away (cancelled); nothing to tell
+                continue
+            if isinstance(outcome, BaseException):
+                pending.future.set_exception(outcome)
+            else:
+                pending.future.set_result(outcome)
+        if head is not None:
+            self._on_commit(head)
+
+    async def _transact(
+        self, group: list[Pending]
+    ) -> tuple[list[AppendResult | BaseException], int | None]:
+        connection = await self._writer_connection()
+        async with connection.begin():
+            if self._postgres:
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_LOCK}
+                )
+            tip = await _load_tip(connection)
+            known = await _load_ids(connection, group)
+            streams = await _load_streams(connection, {p.stream_id for p in group})
+            next_key = (
+                await _next_stream_key(connection)
+                if len(streams) < len({p.stream_id for p in group})
+                else 0
+            )
+            await self._refresh_states(connection, streams)
+
+            staged = decisions.Staged()
+            recorded_at = format_timestamp(self._clock())
+            outcomes: list[AppendResult | BaseException] = []
+            for pending in group:
+                try:
+                    stream = streams.get(pending.stream_id)
+                    if stream is None:
+                        stream = decisions.StreamState(
+                            key=next_key,
+                            version=0,
+                            decider_state=decider_for(pending.stream_id).initial(),
+                            is_new=True,
+                        )
+                    outcome = decisions.already_stored(
+                        pending.stream_id, pending.events, {**known, **staged.ids}
+                    )
+                    if outcome is None:
+                        decisions.check_expected(
+                            pending.stream_id, pending.expected, stream.version
+                        )
+                        new_state = decisions.decide(pending.stream_id, pending.events, stream)
+                        outcome = decisions.stage(
+                            pending.stream_id,
+                            pending.events,
+                            pending.metadata,
+                            stream,
+                            tip,
+                            recorded_at,
+                            staged,
+                        )
+                        stream.decider_state = new_state
+                        if stream.is_new and pending.stream_id not in streams:
+                            streams[pending.stream_id] = stream
+                            next_key += 1
+                    outcomes.append(outcome)
+                except StoreError as refusal:
+                    outcomes.append(refusal)
+                except Exception as bug:  # a decider bug must not take the group down
+                    log.exception("append to %s failed", pending.stream_id)
+                    outcomes.append(bug)
+
+            if not staged.rows:
+                return outcomes, None
+            await _write(connection, streams, staged)
+            if self._postgres:
+                await connection.execute(
+                    text("SELECT pg_notify(:channel, :head)"),
+                    {"channel": NOTIFY_CHANNEL, "head": str(tip.position)},
+                )
+        for stream_id, stream in streams.items():
+            self._remember(stream_id, stream.version, stream.decider_state)
+        return outcomes, tip.position
+
+    async def _refresh_states(
+        self, connection: AsyncConnection, streams: dict[str, decisions.StreamState]
+    ) -> None:
+        """Give each stream its decider state, folding only events the cache has not seen."""
+        for stream_id, stream in streams.items():
+            cached_version, state = self._states.get(stream_id, (0, None))
+            if state is None or cached_version > stream.version:
+                cached_version, state = 0, decider_for(stream_id).initial()
+            if cached_version < stream.version:
+                decider = decider_for(stream_id)
+                rows = await connection.execute(
+                    select(events_table.c.type, events_table.c.data)
+                    .where(events_table.c.stream_key == stream.key)
+                    .where(events_table.c.version > cached_version)
+                    .order_by(events_table.c.version)
+                )
+                for type_name, data in rows:
+                    decoder = decoder_for(type_name)
+                    assert decoder is not None, f"unknown stored event type {type_name}"
+                    state = decider.evolve(state, decoder.decode(data))
+            stream.decider_state = state
+
+    def _remember(self, stream_id: str, version: int, state: Any) -> None:
+        self._states[stream_id] = (version, state)
+        self._states.move_to_end(stream_id)
+        while len(self._states) > _DECIDER_CACHE:
+            self._states.popitem(last=False)
+
+    async def _writer_connection(self) -> AsyncConnection:
+        if self._connection is None or self._connection.closed:
+            connection = await self._engine.connect()
+            self._connection = await connection.execution_options(**{IMMEDIATE: True})
+        return self._connection
+
+    async def _drop_connection(self) -> None:
+        if self._connection is not None:
+            try:
+                await self._connection.close()
+            except Exception:  # already broken; the pool discards it
+                log.debug("closing a failed writer connection", exc_info=True)
+            self._connection = None
+
+
+async def _load_tip(connection: AsyncConnection) -> decisions.Tip:
+    row = (
+        await connection.execute(
+            select(events_table.c.position, events_table.c.hash, events_table.c.recorded_at)
+            .order_by(events_table.c.position.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return decisions.Tip(0, GENESIS_HASH, "")
+    return decisions.Tip(row.position, row.hash, row.recorded_at)
+
+
+async def _load_ids(
+    connection: AsyncConnection, group: Sequence[Pending]
+) -> dict[str, decisions.StoredId]:
+    """Stored events among the ids clients chose (store-made ids cannot be stored yet)."""
+    wanted = [e.event_id for p in group for e in p.events if e.client_supplied_id]
+    found: dict[str, decisions.StoredId] = {}
+    c = events_table.c
+    for start in range(0, len(wanted), _IN_CHUNK):
+        rows = await connection.execute(
+            select(
+                c.event_id, c.stream_id, c.version, c.position, c.type, c.data, c.occurred_at
+            ).where(c.event_id.in_(wanted[start : start + _IN_CHUNK]))
+        )
+        for row in rows:
+            found[row.event_id] = decisions.StoredId(
+                row.stream_id, row.version, row.position, row.type, row.data, row.occurred_at
+            )
+    return found
+
+
+async def _load_streams(
+    connection: AsyncConnection, stream_ids: set[str]
+) -> dict[str, decisions.StreamState]:
+    c = streams_table.c
+    found: dict[str, decisions.StreamState] = {}
+    ids = sorted(stream_ids)
+    for start in range(0, len(ids), _IN_CHUNK):
+        rows = await connection.execute(
+            select(c.stream_id, c.stream_key, c.version).where(
+                c.stream_id.in_(ids[start : start + _IN_CHUNK])
+            )
+        )
+        for row in rows:
+            found[row.stream_id] = decisions.StreamState(row.stream_key, row.version, None)
+    return found
+
+
+async def _next_stream_key(connection: AsyncConnection) -> int:
+    current = (await connection.execute(select(func.max(streams_table.c.stream_key)))).scalar()
+    return (current or 0) + 1
+
+
+async def _write(
+    connection: AsyncConnection,
+    streams: dict[str, decisions.StreamState],
+    staged: decisions.Staged,
+) -> None:
+    touched = {row["stream_id"] for row in staged.rows}
+    new = [
+        {"stream_key": s.key, "stream_id": sid, "version": s.version}
+        for sid, s in streams.items()
+        if sid in touched and s.is_new
+    ]
+    moved = [
+        {"key": s.key, "new_version": s.version}
+        for sid, s in streams.items()
+        if sid in touched and not s.is_new
+    ]
+    if new:
+        await connection.execute(streams_table.insert(), new)
+    if moved:
+        await connection.execute(
+            update(streams_table)
+            .where(streams_table.c.stream_key == bindparam("key"))
+            .values(version=bindparam("new_version")),
+            moved,
+        )
+    await connection.execute(events_table.insert(), staged.rows)
+    for s in streams.values():
+        s.is_new = False
+
+
+def _as_store_error(error: Exception) -> Exception:
+    if isinstance(error, StoreError):
+        return error
+    if isinstance(error, DBAPIError | SQLAlchemyError | OSError | asyncio.TimeoutError):
+        log.warning("append transaction failed: %s", error)
+        return StoreUnavailable(f"the database did not accept the write: {type(error).__name__}")
+    log.error("append transaction failed", exc_info=error)
+    return error

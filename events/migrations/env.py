@@ -1,0 +1,10 @@
+"""Alembic environment: always run on a connection handed in by `events.migrate`."""
+
+from alembic import context
+
+from events.schema import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

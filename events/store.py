@@ -1,0 +1,181 @@
+"""The append-only event store on SQLAlchemy Core, for SQLite and PostgreSQL alike.
+
+Writes go through one group-commit writer (`events._writer`); reads go straight to the
+database. Listeners hear the new head after each commit: this instance's own commits at
+once, other instances' (PostgreSQL) through LISTEN/NOTIFY.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from events._notifications import PostgresListener
+from events._writer import Pending, Writer
+from events.database import create_engine
+from events.envelope import AppendResult, ExpectedVersion, Metadata, Proposed, RecordedEvent
+from events.migrate import migrate
+from events.rules import check_stream_id, decider_for
+from events.schema import events as events_table
+from events.schema import streams as streams_table
+from events.validation import encode_metadata, prepare
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = (
+    events_table.c.position,
+    events_table.c.event_id,
+    events_table.c.stream_id,
+    events_table.c.version,
+    events_table.c.type,
+    events_table.c.schema_version,
+    events_table.c.occurred_at,
+    events_table.c.recorded_at,
+    events_table.c.data,
+    events_table.c.metadata,
+    events_table.c.prev_hash,
+    events_table.c.hash,
+)
+
+
+class EventStore:
+    def __init__(self, engine: AsyncEngine, *, max_batch_events: int = 1000) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self.max_batch_events = max_batch_events
+        self._listeners: list[Callable[[int], None]] = []
+        self._writer = Writer(engine, self._notify)
+        self._remote: PostgresListener | None = None
+
+    async def start(self) -> None:
+        self._writer.start()
+        if self.dialect == "postgresql":
+            self._remote = PostgresListener(self.engine, self._notify)
+            await self._remote.start()
+
+    async def close(self) -> None:
+        """Finish queued appends, stop listening, release the database."""
+        await self._writer.stop()
+        if self._remote is not None:
+            await self._remote.stop()
+        await self.engine.dispose()
+
+    def add_listener(self, callback: Callable[[int], None]) -> None:
+        self._listeners.append(callback)
+
+    def _notify(self, head: int) -> None:
+        for callback in self._listeners:
+            try:
+                callback(head)
+            except Exception:
+                log.exception("append listener failed")
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[Proposed],
+        *,
+        expected_version: ExpectedVersion = "any",
+        metadata: Metadata,
+    ) -> AppendResult:
+        """Append a batch atomically. Raises ValidationFailed, RuleViolation,
+        WrongExpectedVersion, IdempotencyConflict or StoreUnavailable; on any of them nothing of
+        the batch is stored. A retry of a stored batch returns its result with created=False."""
+        check_stream_id(stream_id)
+        decider_for(stream_id)
+        prepared = prepare(events, max_events=self.max_batch_events)
+        pending = Pending(stream_id, expected_version, prepared, encode_metadata(metadata))
+        return await self._writer.submit(pending)
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        *,
+        after_version: int = 0,
+        limit: int | None = None,
+        until_position: int | None = None,
+    ) -> list[RecordedEvent]:
+        query = (
+            select(*_COLUMNS)
+            .where(events_table.c.stream_id == stream_id)
+            .where(events_table.c.version > after_version)
+            .order_by(events_table.c.version)
+        )
+        if until_position is not None:
+            query = query.where(events_table.c.position <= until_position)
+        if limit is not None:
+            query = query.limit(limit)
+        return await self._fetch(query)
+
+    async def stream_version(self, stream_id: str) -> int:
+        query = select(streams_table.c.version).where(streams_table.c.stream_id == stream_id)
+        async with self.engine.connect() as connection:
+            version = (await connection.execute(query)).scalar()
+        return version or 0
+
+    async def read_all(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        types: Sequence[str] | None = None,
+        category: str | None = None,
+        until: int | None = None,
+    ) -> list[RecordedEvent]:
+        query = select(*_COLUMNS).where(events_table.c.position > after)
+        if until is not None:
+            query = query.where(events_table.c.position <= until)
+        if types:
+            query = query.where(events_table.c.type.in_(list(types)))
+        if category:
+            query = query.where(
+                events_table.c.stream_id.startswith(f"{category}-", autoescape=True)
+            )
+        return await self._fetch(query.order_by(events_table.c.position).limit(limit))
+
+    async def head(self) -> int:
+        async with self.engine.connect() as connection:
+            head = (await connection.execute(select(func.max(events_table.c.position)))).scalar()
+        return head or 0
+
+    async def _fetch(self, query: Select[Any]) -> list[RecordedEvent]:
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_to_event(row) for row in rows]
+
+
+def _to_event(row: Any) -> RecordedEvent:
+    return RecordedEvent(
+        position=row[0],
+        event_id=row[1],
+        stream_id=row[2],
+        version=row[3],
+        type=row[4],
+        schema_version=row[5],
+        occurred_at=row[6],
+        recorded_at=row[7],
+        data=msgspec.Raw(row[8]),
+        metadata=msgspec.Raw(row[9]),
+        prev_hash=row[10],
+        hash=row[11],
+    )
+
+
+async def open_store(
+    url: str, *, max_batch_events: int = 1000, **engine_settings: Any
+) -> EventStore:
+    """Create the engine, migrate the schema, start the writer: a store ready to use."""
+    engine = create_engine(url, **engine_settings)
+    try:
+        await migrate(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    store = EventStore(engine, max_batch_events=max_batch_events)
+    await store.start()
+    return store

@@ -1,0 +1,109 @@
+"""Turn proposed events into validated, canonically encoded ones, before they reach the writer.
+
+This runs in the caller's task, so the single writer only does what needs the log's order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import msgspec
+
+from events.catalogue import EventData, decoder_for, encode_data
+from events.envelope import Metadata, Proposed, format_timestamp
+from events.errors import FieldError, ValidationFailed
+
+_encode_metadata = msgspec.json.Encoder().encode
+
+
+class Prepared(msgspec.Struct, frozen=True):
+    event_id: str
+    client_supplied_id: bool
+    type: str
+    schema_version: int
+    data: EventData
+    data_bytes: bytes
+    occurred_at: str
+
+
+def prepare(events: Sequence[Proposed], *, max_events: int) -> list[Prepared]:
+    if not events:
+        raise ValidationFailed([FieldError("$.events", "at least one event is required")])
+    if len(events) > max_events:
+        raise ValidationFailed([FieldError("$.events", f"at most {max_events} events a batch")])
+    prepared: list[Prepared] = []
+    errors: list[FieldError] = []
+    seen: set[str] = set()
+    for index, proposed in enumerate(events):
+        try:
+            item = _prepare_one(index, proposed)
+        except ValidationFailed as failed:
+            errors.extend(failed.errors)
+            continue
+        if item.event_id in seen:
+            errors.append(FieldError(f"$.events[{index}].event_id", "repeated within the batch"))
+        seen.add(item.event_id)
+        prepared.append(item)
+    if errors:
+        raise ValidationFailed(errors)
+    return prepared
+
+
+def encode_metadata(metadata: Metadata) -> bytes:
+    return _encode_metadata(metadata)
+
+
+def _prepare_one(index: int, proposed: Proposed) -> Prepared:
+    where = f"$.events[{index}]"
+    decoder = decoder_for(proposed.type)
+    if decoder is None:
+        raise ValidationFailed(
+            [FieldError(f"{where}.type", f"unknown event type {proposed.type!r}")]
+        )
+    if isinstance(proposed.data, EventData):
+        if proposed.data.type_name != proposed.type:
+            raise ValidationFailed(
+                [FieldError(f"{where}.type", f"data is a {proposed.data.type_name}")]
+            )
+        data = proposed.data
+    else:
+        try:
+            data = decoder.decode(proposed.data)
+        except msgspec.ValidationError as error:
+            raise ValidationFailed([_field_error(f"{where}.data", str(error))]) from None
+        except msgspec.DecodeError as error:
+            raise ValidationFailed([FieldError(f"{where}.data", str(error))]) from None
+    return Prepared(
+        event_id=_event_id(where, proposed.event_id),
+        client_supplied_id=proposed.event_id is not None,
+        type=proposed.type,
+        schema_version=type(data).schema_version,
+        data=data,
+        data_bytes=encode_data(data),
+        occurred_at=_occurred_at(where, proposed),
+    )
+
+
+def _event_id(where: str, supplied: str | None) -> str:
+    if supplied is None:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(supplied))
+    except ValueError:
+        raise ValidationFailed([FieldError(f"{where}.event_id", "not a UUID")]) from None
+
+
+def _occurred_at(where: str, proposed: Proposed) -> str:
+    moment = proposed.occurred_at
+    if not 1900 <= moment.year <= 2200:
+        raise ValidationFailed([FieldError(f"{where}.occurred_at", "year outside 1900..2200")])
+    return format_timestamp(moment)
+
+
+def _field_error(prefix: str, message: str) -> FieldError:
+    """msgspec says "Expected `str`, got `int` - at `$.parties[1].name`": re-root the path."""
+    text, sep, path = message.rpartition(" - at `")
+    if not sep:
+        return FieldError(prefix, message)
+    return FieldError(prefix + path.rstrip("`")[1:], text)
