@@ -1,0 +1,67 @@
+"""Small SQL helpers shared by the read models: bulk upserts, chunked IN lists, snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from events.database import IMMEDIATE
+
+T = TypeVar("T")
+
+CHUNK = 2000
+"""Ids per IN list: far below SQLite's and asyncpg's bound-parameter limits."""
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def upsert(dialect: str, table: Table, key: Sequence[str]) -> Any:
+    """INSERT … ON CONFLICT (key) DO UPDATE every other column, for SQLite or PostgreSQL.
+    Execute it with a list of row dicts: one statement for the whole batch."""
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    others = {c.name: insert.excluded[c.name] for c in table.columns if c.name not in key}
+    return insert.on_conflict_do_update(index_elements=list(key), set_=others)
+
+
+async def execute_many(
+    connection: AsyncConnection, statement: Any, rows: list[dict[str, Any]]
+) -> None:
+    """Execute with many parameter sets, skipping the round trip when there are none."""
+    if rows:
+        await connection.execute(statement, rows)
+
+
+async def snapshot(connection: AsyncConnection) -> AsyncConnection:
+    """Make the next transaction on `connection` one consistent snapshot for several reads.
+    SQLite's explicit BEGIN already is one; PostgreSQL needs REPEATABLE READ."""
+    if connection.dialect.name == "postgresql":
+        return await connection.execution_options(isolation_level="REPEATABLE READ")
+    return connection
+
+
+@asynccontextmanager
+async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One write transaction, committed on success. On SQLite it starts with BEGIN IMMEDIATE,
+    so it waits for the write lock up front instead of failing on a later lock upgrade."""
+    async with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            await connection.execution_options(**{IMMEDIATE: True})
+        async with connection.begin():
+            yield connection
+
+
+@asynccontextmanager
+async def read_snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One read-only transaction whose statements all see the same committed state."""
+    async with engine.connect() as connection:
+        await snapshot(connection)
+        async with connection.begin():
+            yield connection

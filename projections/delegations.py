@@ -1,0 +1,85 @@
+"""The delegations read model in SQL: one JSON document per delegation."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+
+import msgspec
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from projections._sql import chunks, execute_many, upsert
+from projections.delegation_view import Delegation
+
+NAME = "delegations"
+SCHEMA_VERSION = 1
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(Delegation)
+
+
+def define_tables(metadata: MetaData, suffix: str = "", tag: str = "") -> Table:
+    return Table(
+        f"delegations{suffix}",
+        metadata,
+        Column("delegation_id", Text, nullable=False),
+        Column("doc", LargeBinary, nullable=False),
+        Column("starts_on", String(10), nullable=False),
+        Column("position", BigInteger, nullable=False),
+        PrimaryKeyConstraint("delegation_id", name=f"pk_delegations{tag}"),
+    )
+
+
+def encode(view: Delegation) -> bytes:
+    return _ENCODER.encode(view)
+
+
+def decode(doc: bytes) -> Delegation:
+    return _DECODER.decode(doc)
+
+
+async def load(
+    connection: AsyncConnection, docs: Table, ids: Collection[str]
+) -> dict[str, Delegation]:
+    found: dict[str, Delegation] = {}
+    for chunk in chunks(sorted(ids)):
+        query = select(docs.c.delegation_id, docs.c.doc).where(docs.c.delegation_id.in_(chunk))
+        for delegation_id, doc in await connection.execute(query):
+            found[delegation_id] = decode(doc)
+    return found
+
+
+async def save(connection: AsyncConnection, docs: Table, changed: Iterable[Delegation]) -> None:
+    await execute_many(
+        connection,
+        upsert(connection.dialect.name, docs, ["delegation_id"]),
+        [_doc_row(view) for view in changed],
+    )
+
+
+def _doc_row(view: Delegation) -> dict[str, Any]:
+    return {
+        "delegation_id": view.delegation_id,
+        "doc": encode(view),
+        "starts_on": view.starts_on.isoformat(),
+        "position": view.position,
+    }
+
+
+def list_query(docs: Table) -> Any:
+    return select(docs.c.doc).order_by(docs.c.starts_on, docs.c.delegation_id)
+
+
+def get_query(docs: Table, delegation_id: str) -> Any:
+    return select(docs.c.doc).where(docs.c.delegation_id == delegation_id)

@@ -1,0 +1,137 @@
+"""Rebuild every projection from the log, with no gap for readers.
+
+The log is replayed from position 0 into fresh shadow tables (`…__rebuild`), in batches and
+with a bounded working set, so memory stays flat however long the log. Then one short
+transaction takes the checkpoint rows (waiting for any applier's batch in flight), folds the
+few events appended meanwhile, drops the live tables and renames the shadows over them, and
+sets the checkpoints. Readers see the old tables until that commit and the new ones after,
+never an empty view. The folds are the live projection's own, so the rows are byte-identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+
+from sqlalchemy import Table, func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.schema import DropTable
+
+from events.store import EventStore
+from projections import checkpoints
+from projections._lease import REBUILD_LOCK_KEY
+from projections._sql import write_transaction
+from projections.schema import (
+    LIVE,
+    SCHEMA_VERSIONS,
+    SHADOW_SUFFIX,
+    ProjectionTables,
+    build_tables,
+    live_name,
+)
+from projections.setup import is_stale
+from projections.working_set import WorkingSet
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+"""Called with (position replayed, head of the log) as the rebuild advances."""
+
+
+async def rebuild(
+    store: EventStore,
+    *,
+    progress: Progress | None = None,
+    batch_size: int = 5000,
+    max_docs: int = 20_000,
+    only_if_stale: bool = False,
+) -> int:
+    """Rebuild all projections; returns the position they reflect afterwards.
+
+    `max_docs` bounds the documents held in memory (beyond it they are written to the shadow
+    tables and reloaded when touched again). `only_if_stale`: do nothing unless the stored
+    schema versions differ from the code's (for several instances starting at once)."""
+    engine = store.engine
+    async with _exclusive(engine):
+        if only_if_stale:
+            async with engine.connect() as connection:
+                stored = await checkpoints.read_all(connection)
+            if not is_stale(stored):
+                return min(position for position, _ in stored.values())
+        shadow = build_tables(SHADOW_SUFFIX, "_" + secrets.token_hex(4))
+        await _create_shadow(engine, shadow)
+        working = WorkingSet(shadow, fresh=True)
+        head = await store.head()
+        position = 0
+        while True:
+            events = await store.read_all(after=position, limit=batch_size)
+            if not events:
+                break
+            async with _maybe_connection(engine, needed=not working.complete) as connection:
+                await working.apply(connection, events)
+            position = events[-1].position
+            if working.size > max_docs:
+                async with write_transaction(engine) as connection:
+                    await working.flush(connection)
+                working.committed()
+                working.evict()
+            if progress is not None:
+                progress(position, max(head, position))
+        async with write_transaction(engine) as connection:
+            await checkpoints.lock(connection)
+            while events := await store.read_all(after=position, limit=batch_size):
+                await working.apply(connection, events)
+                position = events[-1].position
+            await working.flush(connection)
+            await _swap(connection, shadow.tables)
+            await checkpoints.write(connection, dict.fromkeys(SCHEMA_VERSIONS, position))
+        if progress is not None:
+            progress(position, position)
+        log.info("projections rebuilt up to position %d", position)
+        return position
+
+
+async def _create_shadow(engine: AsyncEngine, shadow: ProjectionTables) -> None:
+    """Fresh, empty shadow tables (dropping the leftovers of an interrupted rebuild)."""
+    async with write_transaction(engine) as connection:
+        for table in shadow.tables:
+            await connection.execute(DropTable(table, if_exists=True))
+        await connection.run_sync(shadow.metadata.create_all)
+
+
+async def _swap(connection: AsyncConnection, shadow_tables: tuple[Table, ...]) -> None:
+    quote = connection.dialect.identifier_preparer.quote
+    for shadow in shadow_tables:
+        live = LIVE.metadata.tables[live_name(shadow)]
+        await connection.execute(DropTable(live, if_exists=True))
+        await connection.execute(
+            text(f"ALTER TABLE {quote(shadow.name)} RENAME TO {quote(live.name)}")
+        )
+
+
+@contextlib.asynccontextmanager
+async def _maybe_connection(
+    engine: AsyncEngine, *, needed: bool
+) -> AsyncIterator[AsyncConnection | None]:
+    if not needed:
+        yield None
+        return
+    async with engine.connect() as connection:
+        yield connection
+
+
+@contextlib.asynccontextmanager
+async def _exclusive(engine: AsyncEngine) -> AsyncIterator[None]:
+    """One rebuild at a time per database (PostgreSQL: a session advisory lock)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(select(func.pg_advisory_lock(REBUILD_LOCK_KEY)))
+        try:
+            yield
+        finally:
+            await connection.execute(select(func.pg_advisory_unlock(REBUILD_LOCK_KEY)))

@@ -1,0 +1,222 @@
+"""The projection runner: applies the log to every read model, batch by batch.
+
+One transaction per batch covers all read models and their checkpoints, so a crash applies a
+batch entirely or not at all. The runner is woken by the store's append listener and polls
+as a fallback. On PostgreSQL only the instance holding the lease applies (`_lease`); the
+others follow the checkpoint (woken by NOTIFY, polling as a fallback) so that `wait_for`
+works on every instance, and take over when the holder dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from events.store import EventStore
+from projections import checkpoints, partnerships
+from projections._lease import CHANNEL, Lease
+from projections._sql import write_transaction
+from projections.rebuild import rebuild
+from projections.schema import LIVE
+from projections.setup import prepare
+from projections.working_set import WorkingSet
+
+log = logging.getLogger(__name__)
+
+_FAST_POLL = 0.05
+"""Seconds between checkpoint polls while a `wait_for` is pending on a non-applier."""
+
+
+class _Moved(Exception):
+    """The checkpoints are not where this runner left them: someone else applied."""
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        batch_size: int = 1000,
+        poll_interval: float = 1.0,
+        max_docs: int = 50_000,
+    ) -> None:
+        """`max_docs`: documents kept in memory between batches (saves a load per batch)."""
+        self._store = store
+        self._engine: AsyncEngine = store.engine
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._max_docs = max_docs
+        self._position = 0
+        self._working = WorkingSet(LIVE)
+        self._lease = Lease(self._engine, self._heard)
+        self._apply_lock = asyncio.Lock()
+        self._wake: asyncio.Event | None = None
+        self._advanced: asyncio.Event | None = None
+        self._waiters = 0
+        self._task: asyncio.Task[None] | None = None
+        self._listening = False
+        self._on_applied: list[Callable[[int], None]] = []
+
+    @property
+    def position(self) -> int:
+        """The last position applied (or, on a non-applier, seen in the checkpoint)."""
+        return self._position
+
+    @property
+    def is_applier(self) -> bool:
+        return self._lease.held
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def add_listener(self, callback: Callable[[int], None]) -> None:
+        """Call `callback(position)` whenever the position this runner knows advances."""
+        self._on_applied.append(callback)
+
+    async def start(self) -> None:
+        """Create or rebuild the tables as needed, then follow the log in the background."""
+        if self.running:
+            return
+        if await prepare(self._engine):
+            log.info("projection schema changed: rebuilding from the log")
+            await rebuild(self._store, only_if_stale=True)
+        await self.refresh()
+        self._wake = asyncio.Event()
+        if not self._listening:
+            self._store.add_listener(self._heard)
+            self._listening = True
+        self._task = asyncio.create_task(self._run(), name="projection-runner")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._lease.release()
+        self._working.discard()
+
+    async def refresh(self) -> int:
+        """Read the stored checkpoint (what every instance can see) and adopt it if ahead."""
+        async with self._engine.connect() as connection:
+            stored = await checkpoints.read_position(connection, partnerships.NAME)
+        if stored > self._position:
+            self._advance(stored)
+        return self._position
+
+    async def catch_up(self) -> int:
+        """Apply batches until the log's head as seen now (for tests and one-shot tools).
+        Requires the tables to exist (`start()`, or `projections.setup.prepare`)."""
+        while await self.apply_batch():
+            pass
+        return self._position
+
+    async def apply_batch(self) -> bool:
+        """Apply the next batch of events, if any; False when there was nothing to apply."""
+        async with self._apply_lock:
+            events = await self._store.read_all(after=self._position, limit=self._batch_size)
+            if not events:
+                return False
+            new = events[-1].position
+            try:
+                async with write_transaction(self._engine) as connection:
+                    if not await checkpoints.claim(connection, self._position, new):
+                        raise _Moved
+                    await self._working.apply(connection, events)
+                    await self._working.flush(connection)
+                    if connection.dialect.name == "postgresql":
+                        await connection.execute(select(func.pg_notify(CHANNEL, str(new))))
+            except _Moved:
+                log.info("projection checkpoints moved elsewhere; following them")
+                self._working.discard()
+                self._position = 0
+                await self.refresh()
+                return True
+            except BaseException:
+                self._working.discard()
+                raise
+            self._working.committed()
+            if self._working.size > self._max_docs:
+                self._working.evict()
+            self._advance(new)
+            return True
+
+    async def wait_for(self, position: int, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait until the projections reflect `position`; False if `timeout` (seconds) passed."""
+        if self._position >= position:
+            return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self._waiters += 1
+        if self._wake is not None:
+            self._wake.set()
+        try:
+            while self._position < position:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return False
+                if not self.running:
+                    await self.refresh()
+                    if self._position < position:
+                        await asyncio.sleep(min(remaining, _FAST_POLL))
+                    continue
+                advanced = self._advanced_event()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(advanced.wait(), remaining)
+            return True
+        finally:
+            self._waiters -= 1
+
+    def _advanced_event(self) -> asyncio.Event:
+        if self._advanced is None:
+            self._advanced = asyncio.Event()
+        return self._advanced
+
+    def _advance(self, position: int) -> None:
+        self._position = position
+        advanced, self._advanced = self._advanced, None
+        if advanced is not None:
+            advanced.set()
+        for callback in self._on_applied:
+            try:
+                callback(position)
+            except Exception:
+                log.exception("projection listener failed")
+
+    def _heard(self, _position: int) -> None:
+        """From the store (new head) or the lease (another instance applied): look again."""
+        if self._wake is not None and self.running:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                if await self._lease.acquire():
+                    if await self.apply_batch():
+                        failures = 0
+                        continue
+                else:
+                    await self.refresh()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("projection batch failed (attempt %d); retrying", failures)
+                await asyncio.sleep(min(0.1 * 2**failures, 10.0))
+                continue
+            await self._idle()
+
+    async def _idle(self) -> None:
+        assert self._wake is not None
+        fast = self._waiters > 0 and not self._lease.held
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), _FAST_POLL if fast else self._poll_interval)
+        self._wake.clear()
