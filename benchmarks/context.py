@@ -1,0 +1,71 @@
+"""How big a run is, where it keeps its data, and what the figures share."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ADMIN_DSN = os.environ.get(
+    "AGREEMENTS_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scale:
+    batches: int
+    """1,000-event batches a run of the batch figures appends (one stream each)."""
+    concurrent_events: int
+    """Single-event appends a run of the 32-client figures makes in all."""
+    http_seconds: float
+    log_events: int
+    """Size of the log the rebuild figure replays."""
+    verify_events: int
+    as_of_repeats: int
+    runs: int
+
+
+FULL = Scale(
+    batches=40,
+    concurrent_events=6_400,
+    http_seconds=5.0,
+    log_events=1_000_000,
+    verify_events=100_000,
+    as_of_repeats=50,
+    runs=5,
+)
+QUICK = Scale(
+    batches=3,
+    concurrent_events=320,
+    http_seconds=1.0,
+    log_events=20_000,
+    verify_events=20_000,
+    as_of_repeats=5,
+    runs=2,
+)
+
+
+@dataclass(slots=True)
+class Context:
+    scale: Scale
+    runs: int
+    workdir: Path
+    quick: bool
+    postgres_dsn: str = ADMIN_DSN
+    shared: dict[str, Any] = field(default_factory=dict)
+    """Data built once and used by several figures (the big log)."""
+    started: float = field(default_factory=time.perf_counter)
+
+    def path(self, name: str) -> Path:
+        """A fresh path in the work directory (the name is made unique)."""
+        count = self.shared.setdefault("_paths", 0) + 1
+        self.shared["_paths"] = count
+        return self.workdir / f"{count:03d}-{name}"
+
+    def say(self, message: str) -> None:
+        """Progress, on stderr so that stdout holds only the table."""
+        elapsed = time.perf_counter() - self.started
+        print(f"[{elapsed:6.1f}s] {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,81 @@
+"""Full projection rebuild next to a raw scan and typed decode of the same log.
+
+Each pass runs in a child process (`benchmarks.rebuild_child`) whose own peak RSS is its
+memory figure; the interpreter and imports are included in both, so compare the two peaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import msgspec
+
+from benchmarks.context import Context
+from benchmarks.log import big_log, first_report
+from benchmarks.results import Check, Row, skipped
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Pass(msgspec.Struct, frozen=True):
+    seconds: float
+    events: int
+    peak_mb: float
+
+
+async def figures(ctx: Context) -> list[Row]:
+    checks = [Check("≥ 0.25x baseline", "ratio", 0.25)]
+    if ctx.scale.log_events >= 1_000_000:
+        checks.append(Check("peak < 300 MB", "peak_mb", 300.0, at_most=True))
+    row = Row(
+        key="rebuild_projections",
+        title="full projection rebuild, SQLite",
+        unit="events/s",
+        baseline="raw sqlite3 scan + msgspec typed decode",
+        checks=checks,
+    )
+    try:
+        import projections.rebuild  # noqa: F401
+    except ImportError as error:
+        return [
+            skipped(row.key, row.title, row.unit, f"projections.rebuild missing ({error})", checks)
+        ]
+    log = await big_log(ctx)
+    row.notes.append(
+        f"log of {log.events:,} events in {log.streams:,} partnerships; "
+        "each pass in its own process"
+    )
+    ctx.say(f"{row.title} of {log.events:,} events x {ctx.runs} runs")
+    for _ in range(ctx.runs):
+        base = await _child("scan", log.path)
+        real = await _child("rebuild", log.path)
+        row.baseline_samples.append(base.events / base.seconds)
+        row.samples.append(real.events / real.seconds)
+        row.add_extra("peak_mb", real.peak_mb)
+        row.add_extra("baseline_peak_mb", base.peak_mb)
+        row.add_extra("seconds", real.seconds)
+    return [*first_report(ctx, log), row]
+
+
+async def _child(mode: str, path: Path) -> _Pass:
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(_ROOT), environment.get("PYTHONPATH", "")) if p
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks.rebuild_child",
+        mode,
+        str(path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environment,
+    )
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"{mode} pass failed:\n{err.decode(errors='replace')[-3000:]}")
+    return msgspec.json.decode(out.splitlines()[-1], type=_Pass)

@@ -1,0 +1,49 @@
+"""One measured pass in a process of its own, so its peak memory is its own:
+`python -m benchmarks.rebuild_child {rebuild|scan} DB`. Prints one JSON object:
+seconds (the pass alone, not the start-up), events, and peak RSS in MB."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+import uvloop
+
+from benchmarks import baselines
+
+
+async def _rebuild(path: Path) -> tuple[float, int]:
+    from events.store import open_store
+    from projections.rebuild import rebuild
+    from projections.setup import prepare
+
+    store = await open_store(baselines.sqlite_url(path))
+    try:
+        await prepare(store.engine)
+        started = time.perf_counter()
+        position = await rebuild(store)
+        return time.perf_counter() - started, position
+    finally:
+        await store.close()
+
+
+def main(argv: list[str]) -> None:
+    mode, path = argv[0], Path(argv[1])
+    if mode == "rebuild":
+        seconds, events = uvloop.run(_rebuild(path))
+    elif mode == "scan":
+        seconds, events = baselines.scan_and_decode(path)
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sys.stdout.write(
+        msgspec.json.encode({"seconds": seconds, "events": events, "peak_mb": peak_mb}).decode()
+        + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,66 @@
+"""The benchmark harness still runs: `python -m benchmarks --quick` produces a row with numbers
+for every figure (no performance target is asserted; that is the full run's job)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+STORE_FIGURES = ["store_batch_sqlite", "store_group_sqlite", "store_single32_sqlite"]
+POSTGRES_FIGURES = ["store_single32_pg", "store_batch_pg"]
+HTTP_FIGURES = ["http_get_partnership", "http_append_single"]
+LOG_FIGURES = [
+    "log_build_sqlite",
+    "rebuild_projections",
+    "as_of_partnership",
+    "verify_chain_sqlite",
+]
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=230,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    figures = {f["key"]: f for f in json.loads(out.read_text())["figures"]}
+
+    expected = STORE_FIGURES + POSTGRES_FIGURES + HTTP_FIGURES + LOG_FIGURES
+    assert sorted(figures) == sorted(expected)
+    may_skip = set(POSTGRES_FIGURES) if not IN_CI else set()
+    for key in expected:
+        figure = figures[key]
+        if figure["skipped"] is not None:
+            assert key in may_skip, f"{key} was not measured: {figure['skipped']}"
+            continue
+        assert figure["median"] > 0, key
+        if figure["baseline"] is not None:
+            assert figure["baseline_median"] > 0, key
+            assert figure["ratio"] > 0, key
+        assert key in done.stdout, f"no table row for {key}"
+
+
+def test_unknown_family_is_refused() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--only", "nonsense"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "unknown figure family" in done.stderr
