@@ -8,6 +8,7 @@ construction. A view is replaced, never mutated, so a caller may keep earlier st
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Literal
 
 import msgspec
@@ -120,7 +121,9 @@ class Partnership(_View, frozen=True, kw_only=True):
     """The global position of the last event folded in."""
 
 
+@functools.lru_cache(maxsize=4096)
 def owner_ref(owner: Owner) -> OwnerRef:
+    """The owner as a view names it (cached: the same few owners recur across the log)."""
     return OwnerRef(owner_id=owner_id(owner), unit=owner.unit, person=owner.person)
 
 
@@ -128,7 +131,7 @@ def _responsible(
     owner: Owner, since: dt.date, assigned_by: str | None = None, scope: str | None = None
 ) -> Responsible:
     return Responsible(
-        owner_id=owner_id(owner),
+        owner_id=owner_ref(owner).owner_id,
         unit=owner.unit,
         person=owner.person,
         since=since,
@@ -162,7 +165,7 @@ def evolve(view: Partnership | None, event: RecordedEvent) -> Partnership | None
         case ResponsibilityTransferred():
             return replace(view, owner=_responsible(data.to_owner, data.transferred_on), **stamp)
         case FollowUpOpened():
-            if any(f.follow_up_id == data.follow_up_id for f in view.follow_ups):
+            if data.follow_up_id in [f.follow_up_id for f in view.follow_ups]:
                 return replace(view, **stamp)
             follow_up = FollowUp(
                 follow_up_id=data.follow_up_id,
@@ -227,7 +230,8 @@ def _signed(event: RecordedEvent, data: AgreementSigned) -> Partnership:
 
 def _close(follow_ups: list[FollowUp], follow_up_id: str, **changes: object) -> list[FollowUp]:
     """The follow-ups with one open follow-up closed; a second close changes nothing."""
-    for index, follow_up in enumerate(follow_ups):
+    for index in range(len(follow_ups) - 1, -1, -1):  # recent follow-ups close first
+        follow_up = follow_ups[index]
         if follow_up.follow_up_id == follow_up_id:
             if follow_up.state != "open":
                 return follow_ups

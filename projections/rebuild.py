@@ -10,15 +10,17 @@ never an empty view. The folds are the live projection's own, so the rows are by
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import DropTable
 
+from events.envelope import RecordedEvent
 from events.store import EventStore
 from projections import checkpoints
 from projections._lease import REBUILD_LOCK_KEY
@@ -46,12 +48,14 @@ async def rebuild(
     progress: Progress | None = None,
     batch_size: int = 5000,
     max_docs: int = 20_000,
+    max_events_held: int = 250_000,
     only_if_stale: bool = False,
 ) -> int:
     """Rebuild all projections; returns the position they reflect afterwards.
 
-    `max_docs` bounds the documents held in memory (beyond it they are written to the shadow
-    tables and reloaded when touched again). `only_if_stale`: do nothing unless the stored
+    `max_docs` and `max_events_held` bound memory: past either (documents in memory, events
+    folded into them), the documents are written to the shadow tables and dropped from
+    memory, to be reloaded when touched again. `only_if_stale`: do nothing unless the stored
     schema versions differ from the code's (for several instances starting at once)."""
     engine = store.engine
     async with _exclusive(engine):
@@ -65,20 +69,22 @@ async def rebuild(
         working = WorkingSet(shadow, fresh=True)
         head = await store.head()
         position = 0
-        while True:
-            events = await store.read_all(after=position, limit=batch_size)
-            if not events:
-                break
-            async with _maybe_connection(engine, needed=not working.complete) as connection:
-                await working.apply(connection, events)
-            position = events[-1].position
-            if working.size > max_docs:
-                async with write_transaction(engine) as connection:
-                    await working.flush(connection)
-                working.committed()
-                working.evict()
-            if progress is not None:
-                progress(position, max(head, position))
+        held = 0
+        async with contextlib.aclosing(_prefetched(store, batch_size)) as batches:
+            async for events in batches:
+                needed = not working.complete
+                async with _maybe_connection(engine, needed=needed) as connection:
+                    await working.apply(connection, events)
+                position = events[-1].position
+                held += len(events)
+                if working.size > max_docs or held > max_events_held:
+                    async with write_transaction(engine) as connection:
+                        await working.flush(connection)
+                    working.committed()
+                    working.evict()
+                    held = 0
+                if progress is not None:
+                    progress(position, max(head, position))
         async with write_transaction(engine) as connection:
             await checkpoints.lock(connection)
             while events := await store.read_all(after=position, limit=batch_size):
@@ -109,6 +115,22 @@ async def _swap(connection: AsyncConnection, shadow_tables: tuple[Table, ...]) -
         await connection.execute(
             text(f"ALTER TABLE {quote(shadow.name)} RENAME TO {quote(live.name)}")
         )
+
+
+async def _prefetched(store: EventStore, batch_size: int) -> AsyncGenerator[list[RecordedEvent]]:
+    """The log in batches, reading the next batch (in the database driver's thread) while the
+    caller folds the current one."""
+    events = await store.read_all(after=0, limit=batch_size)
+    while events:
+        following = asyncio.ensure_future(
+            store.read_all(after=events[-1].position, limit=batch_size)
+        )
+        try:
+            yield events
+        except BaseException:
+            following.cancel()
+            raise
+        events = await following
 
 
 @contextlib.asynccontextmanager

@@ -24,6 +24,9 @@ from projections.schema import ProjectionTables
 
 V = TypeVar("V")
 
+_AGREEMENT = partnership_view.CATEGORY + "-"
+_DELEGATION = delegation_view.CATEGORY + "-"
+
 
 class _Docs(Generic[V]):
     """Documents of one read model by id: committed versions and the batch's changes."""
@@ -94,8 +97,10 @@ class WorkingSet:
     ) -> None:
         """Fold `events` (in position order) into memory, loading the documents they touch
         through `connection` (which may be None while the set is `complete`)."""
-        agreement_ids = {e.stream_id for e in events if e.category == partnership_view.CATEGORY}
-        delegation_ids = {e.stream_id for e in events if e.category == delegation_view.CATEGORY}
+        agreements = [e for e in events if e.stream_id.startswith(_AGREEMENT)]
+        delegations_ = [e for e in events if e.stream_id.startswith(_DELEGATION)]
+        agreement_ids = {e.stream_id for e in agreements}
+        delegation_ids = {e.stream_id for e in delegations_}
         missing = self._partnerships.unknown(agreement_ids)
         if (missing or self._delegations.unknown(delegation_ids)) and connection is None:
             raise ValueError("a connection is needed to load documents")
@@ -106,12 +111,12 @@ class WorkingSet:
         if missing and connection is not None:
             found_d = await delegations.load(connection, self.tables.delegations, missing)
             self._delegations.loaded(missing, found_d)
-        for event in events:
-            category = event.category
-            if category == partnership_view.CATEGORY:
-                self._partnerships.fold(event.stream_id, event)
-            elif category == delegation_view.CATEGORY:
-                self._delegations.fold(event.stream_id, event)
+        # Streams are independent: folding each category's events in position order is
+        # the same as folding the whole batch in position order.
+        for event in agreements:
+            self._partnerships.fold(event.stream_id, event)
+        for event in delegations_:
+            self._delegations.fold(event.stream_id, event)
 
     async def flush(self, connection: AsyncConnection) -> None:
         """Write every changed document (and the rows derived from it) in `connection`'s
