@@ -72,9 +72,9 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (
+            f"busy_timeout={busy_timeout_ms}",
             "journal_mode=WAL",
             "synchronous=FULL",
-            f"busy_timeout={busy_timeout_ms}",
             "foreign_keys=ON",
         ):
             cursor.execute(f"PRAGMA {pragma}")

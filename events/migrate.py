@@ -9,6 +9,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from events.database import IMMEDIATE
+
 _SCRIPTS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x61677231  # any constant shared by every instance
 
@@ -17,6 +19,9 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the database to the newest schema. Safe when several instances start at once:
     on PostgreSQL they queue on an advisory lock; on SQLite on the write lock."""
     async with engine.connect() as connection:
+        # SQLite: take the write lock at BEGIN. A deferred transaction that reads the schema
+        # and then writes fails at once ("database is locked") if another instance wrote first.
+        connection = await connection.execution_options(**{IMMEDIATE: True})
         await connection.run_sync(_upgrade)
         await connection.commit()
 
