@@ -26,6 +26,8 @@ class Scale:
     verify_events: int
     as_of_repeats: int
     runs: int
+    heavy_runs: int
+    """Runs of the figures that replay the whole big log (a rebuild of 1M events is long)."""
 
 
 FULL = Scale(
@@ -34,8 +36,9 @@ FULL = Scale(
     http_seconds=5.0,
     log_events=1_000_000,
     verify_events=100_000,
-    as_of_repeats=50,
+    as_of_repeats=10,
     runs=5,
+    heavy_runs=3,
 )
 QUICK = Scale(
     batches=3,
@@ -45,6 +48,7 @@ QUICK = Scale(
     verify_events=20_000,
     as_of_repeats=5,
     runs=2,
+    heavy_runs=2,
 )
 
 

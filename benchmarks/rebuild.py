@@ -44,12 +44,13 @@ async def figures(ctx: Context) -> list[Row]:
             skipped(row.key, row.title, row.unit, f"projections.rebuild missing ({error})", checks)
         ]
     log = await big_log(ctx)
+    runs = min(ctx.runs, ctx.scale.heavy_runs)
     row.notes.append(
         f"log of {log.events:,} events in {log.streams:,} partnerships; "
-        "each pass in its own process"
+        f"each pass in its own process; {runs} runs"
     )
-    ctx.say(f"{row.title} of {log.events:,} events x {ctx.runs} runs")
-    for _ in range(ctx.runs):
+    ctx.say(f"{row.title} of {log.events:,} events x {runs} runs")
+    for _ in range(runs):
         base = await _child("scan", log.path)
         real = await _child("rebuild", log.path)
         row.baseline_samples.append(base.events / base.seconds)
