@@ -100,9 +100,11 @@ class EventStore:
         limit: int | None = None,
         until_position: int | None = None,
     ) -> list[RecordedEvent]:
+        # Through the stream's integer key, so the (stream_key, version) index serves it.
+        key = select(streams_table.c.stream_key).where(streams_table.c.stream_id == stream_id)
         query = (
             select(*_COLUMNS)
-            .where(events_table.c.stream_id == stream_id)
+            .where(events_table.c.stream_key == key.scalar_subquery())
             .where(events_table.c.version > after_version)
             .order_by(events_table.c.version)
         )
