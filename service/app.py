@@ -1,0 +1,92 @@
+"""The application: routes, middleware, error handlers and lifespan, configured as data.
+
+Nothing touches a database at import or construction time: the lifespan opens the store,
+loads the token table (creating the first admin token on an empty register), starts the
+projection runner, and hands all of it to handlers as `request.state.services`. On exit it
+stops the runner and the token watcher, then closes the store (finishing queued appends).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from events.envelope import Metadata
+from events.store import EventStore, open_store
+from projections.facade import Projections
+from service import openapi
+from service.metrics import Metrics, MetricsMiddleware
+from service.problems import exception_handlers
+from service.routes import ENDPOINTS
+from service.routes.base import Endpoint, Services
+from service.settings import Settings
+from service.tokens import TokenTable
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP_ACTOR = "agreements (first start)"
+
+ProjectionsFactory = Callable[[EventStore, Settings], Projections]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    endpoints: tuple[Endpoint, ...] = ENDPOINTS,
+    projections_factory: ProjectionsFactory | None = None,
+) -> Starlette:
+    metrics = Metrics()
+    document = openapi.render(endpoints)
+    make_projections = projections_factory or default_projections
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with contextlib.AsyncExitStack() as stack:
+            store = await open_store(
+                settings.database_url, max_batch_events=settings.max_events_per_batch
+            )
+            stack.push_async_callback(store.close)
+            tokens = TokenTable(store, refresh_seconds=settings.token_refresh_seconds)
+            await tokens.refresh()
+            if settings.bootstrap_admin_token:
+                issued = await tokens.bootstrap(metadata=Metadata(actor=BOOTSTRAP_ACTOR))
+                if issued is not None:
+                    settings.announce_token(issued.secret)
+            tokens.start()
+            stack.push_async_callback(tokens.stop)
+            projections = None
+            if settings.start_projections:
+                projections = make_projections(store, settings)
+                await projections.start()
+                stack.push_async_callback(projections.stop)
+            services = Services(
+                settings=settings,
+                store=store,
+                tokens=tokens,
+                projections=projections,
+                metrics=metrics,
+                openapi=document,
+            )
+            yield {"services": services}
+
+    return Starlette(
+        routes=[Route(e.path, e.app(), methods=[e.method], name=e.name) for e in endpoints],
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )
+
+
+def default_projections(store: EventStore, settings: Settings) -> Projections:
+    return Projections(store)
+
+
+def app_from_env() -> Starlette:
+    """For `uvicorn --factory service.app:app_from_env` (and `agreements serve --workers`)."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,180 @@
+"""The OpenAPI 3.1 document, generated from the endpoint table and its msgspec Structs.
+
+Schemas come from `msgspec.json.schema_components` over the same types the router decodes
+and encodes with; parameters from each route's parameter Struct (path fields by the template,
+the rest query); error statuses from what the guard can refuse, plus each route's own.
+Permissions appear as `x-permission` and `x-roles` on every operation.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgspec
+
+from events.catalogue import EVENT_TYPES, TokenIssued, TokenRevoked
+from service.auth import MATRIX
+from service.responses import Problem
+from service.routes.base import Endpoint, NoParams
+
+_REF = "#/components/schemas/{name}"
+_ERROR_TITLES = {
+    400: "Malformed body (not JSON)",
+    401: "Missing, malformed, unknown or revoked token",
+    403: "The token's role does not allow this",
+    404: "No such stream or resource",
+    409: "Expected version does not hold, or event id reused with other content",
+    413: "Body larger than the server's limit",
+    415: "Content-Type is not application/json",
+    422: "Schema or rule violation (with JSON paths, or the rule's name)",
+    503: "The database is unavailable; retry after Retry-After seconds",
+}
+_EVENT_DATA = [t for t in EVENT_TYPES.values() if t not in (TokenIssued, TokenRevoked)]
+
+
+def document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+    types = _types(endpoints)
+    _, components = msgspec.json.schema_components(types, ref_template=_REF)
+    params = {e.params.__name__ for e in endpoints}
+    parameters = {name: components.pop(name) for name in params if name in components}
+    _describe_raw_json(components)
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        operation = _operation(endpoint, parameters.get(endpoint.params.__name__))
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Agreements register",
+            "version": _version(),
+            "description": (
+                "An event-sourced register of international agreements, their signatories"
+                " and follow-up owners. Errors are application/problem+json."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }
+
+
+def render(endpoints: Sequence[Endpoint]) -> bytes:
+    return msgspec.json.encode(document(endpoints))
+
+
+def _types(endpoints: Iterable[Endpoint]) -> list[Any]:
+    found: list[Any] = [Problem, *_EVENT_DATA]
+    for endpoint in endpoints:
+        if endpoint.params is not NoParams:
+            found.append(endpoint.params)
+        if endpoint.body is not None:
+            found.append(endpoint.body)
+        found.extend(t for t in endpoint.responses.values() if t is not None)
+    return list(dict.fromkeys(found))
+
+
+def _describe_raw_json(components: dict[str, Any]) -> None:
+    """`msgspec.Raw` fields have an empty schema: say what they hold."""
+    event_in = components.get("EventIn", {}).get("properties", {})
+    if "data" in event_in:
+        names = ", ".join(t.__name__ for t in _EVENT_DATA)
+        event_in["data"] = {
+            "type": "object",
+            "description": f"The data of the event's `type`: one of the schemas {names}.",
+        }
+    recorded = components.get("RecordedEvent", {}).get("properties", {})
+    for name in ("data", "metadata"):
+        if name in recorded:
+            recorded[name] = {"type": "object", "description": "Exactly as stored."}
+
+
+def _operation(endpoint: Endpoint, params_schema: dict[str, Any] | None) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": endpoint.name,
+        "summary": endpoint.summary,
+        "responses": _responses(endpoint, params_schema),
+    }
+    if endpoint.description:
+        operation["description"] = endpoint.description
+    if endpoint.permission is None:
+        operation["security"] = []
+    else:
+        operation["x-permission"] = endpoint.permission
+        operation["x-roles"] = sorted(MATRIX[endpoint.permission])
+    if params_schema is not None:
+        operation["parameters"] = _parameters(endpoint, params_schema)
+    if endpoint.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": _ref(endpoint.body)}}},
+        }
+    return operation
+
+
+def _parameters(endpoint: Endpoint, schema: dict[str, Any]) -> list[dict[str, Any]]:
+    required = set(schema.get("required", ()))
+    found = []
+    for name, property_schema in schema.get("properties", {}).items():
+        in_path = name in endpoint.path_names
+        property_schema = _without_null(property_schema)
+        found.append(
+            {
+                "name": name,
+                "in": "path" if in_path else "query",
+                "required": in_path or name in required,
+                "schema": property_schema,
+            }
+        )
+    return found
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional parameter is absent, never null: drop the null branch and default."""
+    options = schema.get("anyOf")
+    if not options or {"type": "null"} not in options:
+        return schema
+    rest = [o for o in options if o != {"type": "null"}]
+    base = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+    return {**base, **rest[0]} if len(rest) == 1 else {**base, "anyOf": rest}
+
+
+def _responses(endpoint: Endpoint, params_schema: dict[str, Any] | None) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, body_type in endpoint.responses.items():
+        content: dict[str, Any] = {endpoint.media_type: {}}
+        if body_type is not None:
+            content = {endpoint.media_type: {"schema": {"$ref": _ref(body_type)}}}
+        responses[str(status)] = {"description": _success(status), "content": content}
+    errors = set(endpoint.errors)
+    if endpoint.permission is not None:
+        errors |= {401, 403}
+    if params_schema is not None and params_schema.get("properties"):
+        errors.add(422)
+    if endpoint.body is not None:
+        errors |= {400, 413, 415, 422}
+    if endpoint.name != "openapi":
+        errors.add(503)
+    problem = {"application/problem+json": {"schema": {"$ref": _ref(Problem)}}}
+    for status in sorted(errors - set(endpoint.responses)):
+        responses[str(status)] = {"description": _ERROR_TITLES[status], "content": problem}
+    return responses
+
+
+def _success(status: int) -> str:
+    return {201: "Created", 200: "OK", 503: "Unavailable"}.get(status, "OK")
+
+
+def _ref(type_: Any) -> str:
+    return _REF.format(name=type_.__name__)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("agreements")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"

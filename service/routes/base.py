@@ -1,0 +1,187 @@
+"""What every route shares: its declaration (`Endpoint`), the call a handler receives, and
+the guard that runs before any handler: authorize, then parse parameters, then read the body.
+
+An `Endpoint` is data: the router builds Starlette routes from it and `service.openapi`
+builds the document from the same objects, so no route can exist undocumented or unguarded
+by accident (`permission=None` is an explicit choice, made only for /health).
+
+Parameters of a route are one msgspec Struct: fields named in the path template are path
+parameters, the others query parameters; unknown query parameters are refused (422).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import msgspec
+import msgspec.inspect
+from starlette.requests import Request
+from starlette.responses import Response
+
+from service.auth import Permission, Principal, authorize
+from service.problems import (
+    BodyTooLarge,
+    InvalidInput,
+    MalformedBody,
+    UnsupportedMediaType,
+    field_problem,
+)
+from service.responses import FieldProblem
+
+if TYPE_CHECKING:
+    from events.store import EventStore
+    from projections.facade import Projections
+    from service.metrics import Metrics
+    from service.settings import Settings
+    from service.tokens import TokenTable
+
+P = TypeVar("P")
+B = TypeVar("B")
+
+POSITION_MAX = 2**63 - 1
+
+
+class NoParams(msgspec.Struct, forbid_unknown_fields=True):
+    """For routes without parameters: any query parameter is refused."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Services:
+    """What lives as long as the app: built in the lifespan, reached through request.state."""
+
+    settings: Settings
+    store: EventStore
+    tokens: TokenTable
+    projections: Projections | None
+    metrics: Metrics
+    openapi: bytes
+    """The OpenAPI document, rendered once from the app's endpoints."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Call(Generic[P, B]):
+    request: Request
+    services: Services
+    principal: Principal | None
+    params: P
+    body: B
+
+
+Handler = Callable[[Call[Any, Any]], Awaitable[Response]]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    method: str
+    path: str
+    name: str
+    summary: str
+    handler: Handler
+    permission: Permission | None
+    params: type[msgspec.Struct] = NoParams
+    body: type[msgspec.Struct] | None = None
+    responses: Mapping[int, Any] = dataclasses.field(default_factory=lambda: {200: None})
+    """Success statuses and their body type (None: no JSON schema)."""
+    errors: tuple[int, ...] = ()
+    """Statuses this route may answer besides the ones every route of its kind can."""
+    media_type: str = "application/json"
+    description: str = ""
+
+    @property
+    def path_names(self) -> frozenset[str]:
+        return frozenset(re.findall(r"{(\w+)(?::\w+)?}", self.path))
+
+    def app(self) -> Callable[[Request], Awaitable[Response]]:
+        """The Starlette endpoint: the guard in front of the handler."""
+        endpoint = self
+        list_fields = _list_fields(self.params)
+        decoder = msgspec.json.Decoder(self.body) if self.body is not None else None
+
+        async def guarded(request: Request) -> Response:
+            services: Services = request.state.services
+            principal = None
+            if endpoint.permission is not None:
+                principal = authorize(
+                    services.tokens, request.headers.get("authorization"), endpoint.permission
+                )
+            params = _parse_params(request, endpoint, list_fields)
+            body = None
+            if decoder is not None:
+                raw = await read_body(request, services.settings.max_body_bytes)
+                body = decode_body(decoder, raw)
+            return await endpoint.handler(Call(request, services, principal, params, body))
+
+        guarded.__name__ = self.name
+        return guarded
+
+
+def _list_fields(params: type[msgspec.Struct]) -> frozenset[str]:
+    info = msgspec.inspect.type_info(params)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return frozenset(f.name for f in info.fields if isinstance(f.type, msgspec.inspect.ListType))
+
+
+def _parse_params(request: Request, endpoint: Endpoint, list_fields: frozenset[str]) -> Any:
+    values: dict[str, Any] = dict(request.path_params)
+    errors: list[FieldProblem] = []
+    for key in request.query_params:
+        given = request.query_params.getlist(key)
+        if key in endpoint.path_names:
+            errors.append(FieldProblem(f"query.{key}", "is a path parameter"))
+        elif key in list_fields:
+            values[key] = given
+        elif len(given) > 1:
+            errors.append(FieldProblem(f"query.{key}", "given more than once"))
+        else:
+            values[key] = given[0]
+    if errors:
+        raise InvalidInput(errors)
+    try:
+        return msgspec.convert(values, endpoint.params, strict=False)
+    except msgspec.ValidationError as error:
+        raise InvalidInput([_param_problem(error, endpoint.path_names)]) from None
+
+
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>.*)`$", re.DOTALL)
+
+
+def _param_problem(error: msgspec.ValidationError, path_names: frozenset[str]) -> FieldProblem:
+    unknown = _UNKNOWN_FIELD.match(str(error))
+    if unknown is not None:
+        return FieldProblem(f"query.{unknown['name'][:100]}", "unknown query parameter")
+    problem = field_problem(error, "$")
+    name = problem.path.removeprefix("$.").split(".", 1)[0].split("[", 1)[0]
+    where = "path" if name in path_names else "query"
+    return FieldProblem(f"{where}.{problem.path.removeprefix('$.')}", problem.message)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The JSON body, at most `limit` bytes (413 beyond, even if Content-Length lied)."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(request.headers.get("content-type"))
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_body(decoder: msgspec.json.Decoder[Any], raw: bytes) -> Any:
+    if not raw.strip():
+        raise MalformedBody("the body is empty; send a JSON object")
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as error:
+        raise InvalidInput([field_problem(error)]) from None
+    except msgspec.DecodeError as error:
+        raise MalformedBody(f"the body is not valid JSON: {error}") from None

@@ -1,0 +1,79 @@
+"""The service's settings: environment first, command-line overrides on top.
+
+Every limit the HTTP layer enforces lives here, so that it is documented once and a test can
+set it at, and past, its value. `today` is a function so that tests can fix the date that
+decides which follow-ups are overdue.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from events.database import database_url as _resolve_database_url
+
+MiB = 1024 * 1024
+
+
+def utc_today() -> dt.date:
+    """Today's date in UTC: the register's notion of "today" for overdue follow-ups."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+def print_bootstrap_token(secret: str) -> None:
+    """Shown once, on the first start of an empty register: there is no other way to get it."""
+    print(
+        "No API tokens exist yet: created an admin token. It is shown only this once:\n"
+        f"    {secret}\n"
+        "Create more with `agreements token create --role ROLE --name NAME`.",
+        flush=True,
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: str
+    max_body_bytes: int = MiB
+    """Request bodies beyond this are refused with 413, whatever Content-Length says."""
+    max_events_per_batch: int = 500
+    """More events than this in one append is a 422."""
+    max_wait_seconds: float = 10.0
+    """Longest a projection read waits for `wait_for_position`."""
+    max_log_limit: int = 1000
+    """`GET /events` and `GET /streams/{id}/events` pages are capped at this many events."""
+    token_refresh_seconds: float = 1.0
+    """How often the token table looks for tokens issued or revoked by another process."""
+    bootstrap_admin_token: bool = True
+    """On first start with no tokens, create an admin token and hand it to `announce_token`."""
+    announce_token: Callable[[str], None] = print_bootstrap_token
+    today: Callable[[], dt.date] = utc_today
+    start_projections: bool = True
+    """False for one-shot commands that must not run the projection runner."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from `AGREEMENTS_*` variables; keyword overrides (CLI flags) win.
+
+        An override of None means "not given" and leaves the environment's value.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name, convert in _FROM_ENV.items():
+            raw = env.get(f"AGREEMENTS_{name.upper()}")
+            if raw is not None and raw != "":
+                values[name] = convert(raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        explicit_url = values.pop("database_url", None) or env.get("AGREEMENTS_DATABASE_URL")
+        return cls(database_url=_resolve_database_url(explicit_url or None), **values)
+
+
+_FROM_ENV: dict[str, Callable[[str], Any]] = {
+    "max_body_bytes": int,
+    "max_events_per_batch": int,
+    "max_wait_seconds": float,
+    "max_log_limit": int,
+    "token_refresh_seconds": float,
+}

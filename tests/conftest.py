@@ -1,0 +1,117 @@
+"""Shared fixtures: the real app, its lifespan, an HTTP client and a token per role.
+
+`database_url` is the one place that picks the database: parametrize it (for example with
+`tests._databases.BACKENDS`) and every API test runs unchanged against that backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
+
+from service.app import create_app
+from service.routes.base import Services
+from service.settings import Settings
+
+TODAY = dt.date(2023, 3, 1)
+ROLES = ("recorder", "viewer", "auditor", "admin")
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
+
+
+@pytest.fixture
+def announced() -> list[str]:
+    """Tokens the app announced on first start (the bootstrap admin token)."""
+    return []
+
+
+@pytest.fixture
+def settings(database_url: str, announced: list[str]) -> Settings:
+    return Settings(
+        database_url=database_url,
+        announce_token=announced.append,
+        today=lambda: TODAY,
+        token_refresh_seconds=0.05,
+        max_wait_seconds=5.0,
+    )
+
+
+@dataclasses.dataclass
+class Api:
+    """The running app: a client, its services and a bearer token per role."""
+
+    client: httpx.AsyncClient
+    services: Services
+    tokens: dict[str, str]
+    app: Starlette
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    async def head(self) -> int:
+        return await self.services.store.head()
+
+
+@dataclasses.dataclass
+class _WithState:
+    """What a server does for each request: hand it a copy of the lifespan's state."""
+
+    app: Starlette
+    state: dict[str, Any]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope["state"] = dict(self.state)
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+async def api(settings: Settings, announced: list[str]) -> AsyncIterator[Api]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app) as state:
+        assert state is not None
+        transport = httpx.ASGITransport(app=_WithState(app, dict(state)))
+        async with httpx.AsyncClient(transport=transport, base_url="http://agreements") as client:
+            tokens = {"admin": announced[0]}
+            for role in ROLES[:-1]:
+                made = await client.post(
+                    "/admin/tokens",
+                    json={"name": f"test {role}", "role": role},
+                    headers={"Authorization": f"Bearer {tokens['admin']}"},
+                )
+                assert made.status_code == 201, made.text
+                tokens[role] = made.json()["token"]
+            yield Api(client=client, services=state["services"], tokens=tokens, app=app)
+
+
+def signed(event_id: str | None = None, **changes: Any) -> dict[str, Any]:
+    """An AgreementSigned event as a client sends it."""
+    data: dict[str, Any] = {
+        "kind": "MoC",
+        "title": "imec-Rapidus MoC",
+        "parties": [
+            {"organisation": "imec", "signatory": {"name": "Luc Van den hove"}},
+            {"organisation": "Rapidus", "signatory": {"name": "Atsuyoshi Koike"}},
+        ],
+        "signed_on": "2022-12-06",
+        **changes,
+    }
+    event: dict[str, Any] = {
+        "type": "AgreementSigned",
+        "occurred_at": "2022-12-06T10:00:00Z",
+        "data": data,
+    }
+    if event_id is not None:
+        event["event_id"] = event_id
+    return event

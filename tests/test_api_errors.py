@@ -1,0 +1,153 @@
+"""Errors as problem+json: body limits, unknown routes, unexpected failures, no internals."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from starlette.responses import Response
+from starlette.types import Message
+
+from service.app import create_app
+from service.routes import ENDPOINTS
+from service.routes.base import Call, Endpoint
+from service.settings import Settings
+from tests.conftest import Api, signed
+
+URL = "/streams/agreement-limits/events"
+LIMIT = 4096
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, max_body_bytes=LIMIT)
+
+
+def body_of_size(size: int) -> bytes:
+    """A valid append body of exactly `size` bytes (padded inside the summary)."""
+    base = msgspec.json.encode({"events": [signed(summary="")]})
+    return base.replace(b'"summary":""', b'"summary":"' + b"x" * (size - len(base)) + b'"')
+
+
+async def test_a_body_at_the_limit_is_accepted_and_past_it_is_413(api: Api) -> None:
+    headers = {**api.auth("recorder"), "Content-Type": "application/json"}
+    too_big = body_of_size(LIMIT + 1)
+    head = await api.head()
+
+    response = await api.client.post(URL, content=too_big, headers=headers)
+
+    assert response.status_code == 413
+    assert response.json()["type"].endswith("/body-too-large")
+    assert await api.head() == head
+    at_limit = await api.client.post(URL, content=body_of_size(LIMIT), headers=headers)
+    assert at_limit.status_code == 201, at_limit.text
+
+
+async def test_a_chunked_body_without_length_is_cut_off_at_the_limit(api: Api) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b" " * 1000
+
+    head = await api.head()
+    response = await api.client.post(
+        URL, content=chunks(), headers={**api.auth("recorder"), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert await api.head() == head
+
+
+async def test_a_content_length_that_lies_does_not_get_past_the_limit(api: Api) -> None:
+    """The declared length says small; the body keeps coming. Count what arrives."""
+    chunks = [body_of_size(LIMIT)[:-1], b" " * 100, b"}"]
+    messages: list[Message] = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": URL,
+        "raw_path": URL.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"agreements"),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"20"),
+            (b"authorization", api.auth("recorder")["Authorization"].encode()),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("agreements", 80),
+        "state": {"services": api.services},
+    }
+    head = await api.head()
+    await api.app(scope, receive, send)
+    assert sent[0]["status"] == 413
+    assert await api.head() == head
+
+
+async def test_an_unknown_route_is_a_404_problem(api: Api) -> None:
+    response = await api.client.get("/nowhere", headers=api.auth("admin"))
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_wrong_method_is_a_405_problem(api: Api) -> None:
+    response = await api.client.put(URL, headers=api.auth("admin"))
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "POST" in response.headers["allow"]
+
+
+class _Boom(Exception):
+    pass
+
+
+async def _explode(call: Call[Any, None]) -> Response:
+    raise _Boom("secret internals: /var/lib/agreements password=hunter2")
+
+
+async def test_an_unexpected_error_is_a_500_problem_without_internals(
+    settings: Settings, announced: list[str]
+) -> None:
+    broken = Endpoint(
+        method="GET",
+        path="/explode",
+        name="explode",
+        summary="",
+        handler=_explode,
+        permission="read_openapi",
+    )
+    app = create_app(settings, endpoints=(*ENDPOINTS, broken))
+    async with app.router.lifespan_context(app) as state:
+        assert state is not None
+
+        async def with_state(scope: Any, receive: Any, send: Any) -> None:
+            scope["state"] = dict(state)
+            await app(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=with_state, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://a") as client:
+            response = await client.get(
+                "/explode", headers={"Authorization": f"Bearer {announced[0]}"}
+            )
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/internal-error")
+    assert "hunter2" not in response.text
+    assert "_Boom" not in response.text
