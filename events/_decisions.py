@@ -46,9 +46,28 @@ class Tip:
     recorded_at: str
 
 
+ROW_COLUMNS = (
+    "position",
+    "event_id",
+    "stream_key",
+    "stream_id",
+    "version",
+    "type",
+    "schema_version",
+    "data",
+    "metadata",
+    "occurred_at",
+    "recorded_at",
+    "prev_hash",
+    "hash",
+)
+
+
 @dataclass(slots=True)
 class Staged:
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    """Event rows in the order of `ROW_COLUMNS`."""
+    streams: set[str] = field(default_factory=set)
     ids: dict[str, StoredId] = field(default_factory=dict)
 
 
@@ -94,13 +113,7 @@ def check_expected(stream_id: str, expected: ExpectedVersion, current: int) -> N
 
 def decide(stream_id: str, events: list[Prepared], stream: StreamState) -> Any:
     """Ask the stream's decider; return the state after the batch (raises RuleViolation)."""
-    decider = decider_for(stream_id)
-    data = [e.data for e in events]
-    decider.check(stream.decider_state, data)
-    state = stream.decider_state
-    for item in data:
-        state = decider.evolve(state, item)
-    return state
+    return decider_for(stream_id).check(stream.decider_state, [e.data for e in events])
 
 
 def stage(
@@ -114,6 +127,7 @@ def stage(
 ) -> AppendResult:
     """Give the batch its versions, positions, record time and hashes, and stage its rows."""
     recorded_at = max(recorded_at, tip.recorded_at)
+    staged.streams.add(stream_id)
     from_version, from_position = stream.version + 1, tip.position + 1
     for event in events:
         stream.version += 1
@@ -132,21 +146,21 @@ def stage(
         )
         digest = chain_hash(tip.hash, canonical)
         staged.rows.append(
-            {
-                "position": tip.position,
-                "event_id": event.event_id,
-                "stream_key": stream.key,
-                "stream_id": stream_id,
-                "version": stream.version,
-                "type": event.type,
-                "schema_version": event.schema_version,
-                "data": event.data_bytes,
-                "metadata": metadata,
-                "occurred_at": event.occurred_at,
-                "recorded_at": recorded_at,
-                "prev_hash": tip.hash,
-                "hash": digest,
-            }
+            (
+                tip.position,
+                event.event_id,
+                stream.key,
+                stream_id,
+                stream.version,
+                event.type,
+                event.schema_version,
+                event.data_bytes,
+                metadata,
+                event.occurred_at,
+                recorded_at,
+                tip.hash,
+                digest,
+            )
         )
         staged.ids[event.event_id] = StoredId(
             stream_id, stream.version, tip.position, event.type, event.data_bytes, event.occurred_at

@@ -66,14 +66,14 @@ class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
     """False when the batch was already stored (an idempotent retry)."""
 
 
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
 def format_timestamp(moment: dt.datetime) -> str:
-    """RFC 3339 UTC with microseconds, fixed width, so text order is time order."""
+    """RFC 3339 UTC with microseconds, fixed width (`2022-12-06T10:00:00.000000Z`), so text
+    order is time order. A naive datetime is taken to be UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC).strftime(_TS_FORMAT)
+    elif moment.utcoffset():
+        moment = moment.astimezone(dt.UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_timestamp(text: str) -> dt.datetime:

@@ -5,6 +5,7 @@ This runs in the caller's task, so the single writer only does what needs the lo
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 
@@ -15,6 +16,7 @@ from events.envelope import Metadata, Proposed, format_timestamp
 from events.errors import FieldError, ValidationFailed
 
 _encode_metadata = msgspec.json.Encoder().encode
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class Prepared(msgspec.Struct, frozen=True):
@@ -88,6 +90,8 @@ def _prepare_one(index: int, proposed: Proposed) -> Prepared:
 def _event_id(where: str, supplied: str | None) -> str:
     if supplied is None:
         return str(uuid.uuid4())
+    if _CANONICAL_UUID.fullmatch(supplied):
+        return supplied
     try:
         return str(uuid.UUID(supplied))
     except ValueError:

@@ -35,7 +35,7 @@ class AdminDecider:
                 return AdminState(state.issued, state.revoked | {token_id})
         return state
 
-    def check(self, state: AdminState, new: Sequence[EventData]) -> None:
+    def check(self, state: AdminState, new: Sequence[EventData]) -> AdminState:
         for index, event in enumerate(new):
             match event:
                 case TokenIssued(token_id=token_id) if token_id in state.issued:
@@ -53,6 +53,7 @@ class AdminDecider:
                         index,
                     )
             state = self.evolve(state, event)
+        return state
 
 
 ADMIN = AdminDecider()

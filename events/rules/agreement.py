@@ -121,10 +121,11 @@ class AgreementDecider:
             case _:
                 return state
 
-    def check(self, state: AgreementState, new: Sequence[EventData]) -> None:
+    def check(self, state: AgreementState, new: Sequence[EventData]) -> AgreementState:
         for index, event in enumerate(new):
             _check_one(state, event, index)
             state = self.evolve(state, event)
+        return state
 
 
 def _check_one(state: AgreementState, event: EventData, index: int) -> None:

@@ -14,13 +14,14 @@ S = TypeVar("S")
 class Decider(Protocol, Generic[S]):
     """`initial()` is the state of an empty stream; `evolve` folds one recorded event;
     `check` raises `RuleViolation` (with the rule's stable name and the index of the offending
-    event in `new`) if appending `new` to a stream in `state` breaks a rule."""
+    event in `new`) if appending `new` to a stream in `state` breaks a rule, and otherwise
+    returns the state after `new` (it folds as it checks, so the writer need not fold again)."""
 
     def initial(self) -> S: ...
 
     def evolve(self, state: S, event: EventData) -> S: ...
 
-    def check(self, state: S, new: Sequence[EventData]) -> None: ...
+    def check(self, state: S, new: Sequence[EventData]) -> S: ...
 
 
 __all__ = ["Decider", "EventData", "RuleViolation"]

@@ -38,10 +38,11 @@ class DelegationDecider:
             return DelegationState(formed=True)
         return state
 
-    def check(self, state: DelegationState, new: Sequence[EventData]) -> None:
+    def check(self, state: DelegationState, new: Sequence[EventData]) -> DelegationState:
         for index, event in enumerate(new):
             _check_one(state, event, index)
             state = self.evolve(state, event)
+        return state
 
 
 def _check_one(state: DelegationState, event: EventData, index: int) -> None:
