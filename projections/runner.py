@@ -60,6 +60,7 @@ class ProjectionRunner:
         self._waiters = 0
         self._task: asyncio.Task[None] | None = None
         self._listening = False
+        self._stopping = False
         self._on_applied: list[Callable[[int], None]] = []
 
     @property
@@ -91,9 +92,11 @@ class ProjectionRunner:
         if not self._listening:
             self._store.add_listener(self._heard)
             self._listening = True
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="projection-runner")
 
     async def stop(self) -> None:
+        self._stopping = True
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -166,9 +169,7 @@ class ProjectionRunner:
                     if self._position < position:
                         await asyncio.sleep(min(remaining, _FAST_POLL))
                     continue
-                advanced = self._advanced_event()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(advanced.wait(), remaining)
+                await _wait(self._advanced_event(), remaining)
             return True
         finally:
             self._waiters -= 1
@@ -196,7 +197,7 @@ class ProjectionRunner:
 
     async def _run(self) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 if await self._lease.acquire():
                     if await self.apply_batch():
@@ -217,6 +218,13 @@ class ProjectionRunner:
     async def _idle(self) -> None:
         assert self._wake is not None
         fast = self._waiters > 0 and not self._lease.held
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), _FAST_POLL if fast else self._poll_interval)
+        await _wait(self._wake, _FAST_POLL if fast else self._poll_interval)
         self._wake.clear()
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Wait for `event` at most `seconds`. (Not `asyncio.wait_for`: on Python 3.11
+    it can swallow a cancellation that races with the event, and `stop()` would hang.)"""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
