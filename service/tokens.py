@@ -41,6 +41,7 @@ ROLES: tuple[Role, ...] = ("recorder", "viewer", "auditor", "admin")
 _TOKEN = re.compile(r"agr_(?P<token_id>[0-9a-f]{16})_[A-Za-z0-9_-]{43}")
 _NO_SUCH_HASH = "0" * 64
 _MIN_REFRESH_SPACING = 0.05
+_STOP_GRACE = 2.0
 
 
 class UnknownToken(Exception):
@@ -92,6 +93,7 @@ class TokenTable:
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def version(self) -> int:
@@ -198,17 +200,28 @@ class TokenTable:
         self._task = asyncio.create_task(self._watch(), name="token-table")
 
     async def stop(self) -> None:
-        if self._task is not None:
+        """Stop the background refresh (letting a refresh in progress finish, briefly)."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._changed.set()
+        done, _ = await asyncio.wait({self._task}, timeout=_STOP_GRACE)
+        if not done:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            self._task = None
+        self._task = None
 
     async def _watch(self) -> None:
-        while True:
+        # A stop flag rather than cancellation alone: on Python 3.11 `asyncio.wait_for` can
+        # swallow a cancel that arrives as its inner wait completes, and the loop runs on.
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), self._refresh_seconds)
+                async with asyncio.timeout(self._refresh_seconds):
+                    await self._changed.wait()
             self._changed.clear()
+            if self._stopping:
+                return
             try:
                 await self.refresh()
             except Exception as error:  # keep serving the last table

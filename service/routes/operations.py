@@ -36,7 +36,8 @@ async def health(call: Call[Any, None]) -> Response:
     """200 when the database answers (within two seconds), 503 otherwise."""
     services = call.services
     try:
-        head = await asyncio.wait_for(services.store.head(), _HEALTH_TIMEOUT)
+        async with asyncio.timeout(_HEALTH_TIMEOUT):
+            head = await services.store.head()
     except Exception as error:
         log.warning("health check: database unreachable (%s)", type(error).__name__)
         down = Health(status="unavailable", database="unreachable", head=None, projections=None)
