@@ -12,6 +12,7 @@ import pytest
 from starlette.responses import Response
 from starlette.types import Message
 
+from events.errors import StoreUnavailable
 from service.app import create_app
 from service.routes import ENDPOINTS
 from service.routes.base import Call, Endpoint
@@ -99,6 +100,20 @@ async def test_a_content_length_that_lies_does_not_get_past_the_limit(api: Api) 
     await api.app(scope, receive, send)
     assert sent[0]["status"] == 413
     assert await api.head() == head
+
+
+async def test_an_unavailable_store_is_503_with_retry_after(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def locked(*args: Any, **kwargs: Any) -> None:
+        raise StoreUnavailable("database is locked", retry_after=3)
+
+    monkeypatch.setattr(api.services.store, "append", locked)
+    response = await api.client.post(URL, json={"events": [signed()]}, headers=api.auth("recorder"))
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "3"
+    assert response.json()["type"].endswith("/store-unavailable")
+    assert "locked" not in response.text
 
 
 async def test_an_unknown_route_is_a_404_problem(api: Api) -> None:

@@ -132,8 +132,18 @@ async def test_a_refused_event_refuses_its_whole_batch(api: Api) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"{", b"", b"   ", b"not json", b'{"events": [}', b'{"events": NaN}'],
-    ids=["truncated", "empty", "blank", "text", "broken", "nan"],
+    [
+        b"{",
+        b"",
+        b"   ",
+        b"not json",
+        b'{"events": [}',
+        b'{"events": NaN}',
+        b'{"events": [{"type": "\xff\xfe"}]}',
+        b'{"correlation_id": "\\ud800", "events": []}',
+        b'{"events": [{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]}",
+    ],
+    ids=["truncated", "empty", "blank", "text", "broken", "nan", "latin1", "surrogate", "deep"],
 )
 async def test_malformed_json_is_400(api: Api, body: bytes) -> None:
     head = await api.head()

@@ -19,6 +19,7 @@ from events.store import open_store
 from projections.facade import Projections
 from service.cli import main
 from service.demo import SEED
+from service.settings import Settings
 from service.tokens import TokenTable
 
 
@@ -45,6 +46,23 @@ def _events(url: str) -> list[RecordedEvent]:
             await store.close()
 
     return asyncio.run(read())
+
+
+def test_settings_come_from_the_environment_and_flags_win() -> None:
+    env = {
+        "AGREEMENTS_DATABASE_URL": "sqlite+aiosqlite:///from-env.db",
+        "AGREEMENTS_MAX_BODY_BYTES": "2048",
+        "AGREEMENTS_MAX_EVENTS_PER_BATCH": "50",
+    }
+    settings = Settings.from_env(env)
+    assert settings.database_url == "sqlite+aiosqlite:///from-env.db"
+    assert (settings.max_body_bytes, settings.max_events_per_batch) == (2048, 50)
+    flagged = Settings.from_env(
+        env, database_url="sqlite+aiosqlite:///flag.db", max_body_bytes=None
+    )
+    assert flagged.database_url == "sqlite+aiosqlite:///flag.db"
+    assert flagged.max_body_bytes == 2048
+    assert Settings.from_env({}).max_body_bytes == 1024 * 1024
 
 
 def test_token_create_list_revoke(url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,7 +163,6 @@ def test_rebuild_reaches_the_head(url: str, capsys: pytest.CaptureFixture[str]) 
 
 def test_serve_prepares_the_database_and_prints_the_first_admin_token_once(url: str) -> None:
     from service.cli import _prepare
-    from service.settings import Settings
 
     shown: list[str] = []
     settings = Settings(database_url=url, announce_token=shown.append)

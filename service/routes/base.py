@@ -185,3 +185,7 @@ def decode_body(decoder: msgspec.json.Decoder[Any], raw: bytes) -> Any:
         raise InvalidInput([field_problem(error)]) from None
     except msgspec.DecodeError as error:
         raise MalformedBody(f"the body is not valid JSON: {error}") from None
+    except UnicodeDecodeError:
+        raise MalformedBody("the body is not valid UTF-8") from None
+    except RecursionError:
+        raise MalformedBody("the body is nested too deeply") from None
