@@ -1,7 +1,7 @@
 """Shared fixtures: the real app, its lifespan, an HTTP client and a token per role.
 
-`database_url` is the one place that picks the database: parametrize it (for example with
-`tests._databases.BACKENDS`) and every API test runs unchanged against that backend.
+`database_url` is the one place that picks the database: it is parametrized with
+`tests._databases.BACKENDS`, so every API test runs unchanged on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -20,14 +20,17 @@ from starlette.types import Receive, Scope, Send
 from service.app import create_app
 from service.routes.base import Services
 from service.settings import Settings
+from tests._databases import BACKENDS, database
 
 TODAY = dt.date(2023, 3, 1)
 ROLES = ("recorder", "viewer", "auditor", "admin")
 
 
-@pytest.fixture
-async def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh database per test, on every backend (PostgreSQL skips when absent, not in CI)."""
+    async with database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
