@@ -64,8 +64,10 @@ class PostgresListener:
             while not lost.is_set():
                 # asyncpg delivers notifications between queries; a cheap query also detects
                 # a dead connection that never told us.
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(lost.wait(), timeout=5.0)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow stop()'s cancel.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(5.0):
+                        await lost.wait()
                 if not lost.is_set():
                     await driver.execute("SELECT 1")
         finally:

@@ -30,6 +30,7 @@ class Metadata(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Who recorded an event and in which conversation. The actor comes from credentials."""
 
     actor: str
+    token_id: str | None = None
     correlation_id: str | None = None
     causation_id: str | None = None
     user_agent: str | None = None

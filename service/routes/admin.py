@@ -12,9 +12,8 @@ import msgspec
 from starlette.responses import Response
 
 from events.catalogue import Role
-from events.envelope import Metadata
 from service.responses import JSONResponse
-from service.routes.base import Call
+from service.routes.base import Call, recorded_by
 from service.tokens import TokenRecord
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -63,17 +62,9 @@ def token_info(record: TokenRecord) -> TokenInfo:
     )
 
 
-def _metadata(call: Call[Any, Any]) -> Metadata:
-    assert call.principal is not None
-    return Metadata(
-        actor=call.principal.name,
-        user_agent=call.request.headers.get("user-agent", "")[:200] or None,
-    )
-
-
 async def create_token(call: Call[Any, TokenRequest]) -> Response:
     issued = await call.services.tokens.issue(
-        name=call.body.name, role=call.body.role, metadata=_metadata(call)
+        name=call.body.name, role=call.body.role, metadata=recorded_by(call)
     )
     body = TokenCreated(
         token_id=issued.token_id, name=issued.name, role=issued.role, token=issued.secret
@@ -89,6 +80,6 @@ async def list_tokens(call: Call[Any, None]) -> Response:
 
 async def revoke_token(call: Call[RevokeParams, None]) -> Response:
     tokens, token_id = call.services.tokens, call.params.token_id
-    await tokens.revoke(token_id, metadata=_metadata(call), reason=call.params.reason)
+    await tokens.revoke(token_id, metadata=recorded_by(call), reason=call.params.reason)
     record = next(r for r in tokens.tokens() if r.token_id == token_id)
     return JSONResponse(token_info(record))

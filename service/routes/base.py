@@ -21,6 +21,7 @@ import msgspec.inspect
 from starlette.requests import Request
 from starlette.responses import Response
 
+from events.envelope import Metadata
 from service.auth import Permission, Principal, authorize
 from service.problems import (
     BodyTooLarge,
@@ -71,6 +72,20 @@ class Call(Generic[P, B]):
 
 
 Handler = Callable[[Call[Any, Any]], Awaitable[Response]]
+
+
+def recorded_by(
+    call: Call[Any, Any], *, correlation_id: str | None = None, causation_id: str | None = None
+) -> Metadata:
+    """Who is recording, for an event's metadata: always the token, never the body."""
+    assert call.principal is not None
+    return Metadata(
+        actor=call.principal.name,
+        token_id=call.principal.token_id,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        user_agent=call.request.headers.get("user-agent", "")[:200] or None,
+    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -15,12 +15,12 @@ from typing import Annotated, Literal
 import msgspec
 from starlette.responses import Response
 
-from events.envelope import Metadata, Proposed, RecordedEvent
+from events.envelope import Proposed, RecordedEvent
 from events.rules import RECORDABLE_CATEGORIES, STREAM_ID_PATTERN, decider_for
 from service.auth import Forbidden
 from service.problems import NotFound
 from service.responses import JSONResponse
-from service.routes.base import POSITION_MAX, Call
+from service.routes.base import POSITION_MAX, Call, recorded_by
 
 StreamId = Annotated[str, msgspec.Meta(pattern=STREAM_ID_PATTERN, max_length=160)]
 Version = Annotated[int, msgspec.Meta(ge=0, le=POSITION_MAX)]
@@ -77,11 +77,8 @@ async def append(call: Call[StreamParams, AppendRequest]) -> Response:
         decider_for(stream_id)  # an unknown category is a rule violation (422) ...
         raise Forbidden("this stream is written only by the service itself")  # ... a known one
 
-    metadata = Metadata(
-        actor=principal.name,
-        correlation_id=request.correlation_id,
-        causation_id=request.causation_id,
-        user_agent=call.request.headers.get("user-agent", "")[:200] or None,
+    metadata = recorded_by(
+        call, correlation_id=request.correlation_id, causation_id=request.causation_id
     )
     proposed = [
         Proposed(type=e.type, data=bytes(e.data), occurred_at=e.occurred_at, event_id=e.event_id)
