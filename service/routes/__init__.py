@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from service.routes import admin, log, operations, projections, streams
+from service.routes import admin, history, log, operations, projections, streams
 from service.routes.base import Endpoint
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -105,6 +105,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         permission="read_projections",
         params=projections.DelegationParams,
         responses={200: projections.DelegationRead},
+        errors=(404,),
+    ),
+    Endpoint(
+        method="GET",
+        path="/partnerships/{agreement_id}/history",
+        name="partnership_history",
+        summary="Every change to one agreement: event, who recorded it, when, and the state after",
+        handler=history.partnership_history,
+        permission="read_log",
+        params=history.HistoryParams,
+        responses={200: history.History},
         errors=(404,),
     ),
     Endpoint(
