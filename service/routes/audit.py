@@ -1,0 +1,320 @@
+"""Audit over HTTP (auditors): verify the chain in bounded steps, signed checkpoints, and
+Merkle proofs that an auditor checks against checkpoints they keep.
+
+`/audit/verify` checks at most `MAX_VERIFY_EVENTS` events a call and says where to resume,
+passing the hash it ended on so that the next call also proves the two scans join up. A broken
+log is a result (`ok: false`, 200), not an error. Checkpoints and proofs come from one
+`LogTree` per app, which signs nothing over a log that fails verification (500 `log-broken`).
+
+The per-app audit state (`AuditState`: the tree and the signing key) is taken from
+`request.state.audit` when the lifespan provides it, and otherwise made on first use from the
+settings and kept on the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from starlette.responses import Response
+
+from events.audit import (
+    LogBroken,
+    LogTree,
+    load_signing_key,
+    resume_hash,
+    signing_key_path,
+    verify_store,
+)
+from events.checkpoints import Checkpoint, public_key_pem
+from events.verification import VerificationReport
+from service.problems import InvalidInput
+from service.responses import FieldProblem, JSONResponse, ProblemResponse, problem
+from service.routes.base import POSITION_MAX, Call, Endpoint, NoParams
+from service.settings import Settings
+
+MAX_VERIFY_EVENTS = 100_000
+"""Most events one `GET /audit/verify` checks (about a second of work)."""
+
+PEM_MEDIA_TYPE = "application/x-pem-file"
+
+Size = Annotated[int, msgspec.Meta(ge=0, le=POSITION_MAX)]
+Position = Annotated[int, msgspec.Meta(ge=1, le=POSITION_MAX)]
+Hash = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+
+
+# --- state -----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(eq=False)
+class AuditState:
+    """What audit keeps for the life of the app: the log's tree and the signing key."""
+
+    key_path: Path
+    tree: LogTree = dataclasses.field(default_factory=LogTree)
+    _key: Ed25519PrivateKey | None = None
+    _key_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> AuditState:
+        return cls(key_path=signing_key_path(settings.database_url))
+
+    async def signing_key(self) -> Ed25519PrivateKey:
+        """Loaded (or created) on first use, off the event loop."""
+        async with self._key_lock:
+            if self._key is None:
+                self._key = await asyncio.to_thread(load_signing_key, self.key_path)
+            return self._key
+
+
+def audit_state(call: Call[Any, Any]) -> AuditState:
+    """The lifespan's `audit` state if it set one, else one made once per app."""
+    provided = getattr(call.request.state, "audit", None)
+    if isinstance(provided, AuditState):
+        return provided
+    app_state = call.request.app.state
+    state = getattr(app_state, "audit", None)
+    if not isinstance(state, AuditState):
+        state = AuditState.for_settings(call.services.settings)
+        app_state.audit = state
+    return state
+
+
+# --- parameters and bodies -------------------------------------------------------------------
+
+
+class VerifyParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    from_: Position = msgspec.field(default=1, name="from")
+    """The first position to check."""
+    limit: Annotated[int, msgspec.Meta(ge=1, le=POSITION_MAX)] = MAX_VERIFY_EVENTS
+    """At most this many events (capped at 100,000)."""
+    prev_hash: Hash | None = None
+    """The hash the previous call ended on (`next.prev_hash`); without it, the stored hash of
+    position `from - 1` is used."""
+
+
+class Resume(msgspec.Struct, frozen=True, kw_only=True):
+    """The query for the next call: `?from=<from>&prev_hash=<prev_hash>`."""
+
+    from_: int = msgspec.field(name="from")
+    prev_hash: str
+
+
+class VerifyResult(msgspec.Struct, frozen=True, kw_only=True):
+    report: VerificationReport
+    head: int
+    """The last position in the log when the call began; the scan went no further."""
+    next: Resume | None
+    """Where to go on, or null when the scan reached `head` or found a break."""
+
+
+class ConsistencyParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    from_: Size = msgspec.field(name="from")
+    """The size of the older log (an older checkpoint's `size`)."""
+    to: Size
+    """The size of the newer log."""
+
+
+class ConsistencyProof(msgspec.Struct, frozen=True, kw_only=True):
+    from_: int = msgspec.field(name="from")
+    to: int
+    from_root: str
+    to_root: str
+    proof: list[str]
+    """RFC 9162 §2.1.4 consistency proof, each node as 64 hex digits."""
+
+
+class InclusionParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    position: Position
+    size: Position | None = None
+    """The size of the log to prove inclusion in; the current size by default."""
+
+
+class InclusionProof(msgspec.Struct, frozen=True, kw_only=True):
+    position: int
+    size: int
+    leaf: str
+    """The event's `hash`: the tree's leaf at index `position - 1`."""
+    root: str
+    proof: list[str]
+    """RFC 9162 §2.1.3 inclusion proof, each node as 64 hex digits."""
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+
+async def verify(call: Call[VerifyParams, None]) -> Response:
+    params, store = call.params, call.services.store
+    limit = min(params.limit, MAX_VERIFY_EVENTS)
+    head = await store.head()
+    start = params.from_
+    if start > head + 1:
+        raise _invalid("query.from", f"is past the end of the log (head {head})")
+    prev_hash = params.prev_hash or await resume_hash(store, start - 1)
+    if prev_hash is None:
+        report = VerificationReport(
+            ok=False,
+            checked=0,
+            head_position=start - 1,
+            head_hash="",
+            first_broken_position=start - 1,
+            reason=f"position {start - 1} missing (deleted?): nothing to resume from",
+        )
+    else:
+        report = await verify_store(
+            store, start_position=start, start_prev_hash=prev_hash, limit=limit, until=head
+        )
+    more = report.ok and report.head_position < head
+    resume = Resume(from_=report.head_position + 1, prev_hash=report.head_hash) if more else None
+    return JSONResponse(VerifyResult(report=report, head=head, next=resume))
+
+
+async def checkpoint(call: Call[NoParams, None]) -> Response:
+    state = audit_state(call)
+    try:
+        await state.tree.refresh(call.services.store)
+    except LogBroken as broken:
+        return _log_broken(broken)
+    signed: Checkpoint = state.tree.checkpoint(await state.signing_key())
+    return JSONResponse(signed)
+
+
+async def consistency(call: Call[ConsistencyParams, None]) -> Response:
+    m, n = call.params.from_, call.params.to
+    if m > n:
+        raise _invalid("query.from", f"must not exceed `to` ({n})")
+    tree = audit_state(call).tree
+    broken = await _grow(tree, call, n, "query.to")
+    if broken is not None:
+        return broken
+    proof = tree.consistency(m, n)
+    return JSONResponse(
+        ConsistencyProof(
+            from_=m,
+            to=n,
+            from_root=tree.root(m).hex(),
+            to_root=tree.root(n).hex(),
+            proof=[node.hex() for node in proof],
+        )
+    )
+
+
+async def inclusion(call: Call[InclusionParams, None]) -> Response:
+    position, size = call.params.position, call.params.size
+    tree = audit_state(call).tree
+    broken = await _grow(tree, call, max(position, size or 0), "query.size")
+    if broken is not None:
+        return broken
+    size = tree.size if size is None else size
+    if position > size:
+        raise _invalid("query.position", f"is outside a log of {size} events")
+    return JSONResponse(
+        InclusionProof(
+            position=position,
+            size=size,
+            leaf=tree.leaf(position).hex(),
+            root=tree.root(size).hex(),
+            proof=[node.hex() for node in tree.inclusion(position, size)],
+        )
+    )
+
+
+async def public_key(call: Call[NoParams, None]) -> Response:
+    key = await audit_state(call).signing_key()
+    return Response(public_key_pem(key), media_type=PEM_MEDIA_TYPE)
+
+
+async def _grow(tree: LogTree, call: Call[Any, None], size: int, field: str) -> Response | None:
+    """Refresh the tree if it is smaller than `size`; a problem response if that fails."""
+    if size > tree.size:
+        try:
+            await tree.refresh(call.services.store)
+        except LogBroken as broken:
+            return _log_broken(broken)
+        if size > tree.size:
+            raise _invalid(field, f"is past the end of the log ({tree.size} events)")
+    return None
+
+
+def _invalid(path: str, message: str) -> InvalidInput:
+    return InvalidInput([FieldProblem(path, message)])
+
+
+def _log_broken(broken: LogBroken) -> Response:
+    report = broken.report
+    detail = (
+        f"verification fails at position {report.first_broken_position}: {report.reason}; "
+        "nothing is signed or proven over a broken log"
+    )
+    return ProblemResponse(problem("log-broken", "The log fails verification", 500, detail))
+
+
+# --- declarations ----------------------------------------------------------------------------
+# Checkpoint and proofs may also answer 500 `log-broken`; it is not listed in `errors` until
+# service.openapi documents a 500.
+
+AUDIT_ROUTES: tuple[Endpoint, ...] = (
+    Endpoint(
+        method="GET",
+        path="/audit/verify",
+        name="audit_verify",
+        summary="Recompute the hash chain over a stretch of the log",
+        description=(
+            "Checks at most 100,000 events from `from`; `next` gives the query for the next"
+            " call. A broken log answers 200 with `report.ok` false and"
+            " `report.first_broken_position`."
+        ),
+        handler=verify,
+        permission="read_log",
+        params=VerifyParams,
+        responses={200: VerifyResult},
+    ),
+    Endpoint(
+        method="GET",
+        path="/audit/checkpoint",
+        name="audit_checkpoint",
+        summary="A signed checkpoint of the log as it is now (keep it outside the system)",
+        description=(
+            "Size, head hash and RFC 9162 Merkle root, signed with the operator's Ed25519 key"
+            " (`/audit/public-key`). The body is the checkpoint file `agreements verify"
+            " --checkpoint` reads."
+        ),
+        handler=checkpoint,
+        permission="read_log",
+        responses={200: Checkpoint},
+    ),
+    Endpoint(
+        method="GET",
+        path="/audit/consistency",
+        name="audit_consistency",
+        summary="Proof that the log of size `to` extends the log of size `from`",
+        handler=consistency,
+        permission="read_log",
+        params=ConsistencyParams,
+        responses={200: ConsistencyProof},
+    ),
+    Endpoint(
+        method="GET",
+        path="/audit/inclusion",
+        name="audit_inclusion",
+        summary="Proof that the event at `position` is in the log of `size` events",
+        handler=inclusion,
+        permission="read_log",
+        params=InclusionParams,
+        responses={200: InclusionProof},
+    ),
+    Endpoint(
+        method="GET",
+        path="/audit/public-key",
+        name="audit_public_key",
+        summary="The public key that checkpoints are signed with (PEM)",
+        handler=public_key,
+        permission="read_log",
+        responses={200: None},
+        media_type=PEM_MEDIA_TYPE,
+    ),
+)
