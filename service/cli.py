@@ -22,6 +22,7 @@ from events.catalogue import EventData, encode_data
 from events.envelope import AppendResult, Metadata, Proposed
 from events.export import write_jsonl
 from events.store import EventStore, open_store
+from service.audit_commands import add_audit_commands
 from service.replay_commands import add_replay_command
 from service.settings import Settings
 from service.tokens import ROLES, TokenTable
@@ -82,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     export_.add_argument("--output", "-o", help="file to write (default: standard output)")
     export_.set_defaults(run=export)
     add_replay_command(commands, common)
+    add_audit_commands(commands)
     return parser
 
 

@@ -29,6 +29,7 @@ _ERROR_TITLES = {
     413: "Body larger than the server's limit",
     415: "Content-Type is not application/json",
     422: "Schema or rule violation (with JSON paths, or the rule's name)",
+    500: "The server failed (for audit routes: the log fails verification, `log-broken`)",
     503: "The database is unavailable; retry after Retry-After seconds",
 }
 _EVENT_DATA = [t for t in EVENT_TYPES.values() if t not in (TokenIssued, TokenRevoked)]

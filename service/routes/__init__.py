@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from service.routes import admin, history, log, operations, projections, streams
+from service.routes.audit import AUDIT_ROUTES
 from service.routes.base import Endpoint
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -176,4 +177,5 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         permission="read_openapi",
         responses={200: None},
     ),
+    *AUDIT_ROUTES,
 )

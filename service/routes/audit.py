@@ -254,8 +254,7 @@ def _log_broken(broken: LogBroken) -> Response:
 
 
 # --- declarations ----------------------------------------------------------------------------
-# Checkpoint and proofs may also answer 500 `log-broken`; it is not listed in `errors` until
-# service.openapi documents a 500.
+# Checkpoint and proofs may also answer 500 `log-broken`: nothing is signed over a broken log.
 
 AUDIT_ROUTES: tuple[Endpoint, ...] = (
     Endpoint(
@@ -284,6 +283,7 @@ AUDIT_ROUTES: tuple[Endpoint, ...] = (
             " --checkpoint` reads."
         ),
         handler=checkpoint,
+        errors=(500,),
         permission="read_log",
         responses={200: Checkpoint},
     ),
@@ -293,6 +293,7 @@ AUDIT_ROUTES: tuple[Endpoint, ...] = (
         name="audit_consistency",
         summary="Proof that the log of size `to` extends the log of size `from`",
         handler=consistency,
+        errors=(500,),
         permission="read_log",
         params=ConsistencyParams,
         responses={200: ConsistencyProof},
@@ -303,6 +304,7 @@ AUDIT_ROUTES: tuple[Endpoint, ...] = (
         name="audit_inclusion",
         summary="Proof that the event at `position` is in the log of `size` events",
         handler=inclusion,
+        errors=(500,),
         permission="read_log",
         params=InclusionParams,
         responses={200: InclusionProof},
