@@ -23,6 +23,7 @@ from events.envelope import AppendResult, Metadata, Proposed
 from events.export import write_jsonl
 from events.store import EventStore, open_store
 from service.audit_commands import add_audit_commands
+from service.backup_commands import add_backup_commands
 from service.replay_commands import add_replay_command
 from service.settings import Settings
 from service.tokens import ROLES, TokenTable
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     export_.set_defaults(run=export)
     add_replay_command(commands, common)
     add_audit_commands(commands)
+    add_backup_commands(commands)
     return parser
 
 
