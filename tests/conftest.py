@@ -26,6 +26,13 @@ TODAY = dt.date(2023, 3, 1)
 ROLES = ("recorder", "viewer", "auditor", "admin")
 
 
+@pytest.fixture(autouse=True)
+def _signing_key_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Audit's signing key defaults to a file in the working directory on PostgreSQL: keep
+    tests from leaving one in the checkout."""
+    monkeypatch.setenv("AGREEMENTS_SIGNING_KEY", str(tmp_path / "signing-key.pem"))
+
+
 @pytest.fixture(params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh database per test, on every backend (PostgreSQL skips when absent, not in CI)."""
