@@ -6,7 +6,12 @@ acknowledged; with group commit its cost is shared), a busy timeout instead of i
 (`BEGIN IMMEDIATE` for writers, so two writers never deadlock on a lock upgrade).
 
 PostgreSQL (asyncpg): pool size, overflow, pool timeout and a statement timeout come from
-settings, so a lost or stuck database fails a request quickly instead of hanging it.
+settings, so a lost or stuck database fails a request quickly instead of hanging it. asyncpg's
+failures are classified as psycopg classifies them: a lost connection, a refused or timed-out
+connect, a cancelled statement (statement timeout) or a server shutting down is an
+`OperationalError` ("the database is unavailable, retry"), which the service answers with 503.
+Out of the box SQLAlchemy raises some of them as a bare `DBAPIError`, and a failed connect or
+a client-side timeout as a raw `OSError` or `TimeoutError`, which would be 500s.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import os
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, ExceptionContext, make_url
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -44,12 +50,11 @@ def create_engine(
         _configure_sqlite(engine, sqlite_busy_timeout_ms)
         return engine
     if backend == "postgresql":
-        return create_async_engine(
+        engine = create_async_engine(
             url,
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
-            pool_pre_ping=True,
             connect_args={
                 "command_timeout": statement_timeout_ms / 1000 + 5,
                 "timeout": pool_timeout,
@@ -60,6 +65,8 @@ def create_engine(
                 },
             },
         )
+        _configure_postgresql(engine, ping_timeout=pool_timeout)
+        return engine
     raise ValueError(
         f"unsupported database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg"
     )
@@ -84,3 +91,79 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     def _on_begin(connection: Any) -> None:
         immediate = connection.get_execution_options().get(IMMEDIATE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57", "58")
+"""connection exception, insufficient resources (too many connections), operator intervention
+(query cancelled, e.g. by the statement timeout; admin or crash shutdown), system error."""
+
+
+def _configure_postgresql(engine: AsyncEngine, *, ping_timeout: float) -> None:
+    """Classify failures as unavailability, and ping pooled connections before use.
+
+    The ping replaces `pool_pre_ping`, whose ping has no timeout of its own (a silent network
+    holds it for the whole command timeout) and raises a raw `TimeoutError` past the
+    `handle_error` hook. A connection that fails the ping is replaced (SQLAlchemy reconnects);
+    one that was just opened is not pinged.
+    """
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Dialect, _record: ConnectionPoolEntry, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.loaded_dbapi.connect(*cargs, **cparams)
+        except (OSError, TimeoutError) as error:  # refused, unreachable, or no answer in time
+            message = f"cannot connect to the database: {type(error).__name__}: {error}"
+            raise dialect.loaded_dbapi.OperationalError(message) from error
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _opened(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_FRESH] = True
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        if record.info.pop(_FRESH, False):
+            return
+        try:
+            dbapi_connection.run_async(
+                lambda driver: driver.fetchval("SELECT 1", timeout=ping_timeout)
+            )
+        except Exception as error:
+            raise DisconnectionError(f"pooled connection failed its ping: {error!r}") from error
+
+    @event.listens_for(engine.sync_engine, "handle_error", retval=True)
+    def _handle_error(context: ExceptionContext) -> BaseException | None:
+        if isinstance(context.sqlalchemy_exception, OperationalError):
+            return None
+        error = context.original_exception
+        if isinstance(error, OSError | TimeoutError):
+            # The driver gave up waiting (command_timeout) or the socket failed: the
+            # connection's state is unknown, so it must not go back to the pool.
+            context.is_disconnect = True
+        elif not (context.is_disconnect or is_unavailable(error)):
+            return None
+        return OperationalError(
+            context.statement,
+            context.parameters,
+            error,
+            hide_parameters=context.engine.hide_parameters if context.engine else False,
+            connection_invalidated=context.is_disconnect,
+        )
+
+
+_FRESH = "agreements_fresh"
+"""Connection info key: opened since its last checkout, so a ping would prove nothing."""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be reached or cannot answer now ("retry
+    later"), whichever layer raised it: a socket error or timeout, a PostgreSQL error of one
+    of `_UNAVAILABLE_SQLSTATE_CLASSES` (raw from asyncpg, or wrapped by SQLAlchemy), or a
+    driver's "connection is closed". For code that talks to the driver directly and so
+    bypasses the engine's classification: raise `OperationalError(sql, params, error)`."""
+    if isinstance(error, OSError | TimeoutError):
+        return True
+    for candidate in (error, error.__cause__, getattr(error, "orig", None)):
+        sqlstate = getattr(candidate, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASSES):
+            return True
+    return "connection is closed" in str(error)

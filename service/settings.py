@@ -52,6 +52,25 @@ class Settings:
     today: Callable[[], dt.date] = utc_today
     start_projections: bool = True
     """False for one-shot commands that must not run the projection runner."""
+    pool_size: int = 10
+    """Database connections each process keeps open (PostgreSQL and SQLite alike)."""
+    pool_max_overflow: int = 10
+    """Connections opened beyond `pool_size` under load, closed again when returned."""
+    pool_timeout: float = 10.0
+    """Seconds a request waits for a free connection (or for PostgreSQL to accept a new one)
+    before it fails with 503."""
+    statement_timeout_ms: int = 15_000
+    """PostgreSQL cancels any statement running longer (a stuck lock or query becomes a 503,
+    not a hung request). SQLite has no such limit."""
+
+    def engine_settings(self) -> dict[str, Any]:
+        """Keyword arguments for `open_store` / `events.database.create_engine`."""
+        return {
+            "pool_size": self.pool_size,
+            "max_overflow": self.pool_max_overflow,
+            "pool_timeout": self.pool_timeout,
+            "statement_timeout_ms": self.statement_timeout_ms,
+        }
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -76,4 +95,8 @@ _FROM_ENV: dict[str, Callable[[str], Any]] = {
     "max_wait_seconds": float,
     "max_log_limit": int,
     "token_refresh_seconds": float,
+    "pool_size": int,
+    "pool_max_overflow": int,
+    "pool_timeout": float,
+    "statement_timeout_ms": int,
 }
