@@ -49,7 +49,9 @@ def create_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with contextlib.AsyncExitStack() as stack:
             store = await open_store(
-                settings.database_url, max_batch_events=settings.max_events_per_batch
+                settings.database_url,
+                max_batch_events=settings.max_events_per_batch,
+                **settings.engine_settings(),
             )
             stack.push_async_callback(store.close)
             tokens = TokenTable(store, refresh_seconds=settings.token_refresh_seconds)

@@ -91,7 +91,11 @@ def _parser() -> argparse.ArgumentParser:
 
 @contextlib.asynccontextmanager
 async def _store(settings: Settings) -> AsyncIterator[EventStore]:
-    store = await open_store(settings.database_url, max_batch_events=settings.max_events_per_batch)
+    store = await open_store(
+        settings.database_url,
+        max_batch_events=settings.max_events_per_batch,
+        **settings.engine_settings(),
+    )
     try:
         yield store
     finally:
