@@ -18,10 +18,43 @@ from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-LongText = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
-Slug = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-Url = Annotated[str, msgspec.Meta(pattern=r"^https?://\S{1,2000}$", max_length=2008)]
+# Python's `$` also matches before a final "\n"; `(?!\n)` closes that gap. Every pattern is
+# also a valid ECMA-262 regex with the same meaning: the OpenAPI document shows them to clients.
+SINGLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$(?!\n)"
+"""No control characters (C0, DEL, C1) and no line or paragraph separators."""
+MULTI_LINE_PATTERN = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
+"""No control characters but tab and line feed (so no CR: send "\n" line ends)."""
+SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$(?!\n)"
+URL_PATTERN = r"^https?://[^\s\x00-\x1f\x7f-\x9f]{1,2000}$(?!\n)"
+
+PATTERN_MEANINGS: dict[str, str] = {
+    SINGLE_LINE_PATTERN: "one line of text without control characters",
+    MULTI_LINE_PATTERN: "text without control characters other than tab and line feed",
+    SLUG_PATTERN: "a letter or digit, then up to 63 letters, digits, `_`, `.` or `-`",
+    URL_PATTERN: "an http(s) URL without spaces or control characters",
+}
+"""Plain words for each pattern, for error messages that would otherwise quote the regex."""
+
+Text = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=200,
+        pattern=SINGLE_LINE_PATTERN,
+        description="One line, 1 to 200 characters, no control characters.",
+    ),
+]
+LongText = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=4000,
+        pattern=MULTI_LINE_PATTERN,
+        description="1 to 4000 characters; tab and line feed are the only control characters.",
+    ),
+]
+Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN)]
+Url = Annotated[str, msgspec.Meta(pattern=URL_PATTERN, max_length=2008)]
 
 
 class _Shape(

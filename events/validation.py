@@ -5,15 +5,22 @@ This runs in the caller's task, so the single writer only does what needs the lo
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import msgspec
 
 from events.catalogue import EventData, decoder_for, encode_data
 from events.envelope import Metadata, Proposed, format_timestamp
 from events.errors import FieldError, ValidationFailed
+
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2200
+"""Business dates and `occurred_at` must fall in these years (inclusive): wide enough for
+any real agreement, narrow enough to catch typos and sentinel values."""
+_YEAR_RANGE = f"year outside {EARLIEST_YEAR}..{LATEST_YEAR}"
 
 _encode_metadata = msgspec.json.Encoder().encode
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -63,19 +70,26 @@ def _prepare_one(index: int, proposed: Proposed) -> Prepared:
         raise ValidationFailed(
             [FieldError(f"{where}.type", f"unknown event type {proposed.type!r}")]
         )
-    if isinstance(proposed.data, EventData):
-        if proposed.data.type_name != proposed.type:
-            raise ValidationFailed(
-                [FieldError(f"{where}.type", f"data is a {proposed.data.type_name}")]
-            )
-        data = proposed.data
-    else:
-        try:
-            data = decoder.decode(proposed.data)
-        except msgspec.ValidationError as error:
-            raise ValidationFailed([_field_error(f"{where}.data", str(error))]) from None
-        except msgspec.DecodeError as error:
-            raise ValidationFailed([FieldError(f"{where}.data", str(error))]) from None
+    raw = proposed.data
+    if isinstance(raw, EventData):
+        if raw.type_name != proposed.type:
+            raise ValidationFailed([FieldError(f"{where}.type", f"data is a {raw.type_name}")])
+        # A Struct built in Python skipped its constraints: decode its encoding, so that
+        # nothing is stored that could not be read back.
+        raw = encode_data(raw)
+    try:
+        data = decoder.decode(raw)
+    except msgspec.ValidationError as error:
+        raise ValidationFailed([_field_error(f"{where}.data", str(error))]) from None
+    except msgspec.DecodeError as error:
+        raise ValidationFailed([FieldError(f"{where}.data", str(error))]) from None
+    except UnicodeDecodeError:
+        raise ValidationFailed([FieldError(f"{where}.data", "not valid UTF-8")]) from None
+    except RecursionError:
+        raise ValidationFailed([FieldError(f"{where}.data", "nested too deeply")]) from None
+    out_of_range = list(_dates_out_of_range(data, f"{where}.data"))
+    if out_of_range:
+        raise ValidationFailed(out_of_range)
     return Prepared(
         event_id=_event_id(where, proposed.event_id),
         client_supplied_id=proposed.event_id is not None,
@@ -100,9 +114,23 @@ def _event_id(where: str, supplied: str | None) -> str:
 
 def _occurred_at(where: str, proposed: Proposed) -> str:
     moment = proposed.occurred_at
-    if not 1900 <= moment.year <= 2200:
-        raise ValidationFailed([FieldError(f"{where}.occurred_at", "year outside 1900..2200")])
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise ValidationFailed([FieldError(f"{where}.occurred_at", _YEAR_RANGE)])
     return format_timestamp(moment)
+
+
+def _dates_out_of_range(value: object, path: str) -> Iterator[FieldError]:
+    """Every date in event data, however deep, outside the business years (a typo such as
+    `0222-12-06` or `9999-12-31` as "open-ended" is refused before it reaches the log)."""
+    if isinstance(value, dt.date):
+        if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+            yield FieldError(path, _YEAR_RANGE)
+    elif isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            yield from _dates_out_of_range(getattr(value, name), f"{path}.{name}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _dates_out_of_range(item, f"{path}[{index}]")
 
 
 def _field_error(prefix: str, message: str) -> FieldError:

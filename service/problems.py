@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from events import errors as store_errors
+from events.catalogue import PATTERN_MEANINGS
 from service.auth import Forbidden, Unauthenticated
 from service.responses import FieldProblem, Problem, ProblemResponse, problem
 from service.tokens import UnknownToken
@@ -66,8 +67,19 @@ def field_problem(error: msgspec.ValidationError, prefix: str = "$") -> FieldPro
     text = str(error)
     found = _AT_PATH.match(text)
     if found is None:
-        return FieldProblem(path=prefix, message=text)
-    return FieldProblem(path=prefix + found["path"][1:], message=found["message"])
+        return FieldProblem(path=prefix, message=plain_message(text))
+    return FieldProblem(path=prefix + found["path"][1:], message=plain_message(found["message"]))
+
+
+_REGEX_MESSAGES = {
+    f"Expected `str` matching regex {pattern!r}": f"Expected {meaning}"
+    for pattern, meaning in PATTERN_MEANINGS.items()
+}
+
+
+def plain_message(message: str) -> str:
+    """msgspec quotes a pattern when a string breaks it; say what the pattern means instead."""
+    return _REGEX_MESSAGES.get(message, message)
 
 
 def _store_unavailable(exc: Exception) -> tuple[Problem, dict[str, str]]:
@@ -123,7 +135,9 @@ def problem_for(exc: Exception) -> tuple[Problem, dict[str, str]]:
         case msgspec.ValidationError():
             return _invalid([field_problem(exc)]), {}
         case store_errors.ValidationFailed():
-            return _invalid([FieldProblem(e.path, e.message) for e in exc.errors]), {}
+            return _invalid(
+                [FieldProblem(e.path, plain_message(e.message)) for e in exc.errors]
+            ), {}
         case store_errors.RuleViolation():
             where = (
                 None if exc.index is None else [FieldProblem(f"$.events[{exc.index}]", exc.detail)]
@@ -139,7 +153,11 @@ def problem_for(exc: Exception) -> tuple[Problem, dict[str, str]]:
                 ),
                 {},
             )
-        case store_errors.StoreUnavailable() | sqlalchemy.exc.OperationalError():
+        case (
+            store_errors.StoreUnavailable()
+            | sqlalchemy.exc.OperationalError()
+            | sqlalchemy.exc.TimeoutError()
+        ):
             return _store_unavailable(exc)
         case HTTPException():
             return _from_http_exception(exc)
@@ -190,6 +208,7 @@ HANDLED: tuple[type[Exception], ...] = (
     msgspec.ValidationError,
     store_errors.StoreError,
     sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.TimeoutError,
     HTTPException,
 )
 

@@ -139,12 +139,23 @@ def _list_fields(params: type[msgspec.Struct]) -> frozenset[str]:
     return frozenset(f.name for f in info.fields if isinstance(f.type, msgspec.inspect.ListType))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NO_CONTROL = "must not contain control characters"
+"""Parameters are identifiers and filters, never free text; PostgreSQL text cannot even hold
+a NUL. Refused here for every route, whatever its parameter types say."""
+
+
 def _parse_params(request: Request, endpoint: Endpoint, list_fields: frozenset[str]) -> Any:
     values: dict[str, Any] = dict(request.path_params)
     errors: list[FieldProblem] = []
+    for key, value in request.path_params.items():
+        if _CONTROL.search(value):
+            errors.append(FieldProblem(f"path.{key}", _NO_CONTROL))
     for key in request.query_params:
         given = request.query_params.getlist(key)
-        if key in endpoint.path_names:
+        if _CONTROL.search(key) or any(_CONTROL.search(v) for v in given):
+            errors.append(FieldProblem(f"query.{key[:100]}", _NO_CONTROL))
+        elif key in endpoint.path_names:
             errors.append(FieldProblem(f"query.{key}", "is a path parameter"))
         elif key in list_fields:
             values[key] = given
@@ -155,9 +166,20 @@ def _parse_params(request: Request, endpoint: Endpoint, list_fields: frozenset[s
     if errors:
         raise InvalidInput(errors)
     try:
-        return msgspec.convert(values, endpoint.params, strict=False)
+        params = msgspec.convert(values, endpoint.params, strict=False)
     except msgspec.ValidationError as error:
         raise InvalidInput([_param_problem(error, endpoint.path_names)]) from None
+    _refuse_null_words(values, params, endpoint.path_names)
+    return params
+
+
+def _refuse_null_words(values: Mapping[str, Any], params: Any, path_names: frozenset[str]) -> None:
+    """msgspec's lax conversion reads the text `null` as None; for a parameter that is simply
+    absent when not wanted, the word is a value the schema does not allow, not an omission."""
+    for key, value in values.items():
+        if value == "null" and getattr(params, key, None) is None:
+            where = "path" if key in path_names else "query"
+            raise InvalidInput([FieldProblem(f"{where}.{key}", "must not be null")])
 
 
 _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>.*)`$", re.DOTALL)
@@ -179,7 +201,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     if media_type != "application/json":
         raise UnsupportedMediaType(request.headers.get("content-type"))
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
@@ -195,6 +217,7 @@ def decode_body(decoder: msgspec.json.Decoder[Any], raw: bytes) -> Any:
     if not raw.strip():
         raise MalformedBody("the body is empty; send a JSON object")
     try:
+        raw.decode()  # msgspec passes the bytes of a `Raw` field (event data) on unchecked
         return decoder.decode(raw)
     except msgspec.ValidationError as error:
         raise InvalidInput([field_problem(error)]) from None

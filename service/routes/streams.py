@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import msgspec
 from starlette.responses import Response
 
+from events.catalogue import Text
 from events.envelope import Proposed, RecordedEvent
 from events.rules import RECORDABLE_CATEGORIES, STREAM_ID_PATTERN, decider_for
 from service.auth import Forbidden
@@ -22,10 +23,15 @@ from service.problems import NotFound
 from service.responses import JSONResponse
 from service.routes.base import POSITION_MAX, Call, recorded_by
 
-StreamId = Annotated[str, msgspec.Meta(pattern=STREAM_ID_PATTERN, max_length=160)]
-Version = Annotated[int, msgspec.Meta(ge=0, le=POSITION_MAX)]
+StreamId = Annotated[str, msgspec.Meta(pattern=STREAM_ID_PATTERN + r"(?!\n)", max_length=160)]
+"""`(?!\n)`: Python's `$` would also match before a final line feed."""
+VERSION_MAX = 2**31 - 1
+"""A stream's version is a 32-bit integer in the log (PostgreSQL `integer`): a stream holds at
+most this many events, and a larger version in a request is refused, not sent to the database."""
+Version = Annotated[int, msgspec.Meta(ge=0, le=VERSION_MAX)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=POSITION_MAX)]
-ConversationId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+ConversationId = Text
+"""One line, 1 to 200 characters: it is stored in every event's metadata."""
 
 _AUDIT_ROLES = frozenset({"auditor", "admin"})
 
