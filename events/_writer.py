@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from events import _decisions as decisions
 from events._notifications import CHANNEL as NOTIFY_CHANNEL
-from events.database import IMMEDIATE
+from events.database import IMMEDIATE, is_unavailable
 from events.envelope import GENESIS_HASH, AppendResult, ExpectedVersion, format_timestamp
 from events.errors import StoreError, StoreUnavailable
 from events.rules import decider_for
@@ -113,7 +113,18 @@ class Writer:
 
     async def _commit_group(self, group: list[Pending]) -> None:
         try:
-            outcomes, head = await self._transact(group)
+            try:
+                outcomes, head = await self._transact(group)
+            except Exception as error:
+                if not is_unavailable(error):
+                    raise
+                # The database dropped the writer's connection (restart, failover, an admin's
+                # pg_terminate_backend): one retry on a fresh connection hides that from
+                # clients. Every id is looked up on the retry, so a commit that succeeded
+                # before the connection died is found, not stored twice.
+                self._states.clear()
+                await self._drop_connection()
+                outcomes, head = await self._transact(group, look_up_every_id=True)
         except Exception as error:  # the whole transaction failed: nobody's events were stored
             self._states.clear()
             failure = _as_store_error(error)
@@ -133,7 +144,7 @@ class Writer:
             self._on_commit(head)
 
     async def _transact(
-        self, group: list[Pending]
+        self, group: list[Pending], *, look_up_every_id: bool = False
     ) -> tuple[list[AppendResult | BaseException], int | None]:
         connection = await self._writer_connection()
         async with connection.begin():
@@ -142,7 +153,7 @@ class Writer:
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_LOCK}
                 )
             tip = await _load_tip(connection)
-            known = await _load_ids(connection, group)
+            known = await _load_ids(connection, group, every_id=look_up_every_id)
             streams = await _load_streams(connection, {p.stream_id for p in group})
             next_key = (
                 await _next_stream_key(connection)
@@ -261,10 +272,11 @@ async def _load_tip(connection: AsyncConnection) -> decisions.Tip:
 
 
 async def _load_ids(
-    connection: AsyncConnection, group: Sequence[Pending]
+    connection: AsyncConnection, group: Sequence[Pending], *, every_id: bool
 ) -> dict[str, decisions.StoredId]:
-    """Stored events among the ids clients chose (store-made ids cannot be stored yet)."""
-    wanted = [e.event_id for p in group for e in p.events if e.client_supplied_id]
+    """Stored events among the ids clients chose (store-made ids cannot be stored yet, unless
+    this is a retry after a commit whose outcome was lost: `every_id`)."""
+    wanted = [e.event_id for p in group for e in p.events if every_id or e.client_supplied_id]
     found: dict[str, decisions.StoredId] = {}
     c = events_table.c
     for start in range(0, len(wanted), _IN_CHUNK):

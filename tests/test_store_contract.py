@@ -232,3 +232,19 @@ async def test_rules_hold_after_reopening(store: EventStore) -> None:
     finally:
         await reopened.close()
     store.engine = reopened.engine  # let the fixture's close() find a live-or-disposed engine
+
+
+async def test_a_dropped_writer_connection_is_retried_once(store: EventStore) -> None:
+    if store.dialect != "postgresql":
+        pytest.skip("the database dropping a connection under the writer is a PostgreSQL case")
+    await store.append("agreement-a", [signed()], metadata=ACTOR)
+    async with store.engine.connect() as connection:
+        await connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    result = await store.append("agreement-a", [endorsed()], metadata=ACTOR)
+    assert (result.from_position, result.created) == (2, True)
+    assert [e.position for e in await store.read_all()] == [1, 2]
