@@ -16,6 +16,7 @@ a client-side timeout as a raw `OSError` or `TimeoutError`, which would be 500s.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -28,6 +29,11 @@ from sqlalchemy.pool import ConnectionPoolEntry
 DEFAULT_URL = "sqlite+aiosqlite:///agreements.db"
 IMMEDIATE = "sqlite_begin_immediate"
 """Execution option: open the SQLite transaction with BEGIN IMMEDIATE (take the write lock)."""
+
+
+def quiet_driver_logs() -> None:
+    """aiosqlite logs every call with its arguments (event bodies) at DEBUG: keep it above."""
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -45,13 +51,17 @@ def create_engine(
     sqlite_busy_timeout_ms: int = 10_000,
 ) -> AsyncEngine:
     backend = make_url(url).get_backend_name()
+    quiet_driver_logs()
     if backend == "sqlite":
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        engine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, hide_parameters=True
+        )
         _configure_sqlite(engine, sqlite_busy_timeout_ms)
         return engine
     if backend == "postgresql":
         engine = create_async_engine(
             url,
+            hide_parameters=True,  # parameters are event bodies: never in logs or errors
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,

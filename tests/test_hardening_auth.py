@@ -164,13 +164,6 @@ async def _refuse_marked_writes(api: Api) -> None:
             await connection.execute(text(statement))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "events/database.py must create engines with hide_parameters=True and keep the"
-        " aiosqlite logger above DEBUG: both log the SQL parameters, i.e. event bodies"
-    ),
-)
 async def test_no_token_secret_or_event_body_reaches_the_logs(
     debug_logs: pytest.LogCaptureFixture, api: Api
 ) -> None:
