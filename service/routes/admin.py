@@ -11,14 +11,14 @@ from typing import Annotated, Any
 import msgspec
 from starlette.responses import Response
 
-from events.catalogue import Role
+from events.catalogue import Role, Text
 from service.responses import JSONResponse
 from service.routes.base import Call, recorded_by
 from service.tokens import TokenRecord
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Name = Text
 TokenId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{16}$")]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Reason = Text
 
 
 class TokenRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
