@@ -86,7 +86,7 @@ def create_app(
 
 
 def default_projections(store: EventStore, settings: Settings) -> Projections:
-    return Projections(store)
+    return Projections(store, batch_size=settings.projection_batch_size)
 
 
 def app_from_env() -> Starlette:

@@ -62,6 +62,8 @@ class Settings:
     statement_timeout_ms: int = 15_000
     """PostgreSQL cancels any statement running longer (a stuck lock or query becomes a 503,
     not a hung request). SQLite has no such limit."""
+    projection_batch_size: int = 1000
+    """Most events the projection runner applies in one transaction."""
 
     def engine_settings(self) -> dict[str, Any]:
         """Keyword arguments for `open_store` / `events.database.create_engine`."""
@@ -99,4 +101,5 @@ _FROM_ENV: dict[str, Callable[[str], Any]] = {
     "pool_max_overflow": int,
     "pool_timeout": float,
     "statement_timeout_ms": int,
+    "projection_batch_size": int,
 }
