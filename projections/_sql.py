@@ -1,9 +1,11 @@
-"""Small SQL helpers shared by the read models: bulk upserts, chunked IN lists, snapshots."""
+"""Small SQL helpers shared by the read models: bulk upserts, chunked IN lists, snapshots,
+and statements executed at the driver with plain tuples (no per-row SQLAlchemy work)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Table
@@ -31,12 +33,44 @@ def upsert(dialect: str, table: Table, key: Sequence[str]) -> Any:
     return insert.on_conflict_do_update(index_elements=list(key), set_=others)
 
 
-async def execute_many(
-    connection: AsyncConnection, statement: Any, rows: list[dict[str, Any]]
+@dataclass(frozen=True, slots=True)
+class DriverStatement:
+    """SQL in the driver's own parameter style, and the order its parameters come in."""
+
+    sql: str
+    parameters: tuple[str, ...]
+
+
+_COMPILED: dict[tuple[str, str, str], DriverStatement] = {}
+
+
+def driver_statement(
+    connection: AsyncConnection,
+    kind: str,
+    table: Table,
+    build: Callable[[], Any],
+    parameters: Sequence[str] | None = None,
+) -> DriverStatement:
+    """`build()` compiled once per dialect, statement kind and table. `parameters`: the order
+    callers give values in (default: the table's columns); checked against the compiled one."""
+    key = (connection.dialect.name, kind, table.name)
+    if key not in _COMPILED:
+        compiled = build().compile(dialect=connection.dialect)
+        order = tuple(compiled.positiontup or ())
+        expected = tuple(parameters or [column.name for column in table.columns])
+        if order != expected:
+            raise AssertionError(f"{kind} on {table.name}: parameters {order} != {expected}")
+        _COMPILED[key] = DriverStatement(str(compiled), order)
+    return _COMPILED[key]
+
+
+async def execute_rows(
+    connection: AsyncConnection, statement: DriverStatement, rows: Sequence[tuple[Any, ...]]
 ) -> None:
-    """Execute with many parameter sets, skipping the round trip when there are none."""
+    """Execute with many parameter tuples (in `statement.parameters` order) at the driver:
+    one round trip, no per-row processing. Nothing happens for no rows."""
     if rows:
-        await connection.execute(statement, rows)
+        await connection.exec_driver_sql(statement.sql, list(rows))
 
 
 async def snapshot(connection: AsyncConnection) -> AsyncConnection:

@@ -1,4 +1,4 @@
-"""The past, replayed in memory with the live projections' own pure folds.
+"""The past, replayed in memory with the live projections' own folds.
 
 A `Cut` says which events count: those at or before a position (`position`), those recorded
 at or before a time (`recorded_at`, what the system knew then), and/or those whose business
@@ -8,19 +8,26 @@ the live projection, so the state at position P equals a rebuild of the log cut 
 
 Position and record time cut the log at a prefix (record time never decreases along
 positions), so a replay stops early; a business date filters the whole log (or stream).
+Replays read plain rows at the driver (`events._fast_reads`) and fold in place into views
+they own, so one partnership of a thousand events takes about a millisecond.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from events._fast_reads import Row, log_rows, stream_rows
 from events.envelope import RecordedEvent, format_timestamp
 from events.store import EventStore
+from events.upcasting import decode_stored
 from projections import delegation_view, partnership_view
 from projections.delegation_view import Delegation
 from projections.partnership_view import Partnership
+
+_AGREEMENT = partnership_view.CATEGORY + "-"
+_DELEGATION = delegation_view.CATEGORY + "-"
 
 
 @dataclass(frozen=True)
@@ -33,20 +40,29 @@ class Cut:
     """Events whose business time (`occurred_at`, UTC) falls on or before this date."""
 
     @property
-    def _recorded_limit(self) -> str | None:
+    def recorded_limit(self) -> str | None:
+        """`recorded_at` as stored timestamps are written (text order is time order)."""
         return None if self.recorded_at is None else format_timestamp(self.recorded_at)
+
+    @property
+    def day_limit(self) -> str | None:
+        return None if self.in_force_on is None else self.in_force_on.isoformat()
 
     def past_end(self, event: RecordedEvent) -> bool:
         """True once the log has gone beyond this cut (every later event is beyond it too)."""
-        limit = self._recorded_limit
-        if self.position is not None and event.position > self.position:
-            return True
-        return limit is not None and event.recorded_at > limit
+        return _past_end(event.position, event.recorded_at, self.position, self.recorded_limit)
 
     def keeps(self, event: RecordedEvent) -> bool:
         if self.past_end(event):
             return False
-        return self.in_force_on is None or event.occurred_at[:10] <= self.in_force_on.isoformat()
+        limit = self.day_limit
+        return limit is None or event.occurred_at[:10] <= limit
+
+
+def _past_end(position: int, recorded_at: str, last: int | None, recorded: str | None) -> bool:
+    if last is not None and position > last:
+        return True
+    return recorded is not None and recorded_at > recorded
 
 
 @dataclass
@@ -79,40 +95,67 @@ async def stream_at(store: EventStore, stream_id: str, cut: Cut) -> list[Recorde
 
 
 async def partnership_at(store: EventStore, agreement_id: str, cut: Cut) -> Partnership | None:
-    return fold_partnership(await stream_at(store, agreement_id, cut))
+    view: Partnership | None = None
+    for row in _kept(await stream_rows(store.engine, agreement_id, until=cut.position), cut):
+        position, stream_id, version, type_, schema_version, occurred_at, _, data = row
+        event = decode_stored(type_, schema_version, data)
+        view = partnership_view.apply(view, event, stream_id, version, position, occurred_at)
+    return view
 
 
 async def delegation_at(store: EventStore, delegation_id: str, cut: Cut) -> Delegation | None:
-    return fold_delegation(await stream_at(store, delegation_id, cut))
+    view: Delegation | None = None
+    for row in _kept(await stream_rows(store.engine, delegation_id, until=cut.position), cut):
+        position, stream_id, version, type_, schema_version, occurred_at, _, data = row
+        event = decode_stored(type_, schema_version, data)
+        view = delegation_view.apply(view, event, stream_id, version, position, occurred_at)
+    return view
 
 
 async def picture_at(store: EventStore, cut: Cut, *, batch_size: int = 5000) -> Picture:
     """Replay the log up to `cut` into memory. `position` is the last position the cut
     reaches (at most the head), whatever the business-date filter kept."""
     picture = Picture()
+    recorded, day = cut.recorded_limit, cut.day_limit
     after = 0
     while True:
-        events = await store.read_all(after=after, limit=batch_size, until=cut.position)
-        for event in events:
-            if cut.past_end(event):
+        rows = await log_rows(store.engine, after=after, limit=batch_size, until=cut.position)
+        for position, stream_id, version, type_, schema_version, occurred_at, at, data in rows:
+            if recorded is not None and at > recorded:
                 return picture
-            picture.position = event.position
-            if cut.keeps(event):
-                _fold_into(picture, event)
-        if len(events) < batch_size:
+            picture.position = position
+            if day is not None and occurred_at[:10] > day:
+                continue
+            if stream_id.startswith(_AGREEMENT):
+                event = decode_stored(type_, schema_version, data)
+                held = picture.partnerships.get(stream_id)
+                view = partnership_view.apply(
+                    held, event, stream_id, version, position, occurred_at
+                )
+                if view is not None and view is not held:
+                    picture.partnerships[stream_id] = view
+            elif stream_id.startswith(_DELEGATION):
+                event = decode_stored(type_, schema_version, data)
+                held_d = picture.delegations.get(stream_id)
+                delegation = delegation_view.apply(
+                    held_d, event, stream_id, version, position, occurred_at
+                )
+                if delegation is not None and delegation is not held_d:
+                    picture.delegations[stream_id] = delegation
+        if len(rows) < batch_size:
             return picture
-        after = events[-1].position
+        after = rows[-1][0]
 
 
-def _fold_into(picture: Picture, event: RecordedEvent) -> None:
-    category = event.category
-    if category == partnership_view.CATEGORY:
-        key = event.stream_id
-        view = partnership_view.evolve(picture.partnerships.get(key), event)
-        if view is not None:
-            picture.partnerships[key] = view
-    elif category == delegation_view.CATEGORY:
-        key = event.stream_id
-        delegation = delegation_view.evolve(picture.delegations.get(key), event)
-        if delegation is not None:
-            picture.delegations[key] = delegation
+def _kept(rows: Sequence[Row], cut: Cut) -> list[Row]:
+    """The rows of one stream that `cut` keeps (a stream's rows are in position order too)."""
+    recorded, day = cut.recorded_limit, cut.day_limit
+    if recorded is None and day is None:
+        return list(rows)
+    kept = []
+    for row in rows:
+        if recorded is not None and row[6] > recorded:
+            break
+        if day is None or row[5][:10] <= day:
+            kept.append(row)
+    return kept

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -19,11 +19,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from projections._sql import chunks, execute_many, upsert
+from projections._sql import chunks, driver_statement, execute_rows, upsert
 from projections.delegation_view import Delegation
 
 NAME = "delegations"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: notes bounded (the latest shown, all counted)."""
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Delegation)
@@ -60,21 +61,23 @@ async def load(
     return found
 
 
-async def save(connection: AsyncConnection, docs: Table, changed: Iterable[Delegation]) -> None:
-    await execute_many(
-        connection,
-        upsert(connection.dialect.name, docs, ["delegation_id"]),
-        [_doc_row(view) for view in changed],
+def doc_rows(
+    views: Mapping[str, Delegation], encoded: Mapping[str, bytes]
+) -> list[tuple[Any, ...]]:
+    """Rows of the table (in its column order) for these views and encodings."""
+    return [
+        (key, encoded[key], view.starts_on.isoformat(), view.position)
+        for key, view in views.items()
+    ]
+
+
+async def save(connection: AsyncConnection, docs: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Upsert document rows (`doc_rows`)."""
+    dialect = connection.dialect.name
+    statement = driver_statement(
+        connection, "upsert", docs, lambda: upsert(dialect, docs, ["delegation_id"])
     )
-
-
-def _doc_row(view: Delegation) -> dict[str, Any]:
-    return {
-        "delegation_id": view.delegation_id,
-        "doc": encode(view),
-        "starts_on": view.starts_on.isoformat(),
-        "position": view.position,
-    }
+    await execute_rows(connection, statement, rows)
 
 
 def list_query(docs: Table) -> Any:

@@ -1,23 +1,37 @@
 """`Projections`: the one object the service holds for the read side.
 
 It reads (everything of `ProjectionReader`), follows the log (a `ProjectionRunner` started
-and stopped with the service's lifespan), waits for read-your-writes, and rebuilds.
+and stopped with the service's lifespan), waits for read-your-writes, and rebuilds. Reader
+and runner share one `ReadCache`: the runner keeps it true, readers answer from it.
 """
 
 from __future__ import annotations
 
 from events.store import EventStore
 from projections import rebuild as _rebuild
+from projections.cache import ReadCache
 from projections.reader import ProjectionReader
 from projections.runner import ProjectionRunner
 
 
 class Projections(ProjectionReader):
     def __init__(
-        self, store: EventStore, *, batch_size: int = 1000, poll_interval: float = 1.0
+        self,
+        store: EventStore,
+        *,
+        batch_size: int = 1000,
+        poll_interval: float = 1.0,
+        coalesce: float = 0.05,
+        cache: ReadCache | None = None,
     ) -> None:
-        super().__init__(store)
-        self.runner = ProjectionRunner(store, batch_size=batch_size, poll_interval=poll_interval)
+        super().__init__(store, cache)
+        self.runner = ProjectionRunner(
+            store,
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+            coalesce=coalesce,
+            cache=self.cache,
+        )
 
     @property
     def position(self) -> int:
@@ -38,4 +52,9 @@ class Projections(ProjectionReader):
 
     async def rebuild(self, progress: _rebuild.Progress | None = None) -> int:
         """Replay the whole log into fresh tables and swap them in; returns the position."""
-        return await _rebuild.rebuild(self._store, progress=progress)
+        try:
+            return await _rebuild.rebuild(self._store, progress=progress)
+        finally:
+            # The runner notices the moved checkpoint at its next batch; until then, answer
+            # from the tables rather than vouch for what was held.
+            self.cache.reset(None)

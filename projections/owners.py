@@ -7,7 +7,7 @@ which depend on today's date) are computed when read.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -19,13 +19,14 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    bindparam,
     delete,
     insert,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from projections._sql import chunks, execute_many
+from projections._sql import driver_statement, execute_rows
 from projections.owner_view import OwnerRow, owner_rows
 from projections.partnership_view import Partnership
 
@@ -50,32 +51,33 @@ def define_tables(metadata: MetaData, suffix: str = "", tag: str = "") -> Table:
     return items
 
 
+def item_rows(partnerships: Iterable[Partnership]) -> list[tuple[Any, ...]]:
+    """The rows these partnerships contribute, in the table's column order."""
+    return [
+        (row.agreement_id, row.item, row.owner_id, _ENCODER.encode(row))
+        for partnership in partnerships
+        for row in owner_rows(partnership)
+    ]
+
+
 async def replace_rows(
     connection: AsyncConnection,
     items: Table,
-    partnerships: Iterable[Partnership],
-    previously_stored: Collection[str],
+    stale: Sequence[tuple[Any, ...]],
+    rows: Sequence[tuple[Any, ...]],
 ) -> None:
-    """Replace the rows of these partnerships; `previously_stored` are the agreement ids that
-    may already have rows (the others are new, so there is nothing to delete)."""
-    changed = list(partnerships)
-    stale = [p.agreement_id for p in changed if p.agreement_id in previously_stored]
-    for chunk in chunks(stale):
-        await connection.execute(delete(items).where(items.c.agreement_id.in_(chunk)))
-    await execute_many(
+    """Delete the rows of the agreements in `stale` (one-tuples of agreement ids: those that
+    may have rows already), then insert `rows` (`item_rows`)."""
+    delete_rows = driver_statement(
         connection,
-        insert(items),
-        [
-            {
-                "agreement_id": row.agreement_id,
-                "item": row.item,
-                "owner_id": row.owner_id,
-                "doc": _ENCODER.encode(row),
-            }
-            for partnership in changed
-            for row in owner_rows(partnership)
-        ],
+        "delete",
+        items,
+        lambda: delete(items).where(items.c.agreement_id == bindparam("agreement_id")),
+        ["agreement_id"],
     )
+    await execute_rows(connection, delete_rows, stale)
+    insert_rows = driver_statement(connection, "insert", items, lambda: insert(items))
+    await execute_rows(connection, insert_rows, rows)
 
 
 def rows_query(items: Table, owner_id: str | None = None) -> Any:

@@ -1,15 +1,22 @@
-"""The partnership read model as a pure fold over one `agreement-…` stream.
+"""The partnership read model as a fold over one `agreement-…` stream.
 
-`evolve` never refuses and never does I/O: it folds whatever the log holds (the deciders
-guard the writes), so the live projection, a rebuild and an as-of replay agree by
-construction. A view is replaced, never mutated, so a caller may keep earlier states.
+`apply` (a handler per event type) never refuses and never does I/O: it folds whatever the
+log holds (the deciders guard the writes), so the live projection, a rebuild and an as-of
+replay agree by construction. It changes the view it is given, in place: the runner, a
+rebuild and an as-of replay own their views and fold millions of events without copying a
+document per event. `evolve` is the pure form (it copies first), for callers that keep
+earlier states.
+
+A document stays bounded however long the stream: it shows the latest `NOTES_KEPT` notes
+and counts them all (`note_count`); every note stays in the log.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import msgspec
 from msgspec.structs import replace
@@ -21,6 +28,7 @@ from events.catalogue import (
     AgreementSigned,
     AgreementTerminated,
     AgreementWitnessed,
+    EventData,
     FollowUpCancelled,
     FollowUpCompleted,
     FollowUpOpened,
@@ -36,13 +44,16 @@ from events.envelope import RecordedEvent
 from projections._decode import event_data
 
 CATEGORY = "agreement"
+NOTES_KEPT = 20
+"""Notes a document shows (the latest); `note_count` counts them all."""
 
 FollowUpState = Literal["open", "completed", "cancelled"]
 Status = Literal["active", "terminated"]
 
 
-class _View(msgspec.Struct, frozen=True, kw_only=True):
-    """Base of the read-model shapes: immutable, every field always present when encoded."""
+class _View(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Base of the read-model parts: immutable, every field always present when encoded.
+    (`gc=False`: views hold no reference cycles, so the collector need not track them.)"""
 
 
 class OwnerRef(_View, frozen=True, kw_only=True):
@@ -93,7 +104,10 @@ class Note(_View, frozen=True, kw_only=True):
     occurred_at: str
 
 
-class Partnership(_View, frozen=True, kw_only=True):
+class Partnership(msgspec.Struct, kw_only=True, gc=False):
+    """One agreement. Mutable so that folds can work in place: treat a view you did not
+    fold yourself as read-only (its parts are frozen; its lists are its own)."""
+
     agreement_id: str
     kind: AgreementKind
     title: str
@@ -112,6 +126,9 @@ class Partnership(_View, frozen=True, kw_only=True):
     follow_ups: list[FollowUp] = []
     amendments: list[Amendment] = []
     notes: list[Note] = []
+    """The latest `NOTES_KEPT` notes, oldest first."""
+    note_count: int = 0
+    """Every note attached, including those no longer shown."""
     status: Status = "active"
     terminated_on: dt.date | None = None
     termination_reason: str | None = None
@@ -141,78 +158,147 @@ def _responsible(
 
 
 def evolve(view: Partnership | None, event: RecordedEvent) -> Partnership | None:
-    """The partnership after `event`. None while the stream has no AgreementSigned yet."""
-    data = event_data(event)
+    """The partnership after `event`, leaving `view` as it was. None while the stream has
+    no AgreementSigned yet."""
+    own = None if view is None else copy(view)
+    return apply(
+        own, event_data(event), event.stream_id, event.version, event.position, event.occurred_at
+    )
+
+
+def copy(view: Partnership) -> Partnership:
+    """A view that folding in place will not share with `view` (the lists `apply` changes
+    are copied; their items are immutable)."""
+    return replace(
+        view,
+        witnesses=list(view.witnesses),
+        endorsements=list(view.endorsements),
+        follow_ups=list(view.follow_ups),
+        amendments=list(view.amendments),
+        notes=list(view.notes),
+    )
+
+
+def apply(
+    view: Partnership | None,
+    data: EventData | None,
+    stream_id: str,
+    version: int,
+    position: int,
+    occurred_at: str,
+) -> Partnership | None:
+    """Fold one event (its decoded data and envelope fields) into `view`, in place; returns
+    the view (a new one at the signing). `data` None: a type this code does not know."""
     if view is None:
-        if not isinstance(data, AgreementSigned):
+        if type(data) is not AgreementSigned:
             return None
-        return _signed(event, data)
-    stamp = {"version": event.version, "position": event.position}
-    match data:
-        case AgreementWitnessed():
-            witness = Witness(person=data.witness, witnessed_on=data.witnessed_on)
-            return replace(view, witnesses=[*view.witnesses, witness], **stamp)
-        case AgreementEndorsed():
-            endorsement = Endorsement(
-                endorser=data.endorser, on_behalf_of=data.on_behalf_of, endorsed_on=data.endorsed_on
-            )
-            return replace(view, endorsements=[*view.endorsements, endorsement], **stamp)
-        case ResponsibilityAssigned():
-            owner = _responsible(
-                data.owner, data.assigned_on, assigned_by=data.assigned_by, scope=data.scope
-            )
-            return replace(view, owner=owner, **stamp)
-        case ResponsibilityTransferred():
-            return replace(view, owner=_responsible(data.to_owner, data.transferred_on), **stamp)
-        case FollowUpOpened():
-            if data.follow_up_id in [f.follow_up_id for f in view.follow_ups]:
-                return replace(view, **stamp)
-            follow_up = FollowUp(
-                follow_up_id=data.follow_up_id,
-                title=data.title,
-                owner=owner_ref(data.owner),
-                due_on=data.due_on,
-            )
-            return replace(view, follow_ups=[*view.follow_ups, follow_up], **stamp)
-        case FollowUpCompleted():
-            follow_ups = _close(
-                view.follow_ups,
-                data.follow_up_id,
-                state="completed",
-                completed_on=data.completed_on,
-                outcome=data.outcome,
-            )
-            return replace(view, follow_ups=follow_ups, **stamp)
-        case FollowUpCancelled():
-            follow_ups = _close(
-                view.follow_ups,
-                data.follow_up_id,
-                state="cancelled",
-                cancelled_on=data.cancelled_on,
-                reason=data.reason,
-            )
-            return replace(view, follow_ups=follow_ups, **stamp)
-        case AgreementAmended():
-            amendment = Amendment(amended_on=data.amended_on, summary=data.summary)
-            return replace(view, amendments=[*view.amendments, amendment], **stamp)
-        case AgreementTerminated():
-            return replace(
-                view,
-                status="terminated",
-                terminated_on=data.terminated_on,
-                termination_reason=data.reason,
-                **stamp,
-            )
-        case NoteAttached():
-            note = Note(text=data.text, link=data.link, occurred_at=event.occurred_at)
-            return replace(view, notes=[*view.notes, note], **stamp)
-        case _:
-            return replace(view, **stamp)
+        return _signed(data, stream_id, version, position, occurred_at)
+    view.version = version
+    view.position = position
+    if data is not None:
+        handler = _HANDLERS.get(type(data))
+        if handler is not None:
+            handler(view, data, occurred_at)
+    return view
 
 
-def _signed(event: RecordedEvent, data: AgreementSigned) -> Partnership:
+def _witnessed(view: Partnership, data: AgreementWitnessed, _at: str) -> None:
+    view.witnesses.append(Witness(person=data.witness, witnessed_on=data.witnessed_on))
+
+
+def _endorsed(view: Partnership, data: AgreementEndorsed, _at: str) -> None:
+    view.endorsements.append(
+        Endorsement(
+            endorser=data.endorser, on_behalf_of=data.on_behalf_of, endorsed_on=data.endorsed_on
+        )
+    )
+
+
+def _assigned(view: Partnership, data: ResponsibilityAssigned, _at: str) -> None:
+    view.owner = _responsible(
+        data.owner, data.assigned_on, assigned_by=data.assigned_by, scope=data.scope
+    )
+
+
+def _transferred(view: Partnership, data: ResponsibilityTransferred, _at: str) -> None:
+    view.owner = _responsible(data.to_owner, data.transferred_on)
+
+
+def _opened(view: Partnership, data: FollowUpOpened, _at: str) -> None:
+    if data.follow_up_id in [f.follow_up_id for f in view.follow_ups]:
+        return  # opened twice (refused by today's rules): the first stands
+    view.follow_ups.append(
+        FollowUp(
+            follow_up_id=data.follow_up_id,
+            title=data.title,
+            owner=owner_ref(data.owner),
+            due_on=data.due_on,
+        )
+    )
+
+
+def _completed(view: Partnership, data: FollowUpCompleted, _at: str) -> None:
+    _close(
+        view.follow_ups,
+        data.follow_up_id,
+        state="completed",
+        completed_on=data.completed_on,
+        outcome=data.outcome,
+    )
+
+
+def _cancelled(view: Partnership, data: FollowUpCancelled, _at: str) -> None:
+    _close(
+        view.follow_ups,
+        data.follow_up_id,
+        state="cancelled",
+        cancelled_on=data.cancelled_on,
+        reason=data.reason,
+    )
+
+
+def _amended(view: Partnership, data: AgreementAmended, _at: str) -> None:
+    view.amendments.append(Amendment(amended_on=data.amended_on, summary=data.summary))
+
+
+def _terminated(view: Partnership, data: AgreementTerminated, _at: str) -> None:
+    view.status = "terminated"
+    view.terminated_on = data.terminated_on
+    view.termination_reason = data.reason
+
+
+def _noted(view: Partnership, data: NoteAttached, occurred_at: str) -> None:
+    view.note_count += 1
+    add_note(view.notes, Note(text=data.text, link=data.link, occurred_at=occurred_at))
+
+
+_HANDLERS: dict[type[EventData], Callable[[Partnership, Any, str], None]] = {
+    AgreementWitnessed: _witnessed,
+    AgreementEndorsed: _endorsed,
+    ResponsibilityAssigned: _assigned,
+    ResponsibilityTransferred: _transferred,
+    FollowUpOpened: _opened,
+    FollowUpCompleted: _completed,
+    FollowUpCancelled: _cancelled,
+    AgreementAmended: _amended,
+    AgreementTerminated: _terminated,
+    NoteAttached: _noted,
+}
+"""What each event type does to a signed partnership (any other type: only the stamps)."""
+
+
+def add_note(notes: list[Note], note: Note) -> None:
+    """Append `note`, keeping only the latest `NOTES_KEPT`."""
+    notes.append(note)
+    if len(notes) > NOTES_KEPT:
+        del notes[0]
+
+
+def _signed(
+    data: AgreementSigned, stream_id: str, version: int, position: int, occurred_at: str
+) -> Partnership:
     return Partnership(
-        agreement_id=event.stream_id,
+        agreement_id=stream_id,
         kind=data.kind,
         title=data.title,
         parties=list(data.parties),
@@ -222,19 +308,17 @@ def _signed(event: RecordedEvent, data: AgreementSigned) -> Partnership:
         sectors=list(data.sectors),
         summary=data.summary,
         announced_on=data.announced_on,
-        signed_at=event.occurred_at,
-        version=event.version,
-        position=event.position,
+        signed_at=occurred_at,
+        version=version,
+        position=position,
     )
 
 
-def _close(follow_ups: list[FollowUp], follow_up_id: str, **changes: object) -> list[FollowUp]:
-    """The follow-ups with one open follow-up closed; a second close changes nothing."""
+def _close(follow_ups: list[FollowUp], follow_up_id: str, **changes: object) -> None:
+    """Close one open follow-up, in place; a second close changes nothing."""
     for index in range(len(follow_ups) - 1, -1, -1):  # recent follow-ups close first
         follow_up = follow_ups[index]
         if follow_up.follow_up_id == follow_up_id:
-            if follow_up.state != "open":
-                return follow_ups
-            closed = replace(follow_up, **changes)
-            return [*follow_ups[:index], closed, *follow_ups[index + 1 :]]
-    return follow_ups
+            if follow_up.state == "open":
+                follow_ups[index] = replace(follow_up, **changes)
+            return

@@ -7,7 +7,7 @@ only to filter lists without decoding every document.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,18 +23,18 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    delete,
     insert,
     select,
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from projections._sql import chunks, execute_many, upsert
+from projections._sql import chunks, driver_statement, execute_rows, upsert
 from projections.partnership_view import Partnership
 
 NAME = "partnerships"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: notes bounded (the latest shown, all counted)."""
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Partnership)
@@ -98,49 +98,49 @@ async def load(
     return found
 
 
+def doc_rows(
+    views: Mapping[str, Partnership], encoded: Mapping[str, bytes]
+) -> list[tuple[Any, ...]]:
+    """Rows of the documents table (in its column order) for these views and encodings."""
+    return [
+        (
+            key,
+            encoded[key],
+            view.status,
+            None if view.owner is None else view.owner.owner_id,
+            view.signed_on.isoformat(),
+            view.position,
+        )
+        for key, view in views.items()
+    ]
+
+
+def sector_rows(new: Iterable[Partnership]) -> list[tuple[Any, ...]]:
+    """Rows of the sectors table for documents new to it: a partnership's sectors are fixed
+    at its signing (the fold never changes them), so only a new document has any to write."""
+    return [
+        (sector, view.agreement_id)
+        for view in new
+        for sector in sorted({sector_key(s) for s in view.sectors})
+    ]
+
+
 async def save(
     connection: AsyncConnection,
     tables: PartnershipTables,
-    changed: Mapping[str, Partnership],
-    stored: Mapping[str, Partnership],
+    docs: Sequence[tuple[Any, ...]],
+    sectors: Sequence[tuple[Any, ...]],
 ) -> None:
-    """Write the changed documents; `stored` holds their previous versions, where any."""
+    """Upsert document rows (`doc_rows`) and insert sector rows (`sector_rows`)."""
     dialect = connection.dialect.name
-    await execute_many(
-        connection,
-        upsert(dialect, tables.docs, ["agreement_id"]),
-        [_doc_row(view) for view in changed.values()],
+    upsert_docs = driver_statement(
+        connection, "upsert", tables.docs, lambda: upsert(dialect, tables.docs, ["agreement_id"])
     )
-    resectored = [
-        view
-        for agreement_id, view in changed.items()
-        if agreement_id not in stored or stored[agreement_id].sectors != view.sectors
-    ]
-    stale = [view.agreement_id for view in resectored if view.agreement_id in stored]
-    for chunk in chunks(stale):
-        await connection.execute(
-            delete(tables.sectors).where(tables.sectors.c.agreement_id.in_(chunk))
-        )
-    await execute_many(
-        connection,
-        insert(tables.sectors),
-        [
-            {"sector": sector, "agreement_id": view.agreement_id}
-            for view in resectored
-            for sector in sorted({sector_key(s) for s in view.sectors})
-        ],
+    await execute_rows(connection, upsert_docs, docs)
+    insert_sectors = driver_statement(
+        connection, "insert", tables.sectors, lambda: insert(tables.sectors)
     )
-
-
-def _doc_row(view: Partnership) -> dict[str, Any]:
-    return {
-        "agreement_id": view.agreement_id,
-        "doc": encode(view),
-        "status": view.status,
-        "owner_id": None if view.owner is None else view.owner.owner_id,
-        "signed_on": view.signed_on.isoformat(),
-        "position": view.position,
-    }
+    await execute_rows(connection, insert_sectors, sectors)
 
 
 def filter_condition(

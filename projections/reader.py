@@ -1,22 +1,29 @@
 """Reading the projections: current state from their tables, past state by replay.
 
 Every answer comes with the position it reflects: the checkpoint read in the same statement
-as the rows (one SQL statement is one consistent snapshot on SQLite and PostgreSQL alike),
-or, with `as_of_position`, the cut position (at most the log's head). Ids are stream ids
+as the rows (one SQL statement is one consistent snapshot on SQLite and PostgreSQL alike), or
+the cache's position for an answer it holds (see `projections.cache`), or, for the past, the
+position the cut reaches (at most the log's head). Ids are stream ids
 (`agreement-imec-rapidus-2022`); the id without its category prefix is accepted too.
+
+The past is asked for with a `Cut` (`as_of_position=P` is `Cut(position=P)`): a record time
+is turned into the last position recorded by then, so every past answer names a position.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Hashable
 from typing import Any
 
 from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from events._fast_reads import last_recorded_by, log_head
 from events.store import EventStore
 from projections import as_of, delegations, owners, partnerships
 from projections.as_of import Cut
+from projections.cache import ReadCache
 from projections.delegation_view import Delegation
 from projections.owner_view import OwnerSummary, owner_rows, summarize_owner, summarize_owners
 from projections.partnership_view import Partnership
@@ -29,33 +36,45 @@ def stream_id(category: str, identifier: str) -> str:
     return identifier if identifier.startswith(prefix) else prefix + identifier
 
 
+def _cut(as_of_position: int | None, cut: Cut | None) -> Cut | None:
+    if as_of_position is None:
+        return cut
+    if cut is None:
+        return Cut(position=as_of_position)
+    position = as_of_position if cut.position is None else min(cut.position, as_of_position)
+    return Cut(position=position, recorded_at=cut.recorded_at, in_force_on=cut.in_force_on)
+
+
 class ProjectionReader:
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, cache: ReadCache | None = None) -> None:
+        """`cache`: stored bytes kept true by this process's runner; without one (or while
+        the runner is not running) every read goes to the tables."""
         self._store = store
         self._engine: AsyncEngine = store.engine
+        self.cache = cache if cache is not None else ReadCache()
 
     # -- partnerships --------------------------------------------------------------------
 
     async def get_partnership_json(
-        self, agreement_id: str, *, as_of_position: int | None = None
+        self, agreement_id: str, *, as_of_position: int | None = None, cut: Cut | None = None
     ) -> tuple[bytes | None, int]:
         """The stored JSON document of one partnership (the fastest read), and its position."""
         key = stream_id("agreement", agreement_id)
-        if as_of_position is not None:
-            view, position = await self._partnership_as_of(key, as_of_position)
+        past = _cut(as_of_position, cut)
+        if past is not None:
+            view, position = await self._partnership_at(key, past)
             return (None if view is None else partnerships.encode(view)), position
-        docs = LIVE.partnerships.docs
-        docs_rows, position = await self._docs_at(
-            partnerships.NAME, docs, docs.c.agreement_id == key, docs.c.doc
+        return await self._doc(
+            partnerships.NAME, LIVE.partnerships.docs, LIVE.partnerships.docs.c.agreement_id, key
         )
-        return (docs_rows[0] if docs_rows else None), position
 
     async def get_partnership(
-        self, agreement_id: str, *, as_of_position: int | None = None
+        self, agreement_id: str, *, as_of_position: int | None = None, cut: Cut | None = None
     ) -> tuple[Partnership | None, int]:
         key = stream_id("agreement", agreement_id)
-        if as_of_position is not None:
-            return await self._partnership_as_of(key, as_of_position)
+        past = _cut(as_of_position, cut)
+        if past is not None:
+            return await self._partnership_at(key, past)
         doc, position = await self.get_partnership_json(key)
         return (None if doc is None else partnerships.decode(doc)), position
 
@@ -66,11 +85,13 @@ class ProjectionReader:
         owner: str | None = None,
         sector: str | None = None,
         as_of_position: int | None = None,
+        cut: Cut | None = None,
     ) -> tuple[list[bytes], int]:
         """The stored JSON documents matching the filters, by signing date then id."""
-        if as_of_position is not None:
+        past = _cut(as_of_position, cut)
+        if past is not None:
             views, position = await self.list_partnerships(
-                status=status, owner=owner, sector=sector, as_of_position=as_of_position
+                status=status, owner=owner, sector=sector, cut=past
             )
             return [partnerships.encode(view) for view in views], position
         docs = LIVE.partnerships.docs
@@ -83,6 +104,7 @@ class ProjectionReader:
             condition,
             docs.c.doc,
             order_by=(docs.c.signed_on, docs.c.agreement_id),
+            answer=("partnerships", status, owner, sector),
         )
 
     async def list_partnerships(
@@ -92,13 +114,15 @@ class ProjectionReader:
         owner: str | None = None,
         sector: str | None = None,
         as_of_position: int | None = None,
+        cut: Cut | None = None,
     ) -> tuple[list[Partnership], int]:
-        if as_of_position is None:
+        past = _cut(as_of_position, cut)
+        if past is None:
             docs, position = await self.list_partnerships_json(
                 status=status, owner=owner, sector=sector
             )
             return [partnerships.decode(doc) for doc in docs], position
-        picture = await self._picture(as_of_position)
+        picture = await self._picture(past)
         views = [
             view
             for view in picture.partnerships.values()
@@ -110,24 +134,38 @@ class ProjectionReader:
     # -- owners --------------------------------------------------------------------------
 
     async def list_owners(
-        self, *, today: dt.date, as_of_position: int | None = None
+        self, *, today: dt.date, as_of_position: int | None = None, cut: Cut | None = None
     ) -> tuple[list[OwnerSummary], int]:
         """Every follow-up owner with agreements and follow-ups; overdue as of `today`."""
-        if as_of_position is not None:
-            picture = await self._picture(as_of_position)
+        past = _cut(as_of_position, cut)
+        if past is not None:
+            picture = await self._picture(past)
             rows = [row for view in picture.partnerships.values() for row in owner_rows(view)]
             return summarize_owners(rows, today), picture.position
+        key = ("owners", today)
+        position = self.cache.position
+        held = self.cache.answer(key)
+        if held is not None and position is not None:
+            return held, position
         items = LIVE.owner_items
         docs, position = await self._docs_at(
             owners.NAME, items, true(), items.c.doc, order_by=(items.c.owner_id,)
         )
-        return summarize_owners(owners.decode_rows(docs), today), position
+        summaries = summarize_owners(owners.decode_rows(docs), today)
+        self.cache.offer_answer(key, summaries, position, sum(map(len, docs)))
+        return summaries, position
 
     async def get_owner(
-        self, owner_id: str, *, today: dt.date, as_of_position: int | None = None
+        self,
+        owner_id: str,
+        *,
+        today: dt.date,
+        as_of_position: int | None = None,
+        cut: Cut | None = None,
     ) -> tuple[OwnerSummary | None, int]:
-        if as_of_position is not None:
-            picture = await self._picture(as_of_position)
+        past = _cut(as_of_position, cut)
+        if past is not None:
+            picture = await self._picture(past)
             rows = [
                 row
                 for view in picture.partnerships.values()
@@ -137,7 +175,11 @@ class ProjectionReader:
             return (summarize_owner(rows, today) if rows else None), picture.position
         items = LIVE.owner_items
         docs, position = await self._docs_at(
-            owners.NAME, items, items.c.owner_id == owner_id, items.c.doc
+            owners.NAME,
+            items,
+            items.c.owner_id == owner_id,
+            items.c.doc,
+            answer=("owner", owner_id),
         )
         rows = owners.decode_rows(docs)
         return (summarize_owner(rows, today) if rows else None), position
@@ -145,10 +187,11 @@ class ProjectionReader:
     # -- delegations ---------------------------------------------------------------------
 
     async def list_delegations_json(
-        self, *, as_of_position: int | None = None
+        self, *, as_of_position: int | None = None, cut: Cut | None = None
     ) -> tuple[list[bytes], int]:
-        if as_of_position is not None:
-            views, position = await self.list_delegations(as_of_position=as_of_position)
+        past = _cut(as_of_position, cut)
+        if past is not None:
+            views, position = await self.list_delegations(cut=past)
             return [delegations.encode(view) for view in views], position
         docs = LIVE.delegations
         return await self._docs_at(
@@ -157,46 +200,74 @@ class ProjectionReader:
             true(),
             docs.c.doc,
             order_by=(docs.c.starts_on, docs.c.delegation_id),
+            answer=("delegations",),
         )
 
     async def list_delegations(
-        self, *, as_of_position: int | None = None
+        self, *, as_of_position: int | None = None, cut: Cut | None = None
     ) -> tuple[list[Delegation], int]:
-        if as_of_position is None:
+        past = _cut(as_of_position, cut)
+        if past is None:
             docs, position = await self.list_delegations_json()
             return [delegations.decode(doc) for doc in docs], position
-        picture = await self._picture(as_of_position)
+        picture = await self._picture(past)
         views = sorted(
             picture.delegations.values(), key=lambda view: (view.starts_on, view.delegation_id)
         )
         return views, picture.position
 
     async def get_delegation_json(
-        self, delegation_id: str, *, as_of_position: int | None = None
+        self, delegation_id: str, *, as_of_position: int | None = None, cut: Cut | None = None
     ) -> tuple[bytes | None, int]:
-        view: Delegation | None
         key = stream_id("delegation", delegation_id)
-        if as_of_position is not None:
-            view, position = await self.get_delegation(key, as_of_position=as_of_position)
+        past = _cut(as_of_position, cut)
+        if past is not None:
+            view, position = await self.get_delegation(key, cut=past)
             return (None if view is None else delegations.encode(view)), position
         docs = LIVE.delegations
-        rows, position = await self._docs_at(
-            delegations.NAME, docs, docs.c.delegation_id == key, docs.c.doc
-        )
-        return (rows[0] if rows else None), position
+        return await self._doc(delegations.NAME, docs, docs.c.delegation_id, key)
 
     async def get_delegation(
-        self, delegation_id: str, *, as_of_position: int | None = None
+        self, delegation_id: str, *, as_of_position: int | None = None, cut: Cut | None = None
     ) -> tuple[Delegation | None, int]:
         key = stream_id("delegation", delegation_id)
-        if as_of_position is not None:
-            position = await self._clamp(as_of_position)
-            view = await as_of.delegation_at(self._store, key, Cut(position=position))
-            return view, position
+        past = _cut(as_of_position, cut)
+        if past is not None:
+            resolved = await self.resolve(past)
+            view = await as_of.delegation_at(self._store, key, resolved)
+            return view, _position(resolved)
         doc, position = await self.get_delegation_json(key)
         return (None if doc is None else delegations.decode(doc)), position
 
+    # -- the past ------------------------------------------------------------------------
+
+    async def resolve(self, cut: Cut) -> Cut:
+        """`cut` with an explicit position: at most the head, and no later than the last
+        event recorded by its record time (which it then replaces: record times never
+        decrease along positions). The position is what an answer at this cut reflects."""
+        head = await log_head(self._engine)
+        position = head if cut.position is None else max(0, min(cut.position, head))
+        limit = cut.recorded_limit
+        if limit is not None:
+            position = min(position, await last_recorded_by(self._engine, limit))
+        return Cut(position=position, in_force_on=cut.in_force_on)
+
     # -- helpers -------------------------------------------------------------------------
+
+    async def _doc(
+        self, name: str, table: Any, id_column: Any, key: str
+    ) -> tuple[bytes | None, int]:
+        """One stored document: from the cache if held there, else from the table (and
+        offered to the cache with the checkpoint read beside it)."""
+        position = self.cache.position
+        doc = self.cache.doc(key)
+        if doc is not None and position is not None:
+            return doc, position
+        rows, position = await self._docs_at(name, table, id_column == key, table.c.doc)
+        if not rows:
+            return None, position
+        self.cache.offer_doc(key, rows[0], position)
+        return rows[0], position
 
     async def _docs_at(
         self,
@@ -206,9 +277,16 @@ class ProjectionReader:
         column: Any,
         *,
         order_by: tuple[Any, ...] = (),
+        answer: Hashable | None = None,
     ) -> tuple[list[bytes], int]:
         """The matching documents and the checkpoint of `name`, in one statement: the
-        checkpoint row left-joined to the matching rows (so no match still gives the position)."""
+        checkpoint row left-joined to the matching rows (so no match still gives the position).
+        `answer`: a key under which the cache may hold this very answer."""
+        if answer is not None:
+            position = self.cache.position
+            held = self.cache.answer(answer)
+            if held is not None and position is not None:
+                return held, position
         query = (
             select(checkpoints.c.position, column)
             .select_from(checkpoints.outerjoin(table, condition))
@@ -218,16 +296,22 @@ class ProjectionReader:
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).all()
         position = rows[0][0] if rows else 0
-        return [row[1] for row in rows if row[1] is not None], position
+        docs = [row[1] for row in rows if row[1] is not None]
+        if answer is not None:
+            self.cache.offer_answer(answer, docs, position, sum(map(len, docs)))
+        return docs, position
 
-    async def _clamp(self, position: int) -> int:
-        return max(0, min(position, await self._store.head()))
+    async def _partnership_at(self, key: str, cut: Cut) -> tuple[Partnership | None, int]:
+        resolved = await self.resolve(cut)
+        return await as_of.partnership_at(self._store, key, resolved), _position(resolved)
 
-    async def _partnership_as_of(self, key: str, position: int) -> tuple[Partnership | None, int]:
-        position = await self._clamp(position)
-        return await as_of.partnership_at(self._store, key, Cut(position=position)), position
-
-    async def _picture(self, position: int) -> as_of.Picture:
-        picture = await as_of.picture_at(self._store, Cut(position=position))
-        picture.position = await self._clamp(position)
+    async def _picture(self, cut: Cut) -> as_of.Picture:
+        resolved = await self.resolve(cut)
+        picture = await as_of.picture_at(self._store, resolved)
+        picture.position = _position(resolved)
         return picture
+
+
+def _position(resolved: Cut) -> int:
+    assert resolved.position is not None, "resolve() gives every cut a position"
+    return resolved.position

@@ -1,7 +1,8 @@
 """Rebuild every projection from the log, with no gap for readers.
 
-The log is replayed from position 0 into fresh shadow tables (`…__rebuild`), in batches and
-with a bounded working set, so memory stays flat however long the log. Then one short
+The log is replayed from position 0 into fresh shadow tables (`…__rebuild`), read in pages
+of plain rows at the driver and folded in place into a bounded working set, so memory stays
+flat however long the log. Then one short
 transaction takes the checkpoint rows (waiting for any applier's batch in flight), folds the
 few events appended meanwhile, drops the live tables and renames the shadows over them, and
 sets the checkpoints. Readers see the old tables until that commit and the new ones after,
@@ -10,17 +11,16 @@ never an empty view. The folds are the live projection's own, so the rows are by
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import DropTable
 
-from events.envelope import RecordedEvent
+from events._fast_reads import Row, log_rows
 from events.store import EventStore
 from projections import checkpoints
 from projections._lease import REBUILD_LOCK_KEY
@@ -47,16 +47,17 @@ async def rebuild(
     *,
     progress: Progress | None = None,
     batch_size: int = 5000,
-    max_docs: int = 20_000,
-    max_events_held: int = 250_000,
+    max_docs: int = 4000,
+    max_events_held: int = 200_000,
     only_if_stale: bool = False,
 ) -> int:
     """Rebuild all projections; returns the position they reflect afterwards.
 
     `max_docs` and `max_events_held` bound memory: past either (documents in memory, events
-    folded into them), the documents are written to the shadow tables and dropped from
-    memory, to be reloaded when touched again. `only_if_stale`: do nothing unless the stored
-    schema versions differ from the code's (for several instances starting at once)."""
+    folded into them), the least recently touched half is written to the shadow tables and
+    dropped from memory, to be loaded again if touched again. `only_if_stale`: do nothing
+    unless the stored schema versions differ from the code's (for several instances
+    starting at once)."""
     engine = store.engine
     async with _exclusive(engine):
         if only_if_stale:
@@ -69,27 +70,24 @@ async def rebuild(
         working = WorkingSet(shadow, fresh=True)
         head = await store.head()
         position = 0
-        held = 0
-        async with contextlib.aclosing(_prefetched(store, batch_size)) as batches:
-            async for events in batches:
-                needed = not working.complete
-                async with _maybe_connection(engine, needed=needed) as connection:
-                    await working.apply(connection, events)
-                position = events[-1].position
-                held += len(events)
-                if working.size > max_docs or held > max_events_held:
-                    async with write_transaction(engine) as connection:
-                        await working.flush(connection)
-                    working.committed()
-                    working.evict()
-                    held = 0
-                if progress is not None:
-                    progress(position, max(head, position))
+        async for rows in _pages(engine, batch_size):
+            if working.needs_load(rows):
+                async with engine.connect() as connection:
+                    await working.load(connection, rows)
+            working.apply(rows)
+            position = rows[-1][0]
+            if working.size > max_docs or working.weight > max_events_held:
+                await _evict(engine, working, max_docs // 2, max_events_held // 2)
+            if progress is not None:
+                progress(position, max(head, position))
         async with write_transaction(engine) as connection:
             await checkpoints.lock(connection)
-            while events := await store.read_all(after=position, limit=batch_size):
-                await working.apply(connection, events)
-                position = events[-1].position
+            # The write lock (SQLite) or the checkpoint rows (PostgreSQL) are ours: fold what
+            # was appended meanwhile; what commits after these reads, the runner applies.
+            while rows := await log_rows(engine, after=position, limit=batch_size):
+                await working.load(connection, rows)
+                working.apply(rows)
+                position = rows[-1][0]
             await working.flush(connection)
             await _swap(connection, shadow.tables)
             await checkpoints.write(connection, dict.fromkeys(SCHEMA_VERSIONS, position))
@@ -97,6 +95,18 @@ async def rebuild(
             progress(position, position)
         log.info("projections rebuilt up to position %d", position)
         return position
+
+
+async def _evict(
+    engine: AsyncEngine, working: WorkingSet, keep_docs: int, keep_weight: int
+) -> None:
+    """Write the least recently touched documents and drop them from memory. (In the
+    foreground: the database driver's thread needs the interpreter lock for every row it
+    writes, so writing in the background while folding only makes both wait.)"""
+    keys = frozenset(working.oldest(keep_docs, keep_weight))
+    writes = working.take(keys, evict=True)
+    async with write_transaction(engine) as connection:
+        await working.write(connection, writes)
 
 
 async def _create_shadow(engine: AsyncEngine, shadow: ProjectionTables) -> None:
@@ -117,31 +127,12 @@ async def _swap(connection: AsyncConnection, shadow_tables: tuple[Table, ...]) -
         )
 
 
-async def _prefetched(store: EventStore, batch_size: int) -> AsyncGenerator[list[RecordedEvent]]:
-    """The log in batches, reading the next batch (in the database driver's thread) while the
-    caller folds the current one."""
-    events = await store.read_all(after=0, limit=batch_size)
-    while events:
-        following = asyncio.ensure_future(
-            store.read_all(after=events[-1].position, limit=batch_size)
-        )
-        try:
-            yield events
-        except BaseException:
-            following.cancel()
-            raise
-        events = await following
-
-
-@contextlib.asynccontextmanager
-async def _maybe_connection(
-    engine: AsyncEngine, *, needed: bool
-) -> AsyncIterator[AsyncConnection | None]:
-    if not needed:
-        yield None
-        return
-    async with engine.connect() as connection:
-        yield connection
+async def _pages(engine: AsyncEngine, size: int) -> AsyncIterator[list[Row]]:
+    """The log in pages of plain rows."""
+    rows = await log_rows(engine, after=0, limit=size)
+    while rows:
+        yield rows
+        rows = await log_rows(engine, after=rows[-1][0], limit=size)
 
 
 @contextlib.asynccontextmanager

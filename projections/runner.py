@@ -1,10 +1,17 @@
 """The projection runner: applies the log to every read model, batch by batch.
 
 One transaction per batch covers all read models and their checkpoints, so a crash applies a
-batch entirely or not at all. The runner is woken by the store's append listener and polls
-as a fallback. On PostgreSQL only the instance holding the lease applies (`_lease`); the
-others follow the checkpoint (woken by NOTIFY, polling as a fallback) so that `wait_for`
-works on every instance, and take over when the holder dies.
+batch entirely or not at all. Everything but the writes happens before that transaction
+(reading the log, loading documents, folding, encoding), so the database's write lock, which
+on SQLite the event writer needs too, is held only for a few bulk statements. The runner is
+woken by the store's append listener and polls as a fallback. Under a stream of appends it
+applies at most every `coalesce` seconds, so that many appends share one batch instead of
+each commit being followed by a projection transaction competing for the lock; a lone append,
+or a reader waiting for its write (`wait_for`), is applied at once.
+
+On PostgreSQL only the instance holding the lease applies (`_lease`); the others follow the
+checkpoint (woken by NOTIFY, polling as a fallback) so that `wait_for` works on every
+instance, and take over when the holder dies.
 """
 
 from __future__ import annotations
@@ -17,10 +24,12 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from events._fast_reads import log_rows
 from events.store import EventStore
 from projections import checkpoints, partnerships
 from projections._lease import CHANNEL, Lease
 from projections._sql import write_transaction
+from projections.cache import ReadCache
 from projections.rebuild import rebuild
 from projections.schema import LIVE
 from projections.setup import prepare
@@ -43,21 +52,32 @@ class ProjectionRunner:
         *,
         batch_size: int = 1000,
         poll_interval: float = 1.0,
-        max_docs: int = 50_000,
+        coalesce: float = 0.05,
+        max_docs: int = 5000,
+        max_events_held: int = 200_000,
+        cache: ReadCache | None = None,
     ) -> None:
-        """`max_docs`: documents kept in memory between batches (saves a load per batch)."""
+        """`max_docs`, `max_events_held`: documents kept in memory between batches (saves a
+        load per batch), bounded by count and by the events folded into them. `cache`: the
+        readers' cache of stored bytes, which this runner keeps true (see `projections.cache`).
+        """
         self._store = store
         self._engine: AsyncEngine = store.engine
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._coalesce = coalesce
         self._max_docs = max_docs
+        self._max_events_held = max_events_held
+        self.cache = cache if cache is not None else ReadCache()
         self._position = 0
         self._working = WorkingSet(LIVE)
         self._lease = Lease(self._engine, self._heard)
         self._apply_lock = asyncio.Lock()
         self._wake: asyncio.Event | None = None
+        self._urgent: asyncio.Event | None = None
         self._advanced: asyncio.Event | None = None
         self._waiters = 0
+        self._more = False
         self._task: asyncio.Task[None] | None = None
         self._listening = False
         self._stopping = False
@@ -88,7 +108,9 @@ class ProjectionRunner:
             log.info("projection schema changed: rebuilding from the log")
             await rebuild(self._store, only_if_stale=True)
         await self.refresh()
+        self.cache.reset(self._position)
         self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()
         if not self._listening:
             self._store.add_listener(self._heard)
             self._listening = True
@@ -104,12 +126,14 @@ class ProjectionRunner:
                 await task
         await self._lease.release()
         self._working.discard()
+        self.cache.reset(None)
 
     async def refresh(self) -> int:
         """Read the stored checkpoint (what every instance can see) and adopt it if ahead."""
         async with self._engine.connect() as connection:
             stored = await checkpoints.read_position(connection, partnerships.NAME)
         if stored > self._position:
+            self.cache.reset(stored)
             self._advance(stored)
         return self._position
 
@@ -123,30 +147,38 @@ class ProjectionRunner:
     async def apply_batch(self) -> bool:
         """Apply the next batch of events, if any; False when there was nothing to apply."""
         async with self._apply_lock:
-            events = await self._store.read_all(after=self._position, limit=self._batch_size)
-            if not events:
+            start = self._position
+            rows = await log_rows(self._engine, after=start, limit=self._batch_size)
+            self._more = len(rows) >= self._batch_size
+            if not rows:
                 return False
-            new = events[-1].position
+            new = rows[-1][0]
+            working = self._working
             try:
+                if working.needs_load(rows):
+                    async with self._engine.connect() as connection:
+                        await working.load(connection, rows)
+                working.apply(rows)
+                writes = working.take()
                 async with write_transaction(self._engine) as connection:
-                    if not await checkpoints.claim(connection, self._position, new):
+                    if not await checkpoints.claim(connection, start, new):
                         raise _Moved
-                    await self._working.apply(connection, events)
-                    await self._working.flush(connection)
+                    await working.write(connection, writes)
                     if connection.dialect.name == "postgresql":
                         await connection.execute(select(func.pg_notify(CHANNEL, str(new))))
             except _Moved:
                 log.info("projection checkpoints moved elsewhere; following them")
-                self._working.discard()
+                working.discard()
+                self.cache.reset(None)
                 self._position = 0
                 await self.refresh()
                 return True
             except BaseException:
-                self._working.discard()
+                working.discard()
                 raise
-            self._working.committed()
-            if self._working.size > self._max_docs:
-                self._working.evict()
+            if working.size > self._max_docs or working.weight > self._max_events_held:
+                working.evict(working.oldest(self._max_docs // 2, self._max_events_held // 2))
+            self.cache.advance(start, new, {**writes.partnerships, **writes.delegations})
             self._advance(new)
             return True
 
@@ -157,7 +189,8 @@ class ProjectionRunner:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         self._waiters += 1
-        if self._wake is not None:
+        if self._wake is not None and self._urgent is not None:
+            self._urgent.set()
             self._wake.set()
         try:
             while self._position < position:
@@ -202,6 +235,8 @@ class ProjectionRunner:
                 if await self._lease.acquire():
                     if await self.apply_batch():
                         failures = 0
+                        if not self._more:
+                            await self._pace()
                         continue
                 else:
                     await self.refresh()
@@ -214,6 +249,14 @@ class ProjectionRunner:
                 await asyncio.sleep(min(0.1 * 2**failures, 10.0))
                 continue
             await self._idle()
+
+    async def _pace(self) -> None:
+        """After applying, let appends gather for `coalesce` seconds (unless a reader is
+        waiting for its write): then one batch takes them all."""
+        assert self._urgent is not None
+        if self._waiters == 0:
+            self._urgent.clear()
+            await _wait(self._urgent, self._coalesce)
 
     async def _idle(self) -> None:
         assert self._wake is not None

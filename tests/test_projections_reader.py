@@ -9,7 +9,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from events.catalogue import AgreementTerminated, FollowUpCompleted, FollowUpOpened, Owner
+from events.catalogue import (
+    AgreementTerminated,
+    EventData,
+    FollowUpCompleted,
+    FollowUpOpened,
+    Owner,
+)
 from events.envelope import Proposed
 from events.store import EventStore, open_store
 from projections import Projections
@@ -33,12 +39,12 @@ async def projections(tmp_path: Path) -> AsyncIterator[Projections]:
     await store.close()
 
 
-async def append(projections: Projections, stream_id: str, *data: object) -> int:
+async def append(projections: Projections, stream_id: str, *data: EventData) -> int:
     store = projections._store
     result = await store.append(
         stream_id,
         [
-            Proposed(type=d.type_name, data=d, occurred_at=dt.datetime(2023, 1, 1, tzinfo=dt.UTC))  # type: ignore[attr-defined]
+            Proposed(type=d.type_name, data=d, occurred_at=dt.datetime(2023, 1, 1, tzinfo=dt.UTC))
             for d in data
         ],
         metadata=ACTOR,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 from hypothesis import given, settings
 
 from events.catalogue import (
@@ -12,6 +13,7 @@ from events.catalogue import (
     AgreementTerminated,
     AgreementWitnessed,
     DelegationFormed,
+    EventData,
     FollowUpCancelled,
     FollowUpCompleted,
     FollowUpOpened,
@@ -22,9 +24,10 @@ from events.catalogue import (
     ResponsibilityAssigned,
     ResponsibilityTransferred,
 )
+from events.upcasting import decode_stored
 from projections.as_of import fold_delegation, fold_partnership
 from projections.owner_view import owner_rows, summarize_owner, summarize_owners
-from projections.partnership_view import Partnership
+from projections.partnership_view import NOTES_KEPT, Partnership, apply, evolve
 from tests._event_strategies import agreement_history, recorded
 
 JAMBON = Person(name="Jan Jambon", title="Minister-President of Flanders")
@@ -60,8 +63,8 @@ def fit_jetro() -> Partnership:
     return view
 
 
-def imec_rapidus(*more: object, start_position: int = 7) -> Partnership:
-    history = [
+def imec_rapidus(*more: EventData, start_position: int = 7) -> Partnership:
+    history: list[EventData] = [
         AgreementSigned(
             kind="MoC",
             title="imec-Rapidus MoC on semiconductors",
@@ -83,7 +86,7 @@ def imec_rapidus(*more: object, start_position: int = 7) -> Partnership:
     ]
     view = fold_partnership(
         recorded("agreement-imec-rapidus-2022", history, start_position=start_position)
-    )  # type: ignore[arg-type]
+    )
     assert view is not None
     return view
 
@@ -235,3 +238,46 @@ def test_fold_is_a_function_of_the_events(history: list[object]) -> None:
     assert len(ids) == len(set(ids))
     rows = owner_rows(view)
     assert len(rows) == len(view.follow_ups) + (view.owner is not None)
+
+
+def test_a_document_shows_the_latest_notes_and_counts_them_all() -> None:
+    notes = [NoteAttached(text=f"note {n}") for n in range(NOTES_KEPT + 5)]
+    view = imec_rapidus(*notes)
+    assert view.note_count == NOTES_KEPT + 5
+    assert [n.text for n in view.notes] == [f"note {n}" for n in range(5, NOTES_KEPT + 5)]
+    formed = DelegationFormed(
+        name="BEM Japan",
+        leader=JAMBON,
+        organiser="FIT",
+        member_count=3,
+        starts_on=day(5),
+        ends_on=day(9),
+        destinations=["Tokyo"],
+        country="Japan",
+    )
+    delegation = fold_delegation(recorded("delegation-bem", [formed, *notes]))
+    assert delegation is not None and delegation.note_count == NOTES_KEPT + 5
+    assert len(delegation.notes) == NOTES_KEPT and delegation.notes[-1].text == notes[-1].text
+
+
+@settings(max_examples=60, deadline=None)
+@given(agreement_history())
+def test_folding_in_place_gives_the_pure_fold_and_evolve_changes_nothing_it_is_given(
+    history: list[object],
+) -> None:
+    events = recorded("agreement-p", history)  # type: ignore[arg-type]
+    kept: list[tuple[Partnership, bytes]] = []
+    pure: Partnership | None = None
+    for event in events:
+        pure = evolve(pure, event)
+        if pure is not None:
+            kept.append((pure, msgspec.json.encode(pure)))
+    in_place: Partnership | None = None
+    for event in events:
+        data = decode_stored(event.type, event.schema_version, event.data)
+        in_place = apply(
+            in_place, data, event.stream_id, event.version, event.position, event.occurred_at
+        )
+    assert in_place == pure
+    # Every earlier state the pure fold handed out is still what it was then.
+    assert all(msgspec.json.encode(view) == encoded for view, encoded in kept)

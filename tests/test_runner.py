@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from events.envelope import Metadata
+from events.catalogue import NoteAttached
+from events.envelope import Metadata, Proposed
 from events.store import EventStore, open_store
 from projections import owners
 from projections.reader import ProjectionReader
@@ -22,6 +23,7 @@ from service.demo import SEED
 from tests._event_strategies import table_rows
 
 ACTOR = Metadata(actor="tests")
+UTC = dt.UTC
 
 
 @pytest.fixture
@@ -140,3 +142,36 @@ async def test_two_appliers_on_one_database_never_apply_an_event_twice(store: Ev
     await second.stop()
     await rebuild(store)
     assert await table_rows(store.engine) == both
+
+
+async def test_appends_in_a_stream_share_batches_and_a_waiting_reader_is_served_at_once(
+    store: EventStore,
+) -> None:
+    await record_seed(store)
+    runner = ProjectionRunner(store, poll_interval=60, coalesce=5.0)
+    batches: list[int] = []
+    runner.add_listener(batches.append)
+    await runner.start()
+    try:
+        head = await store.head()
+        assert await runner.wait_for(head, 5)
+        applied = len(batches)
+        positions = [await note(store, n) for n in range(20)]
+        # The runner applied the first note at once, then lets the rest gather; a reader
+        # waiting for its own write does not wait out the pause.
+        started = asyncio.get_running_loop().time()
+        assert await runner.wait_for(positions[-1], timeout=2)
+        assert asyncio.get_running_loop().time() - started < 2
+        assert len(batches) - applied <= 3
+    finally:
+        await runner.stop()
+
+
+async def note(store: EventStore, n: int) -> int:
+    data = NoteAttached(text=f"note {n}")
+    result = await store.append(
+        "agreement-imec-rapidus-2022",
+        [Proposed(type=data.type_name, data=data, occurred_at=dt.datetime(2023, 1, 1, tzinfo=UTC))],
+        metadata=ACTOR,
+    )
+    return result.to_position

@@ -1,40 +1,73 @@
 """The read models: partnerships, follow-up owners, delegations.
 
-Every read takes `as_of_position` (the state right after that log position) and
-`wait_for_position` (read-your-writes: pass the `to_position` an append returned). The wait
-is bounded by the server's `max_wait_seconds` (and skipped for a position past the log's
-head, which no append has returned yet); if the projections have not reached the position by
-then, the read is answered anyway, never failed (no 504): the `position` member of the body
-says which log position the answer reflects, so a client can tell and retry. Overdue
-follow-ups are judged against the server's today (UTC).
+Every read takes `wait_for_position` (read-your-writes: pass the `to_position` an append
+returned). The wait is bounded by the server's `max_wait_seconds` (and skipped for a position
+past the log's head, which no append has returned yet); if the projections have not reached
+the position by then, the read is answered anyway, never failed (no 504): the `position`
+member of the body says which log position the answer reflects, so a client can tell and
+retry. Overdue follow-ups are judged against the server's today (UTC).
+
+The past, bitemporally (the three combine):
+- `as_of_position=P`: the state right after log position P;
+- `as_of_recorded_at=T`: what the system knew at record time T (RFC 3339);
+- `in_force_on=D`: what had happened by business date D (`occurred_at`), as far as the log
+  knows now (or knew at P or T) — a fact recorded late shows up here for its own date.
+
+Every 200 carries an `ETag` naming the position it reflects (with the read models' schema
+versions, and for owners the day overdue was judged on): a poll with `If-None-Match` gets
+`304 Not Modified`, without a body, while nothing it shows can have changed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
 import msgspec
+from starlette.requests import Request
 from starlette.responses import Response
 
+from projections.as_of import Cut
 from projections.delegation_view import Delegation
 from projections.facade import Projections
 from projections.owner_view import OwnerSummary
 from projections.partnership_view import Partnership
+from projections.schema import SCHEMA_VERSIONS
 from service.problems import NotFound
-from service.responses import JSONResponse
 from service.routes.base import POSITION_MAX, Call, Services
 
 Position = Annotated[int, msgspec.Meta(ge=0, le=POSITION_MAX)]
+Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 Filter = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+_SCHEMAS = ".".join(str(version) for version in SCHEMA_VERSIONS.values())
+_CACHING = "private, no-cache"
+"""Keep it, but ask again each time (with If-None-Match): answers follow the log."""
 
 
 class ReadParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     as_of_position: Position | None = None
     """Answer with the state right after this log position (history)."""
+    as_of_recorded_at: Instant | None = None
+    """Answer with what the system knew at this record time (RFC 3339, with a zone)."""
+    in_force_on: dt.date | None = None
+    """Answer with what had happened by this business date (events' `occurred_at`)."""
     wait_for_position: Position | None = None
     """Wait (bounded) until the projections have applied this position before answering."""
+
+    @property
+    def cut(self) -> Cut | None:
+        """The past asked for, or None for the current state."""
+        given = (self.as_of_position, self.as_of_recorded_at, self.in_force_on)
+        if all(value is None for value in given):
+            return None
+        return Cut(
+            position=self.as_of_position,
+            recorded_at=self.as_of_recorded_at,
+            in_force_on=self.in_force_on,
+        )
 
 
 class PartnershipFilters(ReadParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -92,7 +125,7 @@ async def _ready(services: Services, params: ReadParams) -> Projections:
     if projections is None:
         raise NotFound("projections are not running in this process")
     wanted = params.wait_for_position
-    if wanted is None or params.as_of_position is not None or projections.position >= wanted:
+    if wanted is None or params.cut is not None or projections.position >= wanted:
         return projections
     # A position past the head was never handed out by an append: waiting cannot help.
     if wanted <= await services.store.head():
@@ -100,62 +133,119 @@ async def _ready(services: Services, params: ReadParams) -> Projections:
     return projections
 
 
-def _raw_list(key: str, docs: list[bytes], position: int) -> JSONResponse:
+def etag(position: int, *variant: object) -> str:
+    """The entity tag of an answer at `position`. For one URL the answer is a function of
+    the position it reflects (plus `variant`, e.g. the day overdue is judged on) and of the
+    read models' schema versions, so equal tags mean equal bodies."""
+    if not variant:
+        return f'"{_SCHEMAS}-{position}"'
+    return '"' + "-".join([_SCHEMAS, str(position), *map(str, variant)]) + '"'
+
+
+def not_modified(request: Request, tag: str) -> bool:
+    """If-None-Match names `tag` (weak comparison, as RFC 9110 asks) or is `*`."""
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(candidate.strip().removeprefix("W/") == tag for candidate in header.split(","))
+
+
+class _Tagged(Response):
+    """A JSON answer (or its 304) with its entity tag. The headers are built directly:
+    this is the path every dashboard poll takes."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, tag: str, *, modified: bool = True) -> None:
+        self.status_code = 200 if modified else 304
+        self.background = None
+        self.body = body if modified else b""
+        headers = [(b"etag", tag.encode("latin-1")), _CACHE_CONTROL]
+        if modified:
+            headers += [(b"content-length", str(len(body)).encode()), _CONTENT_TYPE]
+        self.raw_headers = headers
+
+
+_CACHE_CONTROL = (b"cache-control", _CACHING.encode())
+_CONTENT_TYPE = (b"content-type", b"application/json")
+_encode = msgspec.json.Encoder().encode
+
+
+def _answer(request: Request, tag: str, body: bytes | object) -> Response:
+    if not_modified(request, tag):
+        return _Tagged(b"", tag, modified=False)
+    return _Tagged(body if isinstance(body, bytes) else _encode(body), tag)
+
+
+def _raw_list(request: Request, key: str, docs: list[bytes], position: int) -> Response:
     """The stored JSON documents as they are: no decode and re-encode on the hot path."""
-    return JSONResponse({key: [msgspec.Raw(doc) for doc in docs], "position": position})
+    tag = etag(position)
+    if not_modified(request, tag):
+        return _Tagged(b"", tag, modified=False)
+    ending = f'],"position":{position}}}'.encode()
+    return _Tagged(b"".join([b'{"', key.encode(), b'":[', b",".join(docs), ending]), tag)
 
 
-def _raw_one(key: str, doc: bytes | None, position: int, missing: str) -> JSONResponse:
+def _raw_one(
+    request: Request, key: str, doc: bytes | None, position: int, missing: str
+) -> Response:
     if doc is None:
         raise NotFound(missing)
-    return JSONResponse({key: msgspec.Raw(doc), "position": position})
+    tag = etag(position)
+    if not_modified(request, tag):
+        return _Tagged(b"", tag, modified=False)
+    return _Tagged(
+        b"".join([b'{"', key.encode(), b'":', doc, f',"position":{position}}}'.encode()]), tag
+    )
 
 
 async def list_partnerships(call: Call[PartnershipFilters, None]) -> Response:
     p = call.params
     docs, position = await (await _ready(call.services, p)).list_partnerships_json(
-        status=p.status, owner=p.owner, sector=p.sector, as_of_position=p.as_of_position
+        status=p.status, owner=p.owner, sector=p.sector, cut=p.cut
     )
-    return _raw_list("partnerships", docs, position)
+    return _raw_list(call.request, "partnerships", docs, position)
 
 
 async def get_partnership(call: Call[PartnershipParams, None]) -> Response:
     p = call.params
     doc, position = await (await _ready(call.services, p)).get_partnership_json(
-        p.agreement_id, as_of_position=p.as_of_position
+        p.agreement_id, cut=p.cut
     )
-    return _raw_one("partnership", doc, position, f"no partnership {p.agreement_id!r}")
+    return _raw_one(
+        call.request, "partnership", doc, position, f"no partnership {p.agreement_id!r}"
+    )
 
 
 async def list_owners(call: Call[ReadParams, None]) -> Response:
     p = call.params
-    found, position = await (await _ready(call.services, p)).list_owners(
-        today=call.services.settings.today(), as_of_position=p.as_of_position
-    )
-    return JSONResponse(OwnerList(owners=found, position=position))
+    today = call.services.settings.today()
+    found, position = await (await _ready(call.services, p)).list_owners(today=today, cut=p.cut)
+    return _answer(call.request, etag(position, today), OwnerList(owners=found, position=position))
 
 
 async def get_owner(call: Call[OwnerParams, None]) -> Response:
     p = call.params
+    today = call.services.settings.today()
     found, position = await (await _ready(call.services, p)).get_owner(
-        p.owner_id, today=call.services.settings.today(), as_of_position=p.as_of_position
+        p.owner_id, today=today, cut=p.cut
     )
     if found is None:
         raise NotFound(f"no follow-up owner {p.owner_id!r}")
-    return JSONResponse(OwnerRead(owner=found, position=position))
+    return _answer(call.request, etag(position, today), OwnerRead(owner=found, position=position))
 
 
 async def list_delegations(call: Call[ReadParams, None]) -> Response:
     p = call.params
-    docs, position = await (await _ready(call.services, p)).list_delegations_json(
-        as_of_position=p.as_of_position
-    )
-    return _raw_list("delegations", docs, position)
+    docs, position = await (await _ready(call.services, p)).list_delegations_json(cut=p.cut)
+    return _raw_list(call.request, "delegations", docs, position)
 
 
 async def get_delegation(call: Call[DelegationParams, None]) -> Response:
     p = call.params
     doc, position = await (await _ready(call.services, p)).get_delegation_json(
-        p.delegation_id, as_of_position=p.as_of_position
+        p.delegation_id, cut=p.cut
     )
-    return _raw_one("delegation", doc, position, f"no delegation {p.delegation_id!r}")
+    return _raw_one(call.request, "delegation", doc, position, f"no delegation {p.delegation_id!r}")
