@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from events._fast_reads import Row, log_rows, stream_rows
 from events.envelope import RecordedEvent, format_timestamp
 from events.store import EventStore
-from events.upcasting import decode_stored
 from projections import delegation_view, partnership_view
+from projections._trusted import decode_trusted
 from projections.delegation_view import Delegation
 from projections.partnership_view import Partnership
 
@@ -98,7 +98,7 @@ async def partnership_at(store: EventStore, agreement_id: str, cut: Cut) -> Part
     view: Partnership | None = None
     for row in _kept(await stream_rows(store.engine, agreement_id, until=cut.position), cut):
         position, stream_id, version, type_, schema_version, occurred_at, _, data = row
-        event = decode_stored(type_, schema_version, data)
+        event = decode_trusted(type_, schema_version, data)
         view = partnership_view.apply(view, event, stream_id, version, position, occurred_at)
     return view
 
@@ -107,7 +107,7 @@ async def delegation_at(store: EventStore, delegation_id: str, cut: Cut) -> Dele
     view: Delegation | None = None
     for row in _kept(await stream_rows(store.engine, delegation_id, until=cut.position), cut):
         position, stream_id, version, type_, schema_version, occurred_at, _, data = row
-        event = decode_stored(type_, schema_version, data)
+        event = decode_trusted(type_, schema_version, data)
         view = delegation_view.apply(view, event, stream_id, version, position, occurred_at)
     return view
 
@@ -127,7 +127,7 @@ async def picture_at(store: EventStore, cut: Cut, *, batch_size: int = 5000) -> 
             if day is not None and occurred_at[:10] > day:
                 continue
             if stream_id.startswith(_AGREEMENT):
-                event = decode_stored(type_, schema_version, data)
+                event = decode_trusted(type_, schema_version, data)
                 held = picture.partnerships.get(stream_id)
                 view = partnership_view.apply(
                     held, event, stream_id, version, position, occurred_at
@@ -135,7 +135,7 @@ async def picture_at(store: EventStore, cut: Cut, *, batch_size: int = 5000) -> 
                 if view is not None and view is not held:
                     picture.partnerships[stream_id] = view
             elif stream_id.startswith(_DELEGATION):
-                event = decode_stored(type_, schema_version, data)
+                event = decode_trusted(type_, schema_version, data)
                 held_d = picture.delegations.get(stream_id)
                 delegation = delegation_view.apply(
                     held_d, event, stream_id, version, position, occurred_at

@@ -4,6 +4,7 @@ partnerships': see `projections.partnership_view`)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 import msgspec
 from msgspec.structs import replace
@@ -11,9 +12,12 @@ from msgspec.structs import replace
 from events.catalogue import DelegationFormed, EventData, NoteAttached, Person
 from events.envelope import RecordedEvent
 from projections._decode import event_data
+from projections._trusted import trusted_kinds
 from projections.partnership_view import Note, add_note
 
 CATEGORY = "delegation"
+_FORMED = frozenset(trusted_kinds(DelegationFormed))
+_NOTED = frozenset(trusted_kinds(NoteAttached))
 
 
 class Delegation(msgspec.Struct, kw_only=True, gc=False):
@@ -53,31 +57,34 @@ def apply(
     position: int,
     occurred_at: str,
 ) -> Delegation | None:
-    """Fold one event into `view`, in place; returns the view (a new one at the formation)."""
-    match data:
-        case DelegationFormed():
-            # A second formation (refused by today's rules) restates the facts, keeping notes.
-            return Delegation(
-                delegation_id=stream_id,
-                name=data.name,
-                leader=data.leader,
-                organiser=data.organiser,
-                member_count=data.member_count,
-                starts_on=data.starts_on,
-                ends_on=data.ends_on,
-                destinations=list(data.destinations),
-                country=data.country,
-                programme=data.programme,
-                notes=[] if view is None else view.notes,
-                note_count=0 if view is None else view.note_count,
-                version=version,
-                position=position,
-            )
-        case _ if view is None:
-            return None
-        case NoteAttached():
-            view.note_count += 1
-            add_note(view.notes, Note(text=data.text, link=data.link, occurred_at=occurred_at))
+    """Fold one event into `view`, in place; returns the view (a new one at the formation).
+    `data`: the catalogue's class or its trusted copy (`projections._trusted`)."""
+    kind = type(data)
+    if kind in _FORMED:
+        formed = cast(DelegationFormed, data)
+        # A second formation (refused by today's rules) restates the facts, keeping notes.
+        return Delegation(
+            delegation_id=stream_id,
+            name=formed.name,
+            leader=formed.leader,
+            organiser=formed.organiser,
+            member_count=formed.member_count,
+            starts_on=formed.starts_on,
+            ends_on=formed.ends_on,
+            destinations=list(formed.destinations),
+            country=formed.country,
+            programme=formed.programme,
+            notes=[] if view is None else view.notes,
+            note_count=0 if view is None else view.note_count,
+            version=version,
+            position=position,
+        )
+    if view is None:
+        return None
+    if kind in _NOTED:
+        noted = cast(NoteAttached, data)
+        view.note_count += 1
+        add_note(view.notes, Note(text=noted.text, link=noted.link, occurred_at=occurred_at))
     view.version = version
     view.position = position
     return view

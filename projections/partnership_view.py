@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import msgspec
 from msgspec.structs import replace
@@ -42,6 +42,7 @@ from events.catalogue import (
 )
 from events.envelope import RecordedEvent
 from projections._decode import event_data
+from projections._trusted import trusted_kinds
 
 CATEGORY = "agreement"
 NOTES_KEPT = 20
@@ -188,11 +189,12 @@ def apply(
     occurred_at: str,
 ) -> Partnership | None:
     """Fold one event (its decoded data and envelope fields) into `view`, in place; returns
-    the view (a new one at the signing). `data` None: a type this code does not know."""
+    the view (a new one at the signing). `data`: the catalogue's class or its trusted copy
+    (`projections._trusted`); None for a type this code does not know."""
     if view is None:
-        if type(data) is not AgreementSigned:
+        if type(data) not in _SIGNED:
             return None
-        return _signed(data, stream_id, version, position, occurred_at)
+        return _signed(cast(AgreementSigned, data), stream_id, version, position, occurred_at)
     view.version = version
     view.position = position
     if data is not None:
@@ -272,7 +274,8 @@ def _noted(view: Partnership, data: NoteAttached, occurred_at: str) -> None:
     add_note(view.notes, Note(text=data.text, link=data.link, occurred_at=occurred_at))
 
 
-_HANDLERS: dict[type[EventData], Callable[[Partnership, Any, str], None]] = {
+_Handler = Callable[[Partnership, Any, str], None]
+_BY_CLASS: dict[type, _Handler] = {
     AgreementWitnessed: _witnessed,
     AgreementEndorsed: _endorsed,
     ResponsibilityAssigned: _assigned,
@@ -285,6 +288,8 @@ _HANDLERS: dict[type[EventData], Callable[[Partnership, Any, str], None]] = {
     NoteAttached: _noted,
 }
 """What each event type does to a signed partnership (any other type: only the stamps)."""
+_HANDLERS = {kind: handler for cls, handler in _BY_CLASS.items() for kind in trusted_kinds(cls)}
+_SIGNED = frozenset(trusted_kinds(AgreementSigned))
 
 
 def add_note(notes: list[Note], note: Note) -> None:

@@ -74,7 +74,8 @@ class ProjectionReader:
         key = stream_id("agreement", agreement_id)
         past = _cut(as_of_position, cut)
         if past is not None:
-            return await self._partnership_at(key, past)
+            view, position = await self._partnership_at(key, past)
+            return (None if view is None else _plain(view)), position
         doc, position = await self.get_partnership_json(key)
         return (None if doc is None else partnerships.decode(doc)), position
 
@@ -90,9 +91,7 @@ class ProjectionReader:
         """The stored JSON documents matching the filters, by signing date then id."""
         past = _cut(as_of_position, cut)
         if past is not None:
-            views, position = await self.list_partnerships(
-                status=status, owner=owner, sector=sector, cut=past
-            )
+            views, position = await self._partnerships_at(past, status, owner, sector)
             return [partnerships.encode(view) for view in views], position
         docs = LIVE.partnerships.docs
         condition = partnerships.filter_condition(
@@ -122,14 +121,8 @@ class ProjectionReader:
                 status=status, owner=owner, sector=sector
             )
             return [partnerships.decode(doc) for doc in docs], position
-        picture = await self._picture(past)
-        views = [
-            view
-            for view in picture.partnerships.values()
-            if partnerships.matches(view, status=status, owner=owner, sector=sector)
-        ]
-        views.sort(key=lambda view: (view.signed_on, view.agreement_id))
-        return views, picture.position
+        views, position = await self._partnerships_at(past, status, owner, sector)
+        return [_plain(view) for view in views], position
 
     # -- owners --------------------------------------------------------------------------
 
@@ -140,7 +133,8 @@ class ProjectionReader:
         past = _cut(as_of_position, cut)
         if past is not None:
             picture = await self._picture(past)
-            rows = [row for view in picture.partnerships.values() for row in owner_rows(view)]
+            views = [_plain(view) for view in picture.partnerships.values()]
+            rows = [row for view in views for row in owner_rows(view)]
             return summarize_owners(rows, today), picture.position
         key = ("owners", today)
         position = self.cache.position
@@ -169,7 +163,7 @@ class ProjectionReader:
             rows = [
                 row
                 for view in picture.partnerships.values()
-                for row in owner_rows(view)
+                for row in owner_rows(_plain(view))
                 if row.owner_id == owner_id
             ]
             return (summarize_owner(rows, today) if rows else None), picture.position
@@ -191,7 +185,7 @@ class ProjectionReader:
     ) -> tuple[list[bytes], int]:
         past = _cut(as_of_position, cut)
         if past is not None:
-            views, position = await self.list_delegations(cut=past)
+            views, position = await self._delegations_at(past)
             return [delegations.encode(view) for view in views], position
         docs = LIVE.delegations
         return await self._docs_at(
@@ -210,11 +204,8 @@ class ProjectionReader:
         if past is None:
             docs, position = await self.list_delegations_json()
             return [delegations.decode(doc) for doc in docs], position
-        picture = await self._picture(past)
-        views = sorted(
-            picture.delegations.values(), key=lambda view: (view.starts_on, view.delegation_id)
-        )
-        return views, picture.position
+        views, position = await self._delegations_at(past)
+        return [_plain_delegation(view) for view in views], position
 
     async def get_delegation_json(
         self, delegation_id: str, *, as_of_position: int | None = None, cut: Cut | None = None
@@ -222,7 +213,7 @@ class ProjectionReader:
         key = stream_id("delegation", delegation_id)
         past = _cut(as_of_position, cut)
         if past is not None:
-            view, position = await self.get_delegation(key, cut=past)
+            view, position = await self._delegation_at(key, past)
             return (None if view is None else delegations.encode(view)), position
         docs = LIVE.delegations
         return await self._doc(delegations.NAME, docs, docs.c.delegation_id, key)
@@ -233,9 +224,8 @@ class ProjectionReader:
         key = stream_id("delegation", delegation_id)
         past = _cut(as_of_position, cut)
         if past is not None:
-            resolved = await self.resolve(past)
-            view = await as_of.delegation_at(self._store, key, resolved)
-            return view, _position(resolved)
+            view, position = await self._delegation_at(key, past)
+            return (None if view is None else _plain_delegation(view)), position
         doc, position = await self.get_delegation_json(key)
         return (None if doc is None else delegations.decode(doc)), position
 
@@ -305,11 +295,45 @@ class ProjectionReader:
         resolved = await self.resolve(cut)
         return await as_of.partnership_at(self._store, key, resolved), _position(resolved)
 
+    async def _delegation_at(self, key: str, cut: Cut) -> tuple[Delegation | None, int]:
+        resolved = await self.resolve(cut)
+        return await as_of.delegation_at(self._store, key, resolved), _position(resolved)
+
+    async def _partnerships_at(
+        self, cut: Cut, status: str | None, owner: str | None, sector: str | None
+    ) -> tuple[list[Partnership], int]:
+        picture = await self._picture(cut)
+        views = [
+            view
+            for view in picture.partnerships.values()
+            if partnerships.matches(view, status=status, owner=owner, sector=sector)
+        ]
+        views.sort(key=lambda view: (view.signed_on, view.agreement_id))
+        return views, picture.position
+
+    async def _delegations_at(self, cut: Cut) -> tuple[list[Delegation], int]:
+        picture = await self._picture(cut)
+        views = sorted(
+            picture.delegations.values(), key=lambda view: (view.starts_on, view.delegation_id)
+        )
+        return views, picture.position
+
     async def _picture(self, cut: Cut) -> as_of.Picture:
         resolved = await self.resolve(cut)
         picture = await as_of.picture_at(self._store, resolved)
         picture.position = _position(resolved)
         return picture
+
+
+def _plain(view: Partnership) -> Partnership:
+    """A replayed view as the tables would give it back: replays fold trusted copies of the
+    catalogue's shapes (`projections._trusted`), which encode the same but compare unequal
+    to the catalogue's own."""
+    return partnerships.decode(partnerships.encode(view))
+
+
+def _plain_delegation(view: Delegation) -> Delegation:
+    return delegations.decode(delegations.encode(view))
 
 
 def _position(resolved: Cut) -> int:

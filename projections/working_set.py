@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from events._fast_reads import Row
 from events.catalogue import EventData
-from events.upcasting import decode_stored
 from projections import delegation_view, delegations, owners, partnership_view, partnerships
+from projections._trusted import decode_trusted
 from projections.delegation_view import Delegation
 from projections.partnership_view import Partnership
 from projections.schema import ProjectionTables
@@ -198,10 +198,10 @@ class WorkingSet:
         agreements, delegations_ = self._partnerships, self._delegations
         for position, stream_id, version, type_, schema_version, occurred_at, _, data in rows:
             if stream_id.startswith(_AGREEMENT):
-                event = decode_stored(type_, schema_version, data)
+                event = decode_trusted(type_, schema_version, data)
                 agreements.fold(stream_id, event, version, position, occurred_at)
             elif stream_id.startswith(_DELEGATION):
-                event = decode_stored(type_, schema_version, data)
+                event = decode_trusted(type_, schema_version, data)
                 delegations_.fold(stream_id, event, version, position, occurred_at)
 
     def oldest(self, keep_docs: int, keep_weight: int) -> list[str]:
