@@ -94,6 +94,9 @@ async def test_a_soak_under_wrk_has_no_errors_bounded_memory_and_caught_up_proje
     server = start_server(url, tmp_path)
     try:
         seeded = await _seed(server)
+        # Reads of the seeded partnerships must find them: the load starts once the
+        # projections have applied the seed (they apply in coalesced batches).
+        await wait_caught_up(server)
         script = tmp_path / "soak.lua"
         script.write_text(_script(server.token, random.getrandbits(31)))
         samples: list[tuple[float, int]] = []
