@@ -147,6 +147,9 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
 def _responses(endpoint: Endpoint, params_schema: dict[str, Any] | None) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, body_type in endpoint.responses.items():
+        if status == 304:
+            responses["304"] = {"description": "Not modified: `If-None-Match` matched the ETag"}
+            continue
         content: dict[str, Any] = {endpoint.media_type: {}}
         if body_type is not None:
             content = {endpoint.media_type: {"schema": {"$ref": _ref(body_type)}}}

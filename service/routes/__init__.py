@@ -53,7 +53,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         handler=projections.list_partnerships,
         permission="read_projections",
         params=projections.PartnershipFilters,
-        responses={200: projections.PartnershipList},
+        responses={200: projections.PartnershipList, 304: None},
     ),
     Endpoint(
         method="GET",
@@ -63,7 +63,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         handler=projections.get_partnership,
         permission="read_projections",
         params=projections.PartnershipParams,
-        responses={200: projections.PartnershipRead},
+        responses={200: projections.PartnershipRead, 304: None},
         errors=(404,),
     ),
     Endpoint(
@@ -74,7 +74,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         handler=projections.list_owners,
         permission="read_projections",
         params=projections.ReadParams,
-        responses={200: projections.OwnerList},
+        responses={200: projections.OwnerList, 304: None},
     ),
     Endpoint(
         method="GET",
@@ -84,7 +84,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         handler=projections.get_owner,
         permission="read_projections",
         params=projections.OwnerParams,
-        responses={200: projections.OwnerRead},
+        responses={200: projections.OwnerRead, 304: None},
         errors=(404,),
     ),
     Endpoint(
@@ -95,7 +95,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         handler=projections.list_delegations,
         permission="read_projections",
         params=projections.ReadParams,
-        responses={200: projections.DelegationList},
+        responses={200: projections.DelegationList, 304: None},
     ),
     Endpoint(
         method="GET",
@@ -105,7 +105,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         handler=projections.get_delegation,
         permission="read_projections",
         params=projections.DelegationParams,
-        responses={200: projections.DelegationRead},
+        responses={200: projections.DelegationRead, 304: None},
         errors=(404,),
     ),
     Endpoint(
