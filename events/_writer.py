@@ -116,7 +116,7 @@ class Writer:
             try:
                 outcomes, head = await self._transact(group)
             except Exception as error:
-                if not is_unavailable(error):
+                if not self._retryable(error):
                     raise
                 # The database dropped the writer's connection (restart, failover, an admin's
                 # pg_terminate_backend): one retry on a fresh connection hides that from
@@ -142,6 +142,13 @@ class Writer:
                 pending.future.set_result(outcome)
         if head is not None:
             self._on_commit(head)
+
+    def _retryable(self, error: Exception) -> bool:
+        """A PostgreSQL failure of the connection rather than of our statements. A dead
+        connection does not always say so: asyncpg may report a confused protocol state
+        ("another operation is in progress") instead; any driver error qualifies, since the
+        retry cannot store anything twice."""
+        return is_unavailable(error) or (self._postgres and isinstance(error, DBAPIError))
 
     async def _transact(
         self, group: list[Pending], *, look_up_every_id: bool = False
@@ -250,8 +257,11 @@ class Writer:
         return self._connection
 
     async def _drop_connection(self) -> None:
+        """Discard the writer's connection after a failed transaction. Invalidated, not
+        returned: its state is unknown (asyncpg may still think an operation is running)."""
         if self._connection is not None:
             try:
+                await self._connection.invalidate()
                 await self._connection.close()
             except Exception:  # already broken; the pool discards it
                 log.debug("closing a failed writer connection", exc_info=True)
