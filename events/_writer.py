@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ _MAX_GROUP_APPENDS = 1000
 _MAX_GROUP_EVENTS = 20_000
 _IN_CHUNK = 500
 _DECIDER_CACHE = 10_000
+_QUICK_FAILURE = 1.0
+"""Seconds within which a failed transaction counts as a dead connection worth one retry."""
 
 
 @dataclass(slots=True)
@@ -113,10 +116,13 @@ class Writer:
 
     async def _commit_group(self, group: list[Pending]) -> None:
         try:
+            started = time.monotonic()
             try:
                 outcomes, head = await self._transact(group)
             except Exception as error:
-                if not self._retryable(error):
+                # Only a connection found dead at once: a slow failure (a timeout) means the
+                # database is unreachable, and retrying would just double the client's wait.
+                if time.monotonic() - started > _QUICK_FAILURE or not self._retryable(error):
                     raise
                 # The database dropped the writer's connection (restart, failover, an admin's
                 # pg_terminate_backend): one retry on a fresh connection hides that from
