@@ -18,8 +18,10 @@ from typing import Any
 import msgspec
 
 from events.store import open_store
+from projections import partnership_view
 from projections.as_of import Cut, picture_at
 from projections.owner_view import owner_rows, summarize_owners
+from projections.reader import stream_id
 from service.settings import Settings
 
 _encode = msgspec.json.Encoder().encode
@@ -48,10 +50,7 @@ async def replay_command(args: argparse.Namespace, settings: Settings) -> int:
     today = args.today or settings.today()
     document: dict[str, Any] = {"position": picture.position}
     if args.partnership:
-        wanted = args.partnership
-        if not wanted.startswith("agreement-"):
-            wanted = f"agreement-{wanted}"
-        found = picture.partnerships.get(wanted)
+        found = picture.partnerships.get(stream_id(partnership_view.CATEGORY, args.partnership))
         if found is None:
             print(f"no partnership {args.partnership!r} at that point", file=sys.stderr)
             return 1

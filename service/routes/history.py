@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from projections import partnership_view
 from projections.partnership_view import Partnership
+from projections.reader import stream_id
 from service.problems import NotFound
 from service.responses import JSONResponse
 from service.routes.base import Call
@@ -45,9 +46,7 @@ class History(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def partnership_history(call: Call[HistoryParams, None]) -> Response:
-    agreement_id = call.params.agreement_id
-    if not agreement_id.startswith(f"{partnership_view.CATEGORY}-"):
-        agreement_id = f"{partnership_view.CATEGORY}-{agreement_id}"
+    agreement_id = stream_id(partnership_view.CATEGORY, call.params.agreement_id)
     events = await call.services.store.read_stream(agreement_id)
     if not events:
         raise NotFound(f"no partnership {call.params.agreement_id!r}")
