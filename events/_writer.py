@@ -18,15 +18,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from events import _decisions as decisions
 from events._notifications import CHANNEL as NOTIFY_CHANNEL
-from events.database import IMMEDIATE, is_unavailable
+from events._write_channel import WriteChannel
+from events.database import is_unavailable
 from events.envelope import GENESIS_HASH, AppendResult, ExpectedVersion, format_timestamp
 from events.errors import StoreError, StoreUnavailable
 from events.rules import decider_for
@@ -36,6 +37,8 @@ from events.upcasting import decode_stored
 from events.validation import Prepared
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 LOG_LOCK = 0x61677230
 """Advisory lock key serializing appends across instances on PostgreSQL."""
@@ -62,17 +65,18 @@ class Pending:
 class Writer:
     def __init__(
         self,
-        engine: AsyncEngine,
-        on_commit: Callable[[int], None],
+        channel: WriteChannel,
+        *,
+        postgres: bool,
+        on_commit: Callable[[int, frozenset[str]], None],
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        self._engine = engine
-        self._postgres = engine.dialect.name == "postgresql"
+        self._channel = channel
+        self._postgres = postgres
         self._on_commit = on_commit
         self._clock = clock
         self._queue: asyncio.Queue[Pending | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._connection: AsyncConnection | None = None
         # stream_id -> (version, decider state): saves folding a stream's past on every append.
         self._states: OrderedDict[str, tuple[int, Any]] = OrderedDict()
 
@@ -82,13 +86,20 @@ class Writer:
     async def stop(self) -> None:
         """Finish every append already queued, then stop."""
         if self._task is None:
+            await self._channel.close()
             return
         await self._queue.put(None)
         await self._task
         self._task = None
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
+        await self._channel.close()
+
+    async def run_beside(self, work: Callable[[Connection], T]) -> T:
+        """Run another writer's transaction on this writer's channel, between groups."""
+        try:
+            return await self._channel.run(work)
+        except DBAPIError:
+            await self._channel.drop()
+            raise
 
     async def submit(self, pending: Pending) -> AppendResult:
         if self._task is None or self._task.done():
@@ -118,7 +129,9 @@ class Writer:
         try:
             started = time.monotonic()
             try:
-                outcomes, head = await self._transact(group)
+                outcomes, head = await self._channel.run(
+                    lambda connection: self._transact(connection, group)
+                )
             except Exception as error:
                 # Only a connection found dead at once: a slow failure (a timeout) means the
                 # database is unreachable, and retrying would just double the client's wait.
@@ -129,15 +142,17 @@ class Writer:
                 # clients. Every id is looked up on the retry, so a commit that succeeded
                 # before the connection died is found, not stored twice.
                 self._states.clear()
-                await self._drop_connection()
-                outcomes, head = await self._transact(group, look_up_every_id=True)
+                await self._channel.drop()
+                outcomes, head = await self._channel.run(
+                    lambda connection: self._transact(connection, group, look_up_every_id=True)
+                )
         except Exception as error:  # the whole transaction failed: nobody's events were stored
             self._states.clear()
             failure = _as_store_error(error)
             for pending in group:
                 if not pending.future.done():
                     pending.future.set_exception(failure)
-            await self._drop_connection()
+            await self._channel.drop()
             return
         for pending, outcome in zip(group, outcomes, strict=True):
             if pending.future.done():  # the caller went away (cancelled); nothing to tell
@@ -147,7 +162,12 @@ class Writer:
             else:
                 pending.future.set_result(outcome)
         if head is not None:
-            self._on_commit(head)
+            touched = frozenset(
+                pending.stream_id
+                for pending, outcome in zip(group, outcomes, strict=True)
+                if isinstance(outcome, AppendResult) and outcome.created
+            )
+            self._on_commit(head, touched)
 
     def _retryable(self, error: Exception) -> bool:
         """A PostgreSQL failure of the connection rather than of our statements. A dead
@@ -156,24 +176,22 @@ class Writer:
         retry cannot store anything twice."""
         return is_unavailable(error) or (self._postgres and isinstance(error, DBAPIError))
 
-    async def _transact(
-        self, group: list[Pending], *, look_up_every_id: bool = False
+    def _transact(
+        self, connection: Connection, group: list[Pending], *, look_up_every_id: bool = False
     ) -> tuple[list[AppendResult | BaseException], int | None]:
-        connection = await self._writer_connection()
-        async with connection.begin():
+        """One group's transaction, synchronous: run by the write channel (see there why)."""
+        with connection.begin():
             if self._postgres:
-                await connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_LOCK}
-                )
-            tip = await _load_tip(connection)
-            known = await _load_ids(connection, group, every_id=look_up_every_id)
-            streams = await _load_streams(connection, {p.stream_id for p in group})
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_LOCK})
+            tip = _load_tip(connection)
+            known = _load_ids(connection, group, every_id=look_up_every_id)
+            streams = _load_streams(connection, {p.stream_id for p in group})
             next_key = (
-                await _next_stream_key(connection)
+                _next_stream_key(connection)
                 if len(streams) < len({p.stream_id for p in group})
                 else 0
             )
-            await self._refresh_states(connection, streams)
+            self._refresh_states(connection, streams)
 
             staged = decisions.Staged()
             recorded_at = format_timestamp(self._clock())
@@ -218,9 +236,9 @@ class Writer:
 
             if not staged.rows:
                 return outcomes, None
-            await _write(connection, streams, staged)
+            _write(connection, streams, staged)
             if self._postgres:
-                await connection.execute(
+                connection.execute(
                     text("SELECT pg_notify(:channel, :head)"),
                     {"channel": NOTIFY_CHANNEL, "head": str(tip.position)},
                 )
@@ -228,8 +246,8 @@ class Writer:
             self._remember(stream_id, stream.version, stream.decider_state)
         return outcomes, tip.position
 
-    async def _refresh_states(
-        self, connection: AsyncConnection, streams: dict[str, decisions.StreamState]
+    def _refresh_states(
+        self, connection: Connection, streams: dict[str, decisions.StreamState]
     ) -> None:
         """Give each stream its decider state, folding only events the cache has not seen."""
         for stream_id, stream in streams.items():
@@ -238,7 +256,7 @@ class Writer:
                 cached_version, state = 0, decider_for(stream_id).initial()
             if cached_version < stream.version:
                 decider = decider_for(stream_id)
-                rows = await connection.execute(
+                rows = connection.execute(
                     select(events_table.c.type, events_table.c.schema_version, events_table.c.data)
                     .where(events_table.c.stream_key == stream.key)
                     .where(events_table.c.version > cached_version)
@@ -256,27 +274,10 @@ class Writer:
         while len(self._states) > _DECIDER_CACHE:
             self._states.popitem(last=False)
 
-    async def _writer_connection(self) -> AsyncConnection:
-        if self._connection is None or self._connection.closed:
-            connection = await self._engine.connect()
-            self._connection = await connection.execution_options(**{IMMEDIATE: True})
-        return self._connection
 
-    async def _drop_connection(self) -> None:
-        """Discard the writer's connection after a failed transaction. Invalidated, not
-        returned: its state is unknown (asyncpg may still think an operation is running)."""
-        if self._connection is not None:
-            try:
-                await self._connection.invalidate()
-                await self._connection.close()
-            except Exception:  # already broken; the pool discards it
-                log.debug("closing a failed writer connection", exc_info=True)
-            self._connection = None
-
-
-async def _load_tip(connection: AsyncConnection) -> decisions.Tip:
+def _load_tip(connection: Connection) -> decisions.Tip:
     row = (
-        await connection.execute(
+        connection.execute(
             select(events_table.c.position, events_table.c.hash, events_table.c.recorded_at)
             .order_by(events_table.c.position.desc())
             .limit(1)
@@ -287,8 +288,8 @@ async def _load_tip(connection: AsyncConnection) -> decisions.Tip:
     return decisions.Tip(row.position, row.hash, row.recorded_at)
 
 
-async def _load_ids(
-    connection: AsyncConnection, group: Sequence[Pending], *, every_id: bool
+def _load_ids(
+    connection: Connection, group: Sequence[Pending], *, every_id: bool
 ) -> dict[str, decisions.StoredId]:
     """Stored events among the ids clients chose (store-made ids cannot be stored yet, unless
     this is a retry after a commit whose outcome was lost: `every_id`)."""
@@ -296,7 +297,7 @@ async def _load_ids(
     found: dict[str, decisions.StoredId] = {}
     c = events_table.c
     for start in range(0, len(wanted), _IN_CHUNK):
-        rows = await connection.execute(
+        rows = connection.execute(
             select(
                 c.event_id, c.stream_id, c.version, c.position, c.type, c.data, c.occurred_at
             ).where(c.event_id.in_(wanted[start : start + _IN_CHUNK]))
@@ -308,14 +309,12 @@ async def _load_ids(
     return found
 
 
-async def _load_streams(
-    connection: AsyncConnection, stream_ids: set[str]
-) -> dict[str, decisions.StreamState]:
+def _load_streams(connection: Connection, stream_ids: set[str]) -> dict[str, decisions.StreamState]:
     c = streams_table.c
     found: dict[str, decisions.StreamState] = {}
     ids = sorted(stream_ids)
     for start in range(0, len(ids), _IN_CHUNK):
-        rows = await connection.execute(
+        rows = connection.execute(
             select(c.stream_id, c.stream_key, c.version).where(
                 c.stream_id.in_(ids[start : start + _IN_CHUNK])
             )
@@ -325,13 +324,13 @@ async def _load_streams(
     return found
 
 
-async def _next_stream_key(connection: AsyncConnection) -> int:
-    current = (await connection.execute(select(func.max(streams_table.c.stream_key)))).scalar()
+def _next_stream_key(connection: Connection) -> int:
+    current = (connection.execute(select(func.max(streams_table.c.stream_key)))).scalar()
     return (current or 0) + 1
 
 
-async def _write(
-    connection: AsyncConnection,
+def _write(
+    connection: Connection,
     streams: dict[str, decisions.StreamState],
     staged: decisions.Staged,
 ) -> None:
@@ -347,9 +346,9 @@ async def _write(
         if sid in touched and not s.is_new
     ]
     if new:
-        await connection.execute(streams_table.insert(), new)
+        connection.execute(streams_table.insert(), new)
     if moved:
-        await connection.execute(
+        connection.execute(
             update(streams_table)
             .where(streams_table.c.stream_key == bindparam("key"))
             .values(version=bindparam("new_version")),
@@ -357,7 +356,7 @@ async def _write(
         )
     # The driver's own executemany: SQLAlchemy's per-row parameter processing was a fifth
     # of a 1,000-event append, and these rows are already plain tuples in column order.
-    await connection.exec_driver_sql(_insert_sql(connection), staged.rows)
+    connection.exec_driver_sql(_insert_sql(connection), staged.rows)
     for s in streams.values():
         s.is_new = False
 
@@ -365,7 +364,7 @@ async def _write(
 _INSERT_SQL: dict[str, str] = {}
 
 
-def _insert_sql(connection: AsyncConnection) -> str:
+def _insert_sql(connection: Connection) -> str:
     dialect = connection.dialect
     if dialect.name not in _INSERT_SQL:
         compiled = events_table.insert().compile(dialect=dialect)

@@ -20,13 +20,16 @@ import logging
 import os
 from typing import Any
 
+import sqlalchemy
 from sqlalchemy import event
-from sqlalchemy.engine import Dialect, ExceptionContext, make_url
+from sqlalchemy.engine import Dialect, Engine, ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 DEFAULT_URL = "sqlite+aiosqlite:///agreements.db"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""How long a SQLite statement waits for another connection's lock before "locked"."""
 IMMEDIATE = "sqlite_begin_immediate"
 """Execution option: open the SQLite transaction with BEGIN IMMEDIATE (take the write lock)."""
 
@@ -48,7 +51,7 @@ def create_engine(
     max_overflow: int = 10,
     pool_timeout: float = 10.0,
     statement_timeout_ms: int = 15_000,
-    sqlite_busy_timeout_ms: int = 10_000,
+    sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
 ) -> AsyncEngine:
     backend = make_url(url).get_backend_name()
     quiet_driver_logs()
@@ -56,7 +59,7 @@ def create_engine(
         engine = create_async_engine(
             url, pool_size=pool_size, max_overflow=max_overflow, hide_parameters=True
         )
-        _configure_sqlite(engine, sqlite_busy_timeout_ms)
+        _configure_sqlite(engine.sync_engine, sqlite_busy_timeout_ms)
         return engine
     if backend == "postgresql":
         engine = create_async_engine(
@@ -82,8 +85,21 @@ def create_engine(
     )
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def create_sqlite_writer_engine(
+    url: str, *, sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> Engine:
+    """The synchronous twin of a SQLite engine (pysqlite, same file, same pragmas) for the
+    writer's own thread: see `events._write_channel`."""
+    sync_url = make_url(url).set(drivername="sqlite+pysqlite")
+    if sync_url.database in (None, "", ":memory:"):
+        raise ValueError("the store needs a SQLite file: an in-memory database is per connection")
+    engine = sqlalchemy.create_engine(sync_url, pool_size=1, max_overflow=0, hide_parameters=True)
+    _configure_sqlite(engine, sqlite_busy_timeout_ms)
+    return engine
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # Hand transaction control to SQLAlchemy's "begin" event below.
         dbapi_connection.isolation_level = None
@@ -97,7 +113,7 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         immediate = connection.get_execution_options().get(IMMEDIATE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy import Select, func, select
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events._notifications import PostgresListener
+from events._write_channel import BridgeChannel, ThreadChannel, WriteChannel
 from events._writer import Pending, Writer
-from events.database import create_engine
+from events.database import SQLITE_BUSY_TIMEOUT_MS, create_engine, create_sqlite_writer_engine
 from events.envelope import AppendResult, ExpectedVersion, Metadata, Proposed, RecordedEvent
 from events.migrate import migrate
 from events.rules import check_stream_id, decider_for
@@ -26,6 +28,8 @@ from events.schema import streams as streams_table
 from events.validation import encode_metadata, prepare
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _COLUMNS = (
     events_table.c.position,
@@ -44,13 +48,37 @@ _COLUMNS = (
 
 
 class EventStore:
-    def __init__(self, engine: AsyncEngine, *, max_batch_events: int = 1000) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch_events: int = 1000,
+        writer_engine: Engine | None = None,
+    ) -> None:
+        """`writer_engine`: SQLite only, the writer's synchronous engine (made from `engine`'s
+        URL with default settings if not given); see `events._write_channel`."""
         self.engine = engine
         self.dialect = engine.dialect.name
         self.max_batch_events = max_batch_events
-        self._listeners: list[Callable[[int], None]] = []
-        self._writer = Writer(engine, self._notify)
+        self._listeners: list[tuple[Callable[[int], None], frozenset[str] | None]] = []
+        channel: WriteChannel
+        self.writer_engine: Engine | None = None
+        if self.dialect == "sqlite":
+            self.writer_engine = writer_engine or create_sqlite_writer_engine(
+                engine.url.render_as_string(hide_password=False)
+            )
+            channel = ThreadChannel(self.writer_engine)
+        else:
+            channel = BridgeChannel(engine)
+        self._writer = Writer(
+            channel, postgres=self.dialect == "postgresql", on_commit=self._notify
+        )
         self._remote: PostgresListener | None = None
+
+    @property
+    def sync_engines(self) -> tuple[Engine, ...]:
+        """Every engine's synchronous core, for event hooks: the readers' and the writer's."""
+        return (self.engine.sync_engine,) + ((self.writer_engine,) if self.writer_engine else ())
 
     async def start(self) -> None:
         self._writer.start()
@@ -65,15 +93,33 @@ class EventStore:
             await self._remote.stop()
         await self.engine.dispose()
 
-    def add_listener(self, callback: Callable[[int], None]) -> None:
-        self._listeners.append(callback)
+    def add_listener(
+        self, callback: Callable[[int], None], *, streams: frozenset[str] | None = None
+    ) -> None:
+        """Call `callback(head)` after each commit; with `streams`, only after commits that
+        may have touched one of them (this instance's own commits say which streams they
+        touched; another instance's, heard through PostgreSQL, do not, so they always count)."""
+        self._listeners.append((callback, streams))
 
-    def _notify(self, head: int) -> None:
-        for callback in self._listeners:
+    def _notify(self, head: int, touched: frozenset[str] | None = None) -> None:
+        for callback, streams in self._listeners:
+            if streams is not None and touched is not None and streams.isdisjoint(touched):
+                continue
             try:
                 callback(head)
             except Exception:
                 log.exception("append listener failed")
+
+    async def run_write(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` (synchronous; it begins and commits its own transaction) as a writer
+        of this database: on SQLite in the writer's thread, on its connection, in turn with
+        appends, so the two never wait on SQLite's lock (whose busy handler sleeps in steps
+        of milliseconds) and the lock is held for one hop, not one per statement. On
+        PostgreSQL on a pooled connection of its own. For the projection runner's batches."""
+        if self.writer_engine is None:
+            async with self.engine.connect() as connection:
+                return await connection.run_sync(work)
+        return await self._writer.run_beside(work)
 
     async def append(
         self,
@@ -178,6 +224,10 @@ async def open_store(
     except BaseException:
         await engine.dispose()
         raise
-    store = EventStore(engine, max_batch_events=max_batch_events)
+    writer_engine = None
+    if engine.dialect.name == "sqlite":
+        busy_timeout = engine_settings.get("sqlite_busy_timeout_ms", SQLITE_BUSY_TIMEOUT_MS)
+        writer_engine = create_sqlite_writer_engine(url, sqlite_busy_timeout_ms=busy_timeout)
+    store = EventStore(engine, max_batch_events=max_batch_events, writer_engine=writer_engine)
     await store.start()
     return store

@@ -6,11 +6,13 @@ This runs in the caller's task, so the single writer only does what needs the lo
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import uuid
 from collections.abc import Iterator, Sequence
 
 import msgspec
+import msgspec.inspect
 
 from events.catalogue import EventData, decoder_for, encode_data
 from events.envelope import Metadata, Proposed, format_timestamp
@@ -87,9 +89,10 @@ def _prepare_one(index: int, proposed: Proposed) -> Prepared:
         raise ValidationFailed([FieldError(f"{where}.data", "not valid UTF-8")]) from None
     except RecursionError:
         raise ValidationFailed([FieldError(f"{where}.data", "nested too deeply")]) from None
-    out_of_range = list(_dates_out_of_range(data, f"{where}.data"))
-    if out_of_range:
-        raise ValidationFailed(out_of_range)
+    if _may_hold_dates(type(data)):
+        out_of_range = list(_dates_out_of_range(data, f"{where}.data"))
+        if out_of_range:
+            raise ValidationFailed(out_of_range)
     return Prepared(
         event_id=_event_id(where, proposed.event_id),
         client_supplied_id=proposed.event_id is not None,
@@ -117,6 +120,49 @@ def _occurred_at(where: str, proposed: Proposed) -> str:
     if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
         raise ValidationFailed([FieldError(f"{where}.occurred_at", _YEAR_RANGE)])
     return format_timestamp(moment)
+
+
+@functools.cache
+def _may_hold_dates(cls: type) -> bool:
+    """Whether any field of this event type, however deep, can hold a date (most cannot, and
+    walking them for nothing was a tenth of a small append's validation)."""
+    return _type_holds_dates(msgspec.inspect.type_info(cls), set())
+
+
+def _type_holds_dates(info: msgspec.inspect.Type, seen: set[type]) -> bool:
+    match info:
+        case msgspec.inspect.DateType() | msgspec.inspect.DateTimeType():
+            return True
+        case msgspec.inspect.StructType(cls=cls) if cls in seen:
+            return False
+        case msgspec.inspect.StructType(cls=cls, fields=fields):
+            seen.add(cls)
+            return any(_type_holds_dates(f.type, seen) for f in fields)
+        case msgspec.inspect.UnionType(types=types) | msgspec.inspect.TupleType(item_types=types):
+            return any(_type_holds_dates(t, seen) for t in types)
+        case (
+            msgspec.inspect.ListType(item_type=item)
+            | msgspec.inspect.VarTupleType(item_type=item)
+            | msgspec.inspect.SetType(item_type=item)
+            | msgspec.inspect.FrozenSetType(item_type=item)
+        ):
+            return _type_holds_dates(item, seen)
+        case msgspec.inspect.DictType(key_type=key, value_type=value):
+            return _type_holds_dates(key, seen) or _type_holds_dates(value, seen)
+        case msgspec.inspect.Metadata(type=inner):
+            return _type_holds_dates(inner, seen)
+        case (
+            msgspec.inspect.StrType()
+            | msgspec.inspect.IntType()
+            | msgspec.inspect.FloatType()
+            | msgspec.inspect.BoolType()
+            | msgspec.inspect.NoneType()
+            | msgspec.inspect.LiteralType()
+            | msgspec.inspect.EnumType()
+            | msgspec.inspect.UUIDType()
+        ):
+            return False
+    return True  # a kind of type not considered here: walk it to be safe
 
 
 def _dates_out_of_range(value: object, path: str) -> Iterator[FieldError]:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from events.database import IMMEDIATE
@@ -45,7 +46,7 @@ _COMPILED: dict[tuple[str, str, str], DriverStatement] = {}
 
 
 def driver_statement(
-    connection: AsyncConnection,
+    connection: Connection | AsyncConnection,
     kind: str,
     table: Table,
     build: Callable[[], Any],
@@ -64,13 +65,14 @@ def driver_statement(
     return _COMPILED[key]
 
 
-async def execute_rows(
-    connection: AsyncConnection, statement: DriverStatement, rows: Sequence[tuple[Any, ...]]
+def execute_rows(
+    connection: Connection, statement: DriverStatement, rows: Sequence[tuple[Any, ...]]
 ) -> None:
     """Execute with many parameter tuples (in `statement.parameters` order) at the driver:
-    one round trip, no per-row processing. Nothing happens for no rows."""
+    one round trip, no per-row processing. Nothing happens for no rows. Synchronous, like
+    every projection write: see `ProjectionRunner.apply_batch` for why."""
     if rows:
-        await connection.exec_driver_sql(statement.sql, list(rows))
+        connection.exec_driver_sql(statement.sql, list(rows))
 
 
 async def snapshot(connection: AsyncConnection) -> AsyncConnection:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from projections.schema import SCHEMA_VERSIONS, checkpoints
@@ -40,10 +41,10 @@ async def common_position(connection: AsyncConnection) -> int | None:
     return positions.pop()
 
 
-async def claim(connection: AsyncConnection, expected: int, new: int) -> bool:
+def claim(connection: Connection, expected: int, new: int) -> bool:
     """Move every checkpoint from `expected` to `new`; False (nothing to commit) if any was
-    elsewhere."""
-    result = await connection.execute(
+    elsewhere. Synchronous, like the projection writes it goes with."""
+    result = connection.execute(
         update(checkpoints)
         .where(checkpoints.c.name.in_(list(SCHEMA_VERSIONS)))
         .where(checkpoints.c.position == expected)

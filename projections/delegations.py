@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     select,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from projections._sql import chunks, driver_statement, execute_rows, upsert
@@ -71,13 +72,13 @@ def doc_rows(
     ]
 
 
-async def save(connection: AsyncConnection, docs: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+def save(connection: Connection, docs: Table, rows: Sequence[tuple[Any, ...]]) -> None:
     """Upsert document rows (`doc_rows`)."""
     dialect = connection.dialect.name
     statement = driver_statement(
         connection, "upsert", docs, lambda: upsert(dialect, docs, ["delegation_id"])
     )
-    await execute_rows(connection, statement, rows)
+    execute_rows(connection, statement, rows)
 
 
 def list_query(docs: Table) -> Any:

@@ -24,7 +24,7 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from projections._sql import driver_statement, execute_rows
 from projections.owner_view import OwnerRow, owner_rows
@@ -60,8 +60,8 @@ def item_rows(partnerships: Iterable[Partnership]) -> list[tuple[Any, ...]]:
     ]
 
 
-async def replace_rows(
-    connection: AsyncConnection,
+def replace_rows(
+    connection: Connection,
     items: Table,
     stale: Sequence[tuple[Any, ...]],
     rows: Sequence[tuple[Any, ...]],
@@ -75,9 +75,9 @@ async def replace_rows(
         lambda: delete(items).where(items.c.agreement_id == bindparam("agreement_id")),
         ["agreement_id"],
     )
-    await execute_rows(connection, delete_rows, stale)
+    execute_rows(connection, delete_rows, stale)
     insert_rows = driver_statement(connection, "insert", items, lambda: insert(items))
-    await execute_rows(connection, insert_rows, rows)
+    execute_rows(connection, insert_rows, rows)
 
 
 def rows_query(items: Table, owner_id: str | None = None) -> Any:

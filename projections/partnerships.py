@@ -27,6 +27,7 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from projections._sql import chunks, driver_statement, execute_rows, upsert
@@ -125,8 +126,8 @@ def sector_rows(new: Iterable[Partnership]) -> list[tuple[Any, ...]]:
     ]
 
 
-async def save(
-    connection: AsyncConnection,
+def save(
+    connection: Connection,
     tables: PartnershipTables,
     docs: Sequence[tuple[Any, ...]],
     sectors: Sequence[tuple[Any, ...]],
@@ -136,11 +137,11 @@ async def save(
     upsert_docs = driver_statement(
         connection, "upsert", tables.docs, lambda: upsert(dialect, tables.docs, ["agreement_id"])
     )
-    await execute_rows(connection, upsert_docs, docs)
+    execute_rows(connection, upsert_docs, docs)
     insert_sectors = driver_statement(
         connection, "insert", tables.sectors, lambda: insert(tables.sectors)
     )
-    await execute_rows(connection, insert_sectors, sectors)
+    execute_rows(connection, insert_sectors, sectors)
 
 
 def filter_condition(

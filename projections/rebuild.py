@@ -106,7 +106,7 @@ async def _evict(
     keys = frozenset(working.oldest(keep_docs, keep_weight))
     writes = working.take(keys, evict=True)
     async with write_transaction(engine) as connection:
-        await working.write(connection, writes)
+        await connection.run_sync(working.write, writes)
 
 
 async def _create_shadow(engine: AsyncEngine, shadow: ProjectionTables) -> None:

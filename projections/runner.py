@@ -3,7 +3,9 @@
 One transaction per batch covers all read models and their checkpoints, so a crash applies a
 batch entirely or not at all. Everything but the writes happens before that transaction
 (reading the log, loading documents, folding, encoding), so the database's write lock, which
-on SQLite the event writer needs too, is held only for a few bulk statements. The runner is
+on SQLite the event writer needs too, is held only for a few bulk statements; on SQLite that
+transaction runs on the event writer's own thread and connection (`EventStore.run_write`),
+in turn with appends, so neither ever waits on the other's lock. The runner is
 woken by the store's append listener and polls as a fallback. Under a stream of appends it
 applies at most every `coalesce` seconds, so that many appends share one batch instead of
 each commit being followed by a projection transaction competing for the lock; a lone append,
@@ -22,13 +24,13 @@ import logging
 from collections.abc import Callable
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events._fast_reads import log_rows
 from events.store import EventStore
 from projections import checkpoints, partnerships
 from projections._lease import CHANNEL, Lease
-from projections._sql import write_transaction
 from projections.cache import ReadCache
 from projections.rebuild import rebuild
 from projections.schema import LIVE
@@ -160,12 +162,16 @@ class ProjectionRunner:
                         await working.load(connection, rows)
                 working.apply(rows)
                 writes = working.take()
-                async with write_transaction(self._engine) as connection:
-                    if not await checkpoints.claim(connection, start, new):
-                        raise _Moved
-                    await working.write(connection, writes)
-                    if connection.dialect.name == "postgresql":
-                        await connection.execute(select(func.pg_notify(CHANNEL, str(new))))
+
+                def commit(connection: Connection) -> None:
+                    with connection.begin():
+                        if not checkpoints.claim(connection, start, new):
+                            raise _Moved
+                        working.write(connection, writes)
+                        if connection.dialect.name == "postgresql":
+                            connection.execute(select(func.pg_notify(CHANNEL, str(new))))
+
+                await self._store.run_write(commit)
             except _Moved:
                 log.info("projection checkpoints moved elsewhere; following them")
                 working.discard()

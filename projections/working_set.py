@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from events._fast_reads import Row
@@ -233,23 +234,24 @@ class WorkingSet:
             self.evict(keys)
         return writes
 
-    async def write(self, connection: AsyncConnection, writes: Writes) -> None:
-        """Store what `take` gave, in `connection`'s transaction."""
+    def write(self, connection: Connection, writes: Writes) -> None:
+        """Store what `take` gave, in `connection`'s transaction (synchronous: from async
+        code, `await connection.run_sync(working.write, writes)`)."""
         tables = self.tables
         if writes.partnerships:
-            await partnerships.save(
+            partnerships.save(
                 connection, tables.partnerships, writes.partnership_rows, writes.sector_rows
             )
-            await owners.replace_rows(
+            owners.replace_rows(
                 connection, tables.owner_items, writes.owner_deletes, writes.owner_rows
             )
         if writes.delegations:
-            await delegations.save(connection, tables.delegations, writes.delegation_rows)
+            delegations.save(connection, tables.delegations, writes.delegation_rows)
 
     async def flush(self, connection: AsyncConnection) -> Writes:
         """Take every changed document and write it in `connection`'s transaction."""
         writes = self.take()
-        await self.write(connection, writes)
+        await connection.run_sync(self.write, writes)
         return writes
 
     def discard(self) -> None:

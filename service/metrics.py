@@ -80,6 +80,9 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        # Bound once: `labels()` validates and locks on every call.
+        self._created = self.appends.labels("created")
+        self._retried = self.appends.labels("retried")
         self.events_appended = Counter(
             "agreements_events_appended",
             "Events appended to the log by this process.",
@@ -103,10 +106,10 @@ class Metrics:
 
     def appended(self, result: AppendResult) -> None:
         if result.created:
-            self.appends.labels("created").inc()
+            self._created.inc()
             self.events_appended.inc(result.to_position - result.from_position + 1)
         else:
-            self.appends.labels("retried").inc()
+            self._retried.inc()
 
     def positions(self, head: int, projected: int | None) -> None:
         self.head.set(head)

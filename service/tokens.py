@@ -196,7 +196,7 @@ class TokenTable:
             with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to wake
                 loop.call_soon_threadsafe(self._changed.set)
 
-        self._store.add_listener(on_commit)
+        self._store.add_listener(on_commit, streams=frozenset({TOKEN_STREAM}))
         self._task = asyncio.create_task(self._watch(), name="token-table")
 
     async def stop(self) -> None:

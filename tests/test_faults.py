@@ -92,15 +92,17 @@ def hooked(monkeypatch: pytest.MonkeyPatch, faults: Faults) -> None:
         # After BEGIN on every transaction: the fault reaches connections already in use
         # (the writer keeps one). At checkout too: BEGIN IMMEDIATE itself fails on a
         # query-only connection, so a cleared fault must be cleared before it.
-        @event.listens_for(store.engine.sync_engine, "begin")
-        def _on_begin(connection: Any) -> None:
-            pragmas(connection.exec_driver_sql)
+        for engine in store.sync_engines:  # the readers' and the writer's own
 
-        @event.listens_for(store.engine.sync_engine, "checkout")
-        def _on_checkout(dbapi_connection: Any, *_: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            pragmas(cursor.execute)
-            cursor.close()
+            @event.listens_for(engine, "begin")
+            def _on_begin(connection: Any) -> None:
+                pragmas(connection.exec_driver_sql)
+
+            @event.listens_for(engine, "checkout")
+            def _on_checkout(dbapi_connection: Any, *_: Any) -> None:
+                cursor = dbapi_connection.cursor()
+                pragmas(cursor.execute)
+                cursor.close()
 
         return store
 

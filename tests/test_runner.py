@@ -71,7 +71,7 @@ async def test_a_batch_that_fails_midway_leaves_rows_and_checkpoint_untouched(
     await prepare(store.engine)
     runner = ProjectionRunner(store, batch_size=100)
 
-    async def crash(*_args: object, **_kwargs: object) -> None:
+    def crash(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("power cut")
 
     monkeypatch.setattr(owners, "replace_rows", crash)

@@ -151,7 +151,8 @@ def _parse_params(request: Request, endpoint: Endpoint, list_fields: frozenset[s
     for key, value in request.path_params.items():
         if _CONTROL.search(value):
             errors.append(FieldProblem(f"path.{key}", _NO_CONTROL))
-    for key in request.query_params:
+    query = request.query_params if request.scope["query_string"] else ()
+    for key in query:
         given = request.query_params.getlist(key)
         if _CONTROL.search(key) or any(_CONTROL.search(v) for v in given):
             errors.append(FieldProblem(f"query.{key[:100]}", _NO_CONTROL))
