@@ -275,14 +275,21 @@ class Writer:
             self._states.popitem(last=False)
 
 
+# The writer's statements, built once: building a statement (and its cache key) on every
+# execution was a good part of a small group's time. IN lists expand at execution.
+_E, _S = events_table.c, streams_table.c
+_TIP = select(_E.position, _E.hash, _E.recorded_at).order_by(_E.position.desc()).limit(1)
+_IDS = select(
+    _E.event_id, _E.stream_id, _E.version, _E.position, _E.type, _E.data, _E.occurred_at
+).where(_E.event_id.in_(bindparam("ids", expanding=True)))
+_STREAMS = select(_S.stream_id, _S.stream_key, _S.version).where(
+    _S.stream_id.in_(bindparam("ids", expanding=True))
+)
+_LAST_KEY = select(func.max(_S.stream_key))
+
+
 def _load_tip(connection: Connection) -> decisions.Tip:
-    row = (
-        connection.execute(
-            select(events_table.c.position, events_table.c.hash, events_table.c.recorded_at)
-            .order_by(events_table.c.position.desc())
-            .limit(1)
-        )
-    ).first()
+    row = connection.execute(_TIP).first()
     if row is None:
         return decisions.Tip(0, GENESIS_HASH, "")
     return decisions.Tip(row.position, row.hash, row.recorded_at)
@@ -295,13 +302,8 @@ def _load_ids(
     this is a retry after a commit whose outcome was lost: `every_id`)."""
     wanted = [e.event_id for p in group for e in p.events if every_id or e.client_supplied_id]
     found: dict[str, decisions.StoredId] = {}
-    c = events_table.c
     for start in range(0, len(wanted), _IN_CHUNK):
-        rows = connection.execute(
-            select(
-                c.event_id, c.stream_id, c.version, c.position, c.type, c.data, c.occurred_at
-            ).where(c.event_id.in_(wanted[start : start + _IN_CHUNK]))
-        )
+        rows = connection.execute(_IDS, {"ids": wanted[start : start + _IN_CHUNK]})
         for row in rows:
             found[row.event_id] = decisions.StoredId(
                 row.stream_id, row.version, row.position, row.type, row.data, row.occurred_at
@@ -310,22 +312,17 @@ def _load_ids(
 
 
 def _load_streams(connection: Connection, stream_ids: set[str]) -> dict[str, decisions.StreamState]:
-    c = streams_table.c
     found: dict[str, decisions.StreamState] = {}
     ids = sorted(stream_ids)
     for start in range(0, len(ids), _IN_CHUNK):
-        rows = connection.execute(
-            select(c.stream_id, c.stream_key, c.version).where(
-                c.stream_id.in_(ids[start : start + _IN_CHUNK])
-            )
-        )
+        rows = connection.execute(_STREAMS, {"ids": ids[start : start + _IN_CHUNK]})
         for row in rows:
             found[row.stream_id] = decisions.StreamState(row.stream_key, row.version, None)
     return found
 
 
 def _next_stream_key(connection: Connection) -> int:
-    current = (connection.execute(select(func.max(streams_table.c.stream_key)))).scalar()
+    current = connection.execute(_LAST_KEY).scalar()
     return (current or 0) + 1
 
 

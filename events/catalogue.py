@@ -12,6 +12,7 @@ client hears about, not data silently dropped.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from typing import Annotated, ClassVar, Literal
@@ -242,6 +243,7 @@ def owner_id(owner: Owner) -> str:
     return key
 
 
+@functools.lru_cache(maxsize=4096)
 def _slug(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "x"

@@ -89,10 +89,8 @@ def _prepare_one(index: int, proposed: Proposed) -> Prepared:
         raise ValidationFailed([FieldError(f"{where}.data", "not valid UTF-8")]) from None
     except RecursionError:
         raise ValidationFailed([FieldError(f"{where}.data", "nested too deeply")]) from None
-    if _may_hold_dates(type(data)):
-        out_of_range = list(_dates_out_of_range(data, f"{where}.data"))
-        if out_of_range:
-            raise ValidationFailed(out_of_range)
+    if not _dates_in_range(data):  # only then name the paths: building them is the slow part
+        raise ValidationFailed(list(_dates_out_of_range(data, f"{where}.data")))
     return Prepared(
         event_id=_event_id(where, proposed.event_id),
         client_supplied_id=proposed.event_id is not None,
@@ -122,11 +120,25 @@ def _occurred_at(where: str, proposed: Proposed) -> str:
     return format_timestamp(moment)
 
 
+def _dates_in_range(value: object) -> bool:
+    """Whether every date in `value` falls in the business years, looking only into the
+    fields whose type can hold one (a generic walk of every field was a third of the time
+    it takes to validate an event)."""
+    if isinstance(value, dt.date):
+        return EARLIEST_YEAR <= value.year <= LATEST_YEAR
+    if isinstance(value, msgspec.Struct):
+        return all(_dates_in_range(getattr(value, name)) for name in _date_fields(type(value)))
+    if isinstance(value, list | tuple):
+        return all(_dates_in_range(item) for item in value)
+    return True
+
+
 @functools.cache
-def _may_hold_dates(cls: type) -> bool:
-    """Whether any field of this event type, however deep, can hold a date (most cannot, and
-    walking them for nothing was a tenth of a small append's validation)."""
-    return _type_holds_dates(msgspec.inspect.type_info(cls), set())
+def _date_fields(cls: type[msgspec.Struct]) -> tuple[str, ...]:
+    """The fields of a Struct type whose type can hold a date, however deep."""
+    info = msgspec.inspect.type_info(cls)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return tuple(f.name for f in info.fields if _type_holds_dates(f.type, {cls}))
 
 
 def _type_holds_dates(info: msgspec.inspect.Type, seen: set[type]) -> bool:
