@@ -248,3 +248,18 @@ async def test_a_dropped_writer_connection_is_retried_once(store: EventStore) ->
     result = await store.append("agreement-a", [endorsed()], metadata=ACTOR)
     assert (result.from_position, result.created) == (2, True)
     assert [e.position for e in await store.read_all()] == [1, 2]
+
+
+async def test_listeners_hear_commits_and_stream_filters_hold(store: EventStore) -> None:
+    heard_all: list[int] = []
+    heard_b: list[int] = []
+    store.add_listener(heard_all.append)
+    store.add_listener(heard_b.append, streams=frozenset({"agreement-b"}))
+    await store.append("agreement-a", [signed()], metadata=ACTOR)
+    with pytest.raises(RuleViolation):  # refused: nothing committed, nobody told
+        await store.append("agreement-a", [signed()], metadata=ACTOR)
+    await store.append("agreement-b", [signed()], metadata=ACTOR)
+    assert set(heard_all) == {1, 2}  # PostgreSQL may also tell of them again, by NOTIFY
+    assert 2 in heard_b
+    if store.dialect == "sqlite":  # a NOTIFY does not say which streams a commit touched
+        assert 1 not in heard_b
