@@ -12,6 +12,7 @@ parameters, the others query parameters; unknown query parameters are refused (4
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -105,7 +106,7 @@ class Endpoint:
     media_type: str = "application/json"
     description: str = ""
 
-    @property
+    @functools.cached_property
     def path_names(self) -> frozenset[str]:
         return frozenset(re.findall(r"{(\w+)(?::\w+)?}", self.path))
 
