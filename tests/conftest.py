@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
@@ -24,6 +25,11 @@ from tests._databases import BACKENDS, database
 
 TODAY = dt.date(2023, 3, 1)
 ROLES = ("recorder", "viewer", "auditor", "admin")
+
+# No time limit per example: on a busy two-core machine a slow example is noise, not a bug
+# (timing belongs in benchmarks/). Tests that want fewer examples still set their own.
+hypothesis.settings.register_profile("agreements", deadline=None)
+hypothesis.settings.load_profile("agreements")
 
 
 @pytest.fixture(autouse=True)
