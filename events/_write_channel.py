@@ -2,11 +2,12 @@
 
 The writer's transaction is a handful of statements (head, ids, streams, insert, update).
 Through SQLAlchemy's async layer on aiosqlite every one of them is a hop to aiosqlite's thread
-and back, and each hop waits its turn on a busy event loop behind the HTTP requests: under
-load a group of 30 appends took 30 ms, almost none of it in SQLite. So on SQLite the writer
-owns a plain `sqlite3` connection (SQLAlchemy's synchronous pysqlite engine, same pragmas) in
-a thread of its own, and a whole group transaction is one hop. SQLite releases the GIL while
-it works, so the commit's `fsync` never stalls the event loop.
+and back, each waiting its turn on a busy event loop behind the HTTP requests, with SQLite's
+write lock held across all of them. So on SQLite the writer owns a plain `sqlite3` connection
+(SQLAlchemy's synchronous pysqlite engine, same pragmas) in a thread of its own, and a whole
+group transaction is one hop. SQLite releases the GIL while it works, so the commit's `fsync`
+never stalls the event loop. (Measured: 1,000-event batches 0.29x -> 0.37x of raw inserts;
+HTTP appends gained mostly from the projection runner no longer fighting for the lock.)
 
 On PostgreSQL asyncpg has no thread to hop to; the same synchronous function runs through
 SQLAlchemy's greenlet bridge (`AsyncConnection.run_sync`), statement by statement on the
