@@ -6,8 +6,9 @@ asyncpg) under the pooled connection with one statement each, so a page of thous
 events costs one hop to the driver instead of SQLAlchemy's several, and no per-row objects
 beyond the driver's own tuples. One statement is one consistent snapshot on both databases.
 
-A row is `(position, stream_id, version, type, schema_version, occurred_at, recorded_at,
-data)`; unpack it in that order.
+A log row is `(position, stream_id, version, type, schema_version, occurred_at, recorded_at,
+data)`; a stream row leaves out the stream id the caller named and the record time (a cut by
+record time is a cut by position: see `last_recorded_by`). Unpack them in that order.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 Row = Sequence[Any]
 """position, stream_id, version, type, schema_version, occurred_at, recorded_at, data."""
+StreamRow = Sequence[Any]
+"""position, version, type, schema_version, occurred_at, data."""
 
+_STREAM_COLUMNS = "position, version, type, schema_version, occurred_at, data"
 _COLUMNS = "position, stream_id, version, type, schema_version, occurred_at, recorded_at, data"
 
 _LOG = (
@@ -27,7 +31,7 @@ _LOG = (
     "ORDER BY position LIMIT :limit"
 )
 _STREAM = (
-    f"SELECT {_COLUMNS} FROM events WHERE stream_key = "
+    f"SELECT {_STREAM_COLUMNS} FROM events WHERE stream_key = "
     "(SELECT stream_key FROM streams WHERE stream_id = :stream_id) "
     "AND position <= :until ORDER BY version"
 )
@@ -47,7 +51,7 @@ async def log_rows(
 
 async def stream_rows(
     engine: AsyncEngine, stream_id: str, *, until: int | None = None
-) -> list[Row]:
+) -> list[StreamRow]:
     """One stream's events at positions <= `until`, in version order ([] if no such stream)."""
     until = _NO_LIMIT if until is None else until
     return await _fetch(engine, _STREAM, stream_id=stream_id, until=until)

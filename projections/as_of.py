@@ -8,8 +8,9 @@ the live projection, so the state at position P equals a rebuild of the log cut 
 
 Position and record time cut the log at a prefix (record time never decreases along
 positions), so a replay stops early; a business date filters the whole log (or stream).
-Replays read plain rows at the driver (`events._fast_reads`) and fold in place into views
-they own, so one partnership of a thousand events takes about a millisecond.
+Replays read plain rows at the driver (`events._fast_reads`), only the columns a fold needs,
+and fold in place into views they own. One partnership of a thousand events in a log of a
+million: about 3 ms to read its rows, 1 ms to decode them, 1 ms to fold (benchmarks/as_of.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from events._fast_reads import Row, log_rows, stream_rows
+from events._fast_reads import StreamRow, last_recorded_by, log_rows, stream_rows
 from events.envelope import RecordedEvent, format_timestamp
 from events.store import EventStore
 from projections import delegation_view, partnership_view
@@ -96,19 +97,19 @@ async def stream_at(store: EventStore, stream_id: str, cut: Cut) -> list[Recorde
 
 async def partnership_at(store: EventStore, agreement_id: str, cut: Cut) -> Partnership | None:
     view: Partnership | None = None
-    for row in _kept(await stream_rows(store.engine, agreement_id, until=cut.position), cut):
-        position, stream_id, version, type_, schema_version, occurred_at, _, data = row
+    for row in await _stream_kept(store, agreement_id, cut):
+        position, version, type_, schema_version, occurred_at, data = row
         event = decode_trusted(type_, schema_version, data)
-        view = partnership_view.apply(view, event, stream_id, version, position, occurred_at)
+        view = partnership_view.apply(view, event, agreement_id, version, position, occurred_at)
     return view
 
 
 async def delegation_at(store: EventStore, delegation_id: str, cut: Cut) -> Delegation | None:
     view: Delegation | None = None
-    for row in _kept(await stream_rows(store.engine, delegation_id, until=cut.position), cut):
-        position, stream_id, version, type_, schema_version, occurred_at, _, data = row
+    for row in await _stream_kept(store, delegation_id, cut):
+        position, version, type_, schema_version, occurred_at, data = row
         event = decode_trusted(type_, schema_version, data)
-        view = delegation_view.apply(view, event, stream_id, version, position, occurred_at)
+        view = delegation_view.apply(view, event, delegation_id, version, position, occurred_at)
     return view
 
 
@@ -147,15 +148,17 @@ async def picture_at(store: EventStore, cut: Cut, *, batch_size: int = 5000) -> 
         after = rows[-1][0]
 
 
-def _kept(rows: Sequence[Row], cut: Cut) -> list[Row]:
-    """The rows of one stream that `cut` keeps (a stream's rows are in position order too)."""
-    recorded, day = cut.recorded_limit, cut.day_limit
-    if recorded is None and day is None:
-        return list(rows)
-    kept = []
-    for row in rows:
-        if recorded is not None and row[6] > recorded:
-            break
-        if day is None or row[5][:10] <= day:
-            kept.append(row)
-    return kept
+async def _stream_kept(store: EventStore, stream_id: str, cut: Cut) -> Sequence[StreamRow]:
+    """The rows of one stream that `cut` keeps. A record time cuts the log at the last
+    position recorded by then (record times never decrease along positions); a business
+    date filters what remains."""
+    until = cut.position
+    limit = cut.recorded_limit
+    if limit is not None:
+        recorded = await last_recorded_by(store.engine, limit)
+        until = recorded if until is None else min(until, recorded)
+    rows = await stream_rows(store.engine, stream_id, until=until)
+    day = cut.day_limit
+    if day is None:
+        return rows
+    return [row for row in rows if row[4][:10] <= day]

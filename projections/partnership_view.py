@@ -105,9 +105,10 @@ class Note(_View, frozen=True, kw_only=True):
     occurred_at: str
 
 
-class Partnership(msgspec.Struct, kw_only=True, gc=False):
+class Partnership(msgspec.Struct, kw_only=True, dict=True):
     """One agreement. Mutable so that folds can work in place: treat a view you did not
-    fold yourself as read-only (its parts are frozen; its lists are its own)."""
+    fold yourself as read-only (its parts are frozen; its lists are its own). (`dict=True`:
+    a fold keeps an index beside the fields, never encoded; see `_follow_up_ids`.)"""
 
     agreement_id: str
     kind: AgreementKind
@@ -227,8 +228,10 @@ def _transferred(view: Partnership, data: ResponsibilityTransferred, _at: str) -
 
 
 def _opened(view: Partnership, data: FollowUpOpened, _at: str) -> None:
-    if data.follow_up_id in [f.follow_up_id for f in view.follow_ups]:
+    known = _follow_up_ids(view)
+    if data.follow_up_id in known:
         return  # opened twice (refused by today's rules): the first stands
+    known.add(data.follow_up_id)
     view.follow_ups.append(
         FollowUp(
             follow_up_id=data.follow_up_id,
@@ -237,6 +240,17 @@ def _opened(view: Partnership, data: FollowUpOpened, _at: str) -> None:
             due_on=data.due_on,
         )
     )
+
+
+def _follow_up_ids(view: Partnership) -> set[str]:
+    """The ids in `view.follow_ups`, kept beside the view (not a field: never encoded, not
+    copied) so that opening a follow-up does not scan every earlier one: a scan made a long
+    partnership's fold quadratic. Made again when the view was made another way (decoded,
+    copied); `_opened` is the only code that adds follow-ups, and it keeps both in step."""
+    ids: set[str] | None = view.__dict__.get("follow_up_ids")
+    if ids is None or len(ids) != len(view.follow_ups):
+        ids = view.__dict__["follow_up_ids"] = {f.follow_up_id for f in view.follow_ups}
+    return ids
 
 
 def _completed(view: Partnership, data: FollowUpCompleted, _at: str) -> None:

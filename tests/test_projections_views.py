@@ -147,6 +147,30 @@ def test_follow_up_closes_once() -> None:
     assert view.version == 7  # the ignored cancel still counts as folded
 
 
+def test_a_follow_up_opened_twice_keeps_its_first_opening_even_in_a_stored_view() -> None:
+    """The log may hold a second opening (today's rules refuse it; older data need not):
+    the first stands, whether the view was folded here or read back from its stored JSON."""
+    first = FollowUpOpened(follow_up_id="visit", title="Visit", owner=TOKYO_ELS, due_on=day(20))
+    again = FollowUpOpened(follow_up_id="visit", title="Again", owner=TOKYO_ELS, due_on=day(30))
+    other = FollowUpOpened(follow_up_id="report", title="Report", owner=TOKYO_ELS, due_on=day(9))
+    folded = imec_rapidus(first, other, again)
+    assert [(f.follow_up_id, f.title) for f in folded.follow_ups] == [
+        ("visit", "Visit"),
+        ("report", "Report"),
+    ]
+    stored = msgspec.json.decode(msgspec.json.encode(imec_rapidus(first)), type=Partnership)
+    later = recorded("agreement-imec-rapidus-2022", [again, other], start_position=20)
+    for event in later:
+        after = evolve(stored, event)
+        assert after is not None
+        stored = after
+    assert [(f.follow_up_id, f.title) for f in stored.follow_ups] == [
+        ("visit", "Visit"),
+        ("report", "Report"),
+    ]
+    assert msgspec.json.encode(stored).count(b"follow_up_ids") == 0
+
+
 def test_termination_ends_the_partnership() -> None:
     view = imec_rapidus(AgreementTerminated(terminated_on=day(31), reason="superseded"))
     assert view.status == "terminated"
