@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import msgspec
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -45,7 +46,6 @@ LOG_LOCK = 0x61677230
 
 _MAX_GROUP_APPENDS = 1000
 _MAX_GROUP_EVENTS = 20_000
-_IN_CHUNK = 500
 _DECIDER_CACHE = 10_000
 _QUICK_FAILURE = 1.0
 """Seconds within which a failed transaction counts as a dead connection worth one retry."""
@@ -234,7 +234,8 @@ class Writer:
                     log.exception("append to %s failed", pending.stream_id)
                     outcomes.append(bug)
 
-            if not staged.rows:
+            if not staged.rows:  # only retries and refusals: keep what was folded anyway
+                self._remember_all(streams)
                 return outcomes, None
             _write(connection, streams, staged)
             if self._postgres:
@@ -242,8 +243,7 @@ class Writer:
                     text("SELECT pg_notify(:channel, :head)"),
                     {"channel": NOTIFY_CHANNEL, "head": str(tip.position)},
                 )
-        for stream_id, stream in streams.items():
-            self._remember(stream_id, stream.version, stream.decider_state)
+        self._remember_all(streams)
         return outcomes, tip.position
 
     def _refresh_states(
@@ -262,11 +262,14 @@ class Writer:
                     .where(events_table.c.version > cached_version)
                     .order_by(events_table.c.version)
                 )
-                for type_name, schema_version, data in rows:
-                    event = decode_stored(type_name, schema_version, data)
-                    if event is not None:  # a type this code does not know cannot be a rule's
-                        state = decider.evolve(state, event)
+                decoded = (decode_stored(type_, version, data) for type_, version, data in rows)
+                # a type this code does not know (None) cannot be a rule's
+                state = decider.fold(state, (event for event in decoded if event is not None))
             stream.decider_state = state
+
+    def _remember_all(self, streams: dict[str, decisions.StreamState]) -> None:
+        for stream_id, stream in streams.items():
+            self._remember(stream_id, stream.version, stream.decider_state)
 
     def _remember(self, stream_id: str, version: int, state: Any) -> None:
         self._states[stream_id] = (version, state)
@@ -276,16 +279,36 @@ class Writer:
 
 
 # The writer's statements, built once: building a statement (and its cache key) on every
-# execution was a good part of a small group's time. IN lists expand at execution.
+# execution was a good part of a small group's time. A list of ids is one parameter (a JSON
+# array on SQLite, an array on PostgreSQL), not an IN list of one parameter per id, which
+# SQLAlchemy renders anew at every execution (a tenth of a 1,000-event append).
 _E, _S = events_table.c, streams_table.c
 _TIP = select(_E.position, _E.hash, _E.recorded_at).order_by(_E.position.desc()).limit(1)
-_IDS = select(
-    _E.event_id, _E.stream_id, _E.version, _E.position, _E.type, _E.data, _E.occurred_at
-).where(_E.event_id.in_(bindparam("ids", expanding=True)))
-_STREAMS = select(_S.stream_id, _S.stream_key, _S.version).where(
-    _S.stream_id.in_(bindparam("ids", expanding=True))
-)
 _LAST_KEY = select(func.max(_S.stream_key))
+_IDS_COLUMNS = "event_id, stream_id, version, position, type, data, occurred_at"
+_STREAMS_COLUMNS = "stream_id, stream_key, version"
+_ID_LIST = {False: "(SELECT value FROM json_each(:ids))", True: "ANY(:ids)"}
+"""The ids parameter as a set to match, by `postgres`."""
+_IDS = {
+    pg: text(f"SELECT {_IDS_COLUMNS} FROM events WHERE event_id {'=' if pg else 'IN'} {ids}")
+    for pg, ids in _ID_LIST.items()
+}
+_STREAMS = {
+    pg: text(f"SELECT {_STREAMS_COLUMNS} FROM streams WHERE stream_id {'=' if pg else 'IN'} {ids}")
+    for pg, ids in _ID_LIST.items()
+}
+
+
+def _id_list(connection: Connection, ids: list[str]) -> object:
+    """`ids` as the one parameter `_ID_LIST` expects."""
+    return ids if _is_postgres(connection) else _JSON.encode(ids).decode()
+
+
+def _is_postgres(connection: Connection) -> bool:
+    return connection.dialect.name == "postgresql"
+
+
+_JSON = msgspec.json.Encoder()
 
 
 def _load_tip(connection: Connection) -> decisions.Tip:
@@ -301,24 +324,22 @@ def _load_ids(
     """Stored events among the ids clients chose (store-made ids cannot be stored yet, unless
     this is a retry after a commit whose outcome was lost: `every_id`)."""
     wanted = [e.event_id for p in group for e in p.events if every_id or e.client_supplied_id]
-    found: dict[str, decisions.StoredId] = {}
-    for start in range(0, len(wanted), _IN_CHUNK):
-        rows = connection.execute(_IDS, {"ids": wanted[start : start + _IN_CHUNK]})
-        for row in rows:
-            found[row.event_id] = decisions.StoredId(
-                row.stream_id, row.version, row.position, row.type, row.data, row.occurred_at
-            )
-    return found
+    if not wanted:
+        return {}
+    rows = connection.execute(_IDS[_is_postgres(connection)], {"ids": _id_list(connection, wanted)})
+    return {
+        event_id: decisions.StoredId(stream_id, version, position, type_, data, occurred_at)
+        for event_id, stream_id, version, position, type_, data, occurred_at in rows
+    }
 
 
 def _load_streams(connection: Connection, stream_ids: set[str]) -> dict[str, decisions.StreamState]:
-    found: dict[str, decisions.StreamState] = {}
-    ids = sorted(stream_ids)
-    for start in range(0, len(ids), _IN_CHUNK):
-        rows = connection.execute(_STREAMS, {"ids": ids[start : start + _IN_CHUNK]})
-        for row in rows:
-            found[row.stream_id] = decisions.StreamState(row.stream_key, row.version, None)
-    return found
+    rows = connection.execute(
+        _STREAMS[_is_postgres(connection)], {"ids": _id_list(connection, sorted(stream_ids))}
+    )
+    return {
+        stream_id: decisions.StreamState(key, version, None) for stream_id, key, version in rows
+    }
 
 
 def _next_stream_key(connection: Connection) -> int:

@@ -70,11 +70,19 @@ class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
 def format_timestamp(moment: dt.datetime) -> str:
     """RFC 3339 UTC with microseconds, fixed width (`2022-12-06T10:00:00.000000Z`), so text
     order is time order. A naive datetime is taken to be UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    elif moment.utcoffset():
+    if moment.tzinfo is not dt.UTC and moment.tzinfo is not None and moment.utcoffset():
         moment = moment.astimezone(dt.UTC)
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # Formatted by hand: `isoformat` after two `replace` calls took twice as long, on every
+    # event appended.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+    )
 
 
 def parse_timestamp(text: str) -> dt.datetime:

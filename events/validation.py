@@ -66,57 +66,60 @@ def encode_metadata(metadata: Metadata) -> bytes:
 
 
 def _prepare_one(index: int, proposed: Proposed) -> Prepared:
-    where = f"$.events[{index}]"
     decoder = decoder_for(proposed.type)
     if decoder is None:
-        raise ValidationFailed(
-            [FieldError(f"{where}.type", f"unknown event type {proposed.type!r}")]
-        )
+        raise _refused(index, ".type", f"unknown event type {proposed.type!r}")
     raw = proposed.data
     if isinstance(raw, EventData):
         if raw.type_name != proposed.type:
-            raise ValidationFailed([FieldError(f"{where}.type", f"data is a {raw.type_name}")])
+            raise _refused(index, ".type", f"data is a {raw.type_name}")
         # A Struct built in Python skipped its constraints: decode its encoding, so that
         # nothing is stored that could not be read back.
         raw = encode_data(raw)
     try:
         data = decoder.decode(raw)
     except msgspec.ValidationError as error:
-        raise ValidationFailed([_field_error(f"{where}.data", str(error))]) from None
+        raise ValidationFailed([_field_error(f"{_where(index)}.data", str(error))]) from None
     except msgspec.DecodeError as error:
-        raise ValidationFailed([FieldError(f"{where}.data", str(error))]) from None
+        raise _refused(index, ".data", str(error)) from None
     except UnicodeDecodeError:
-        raise ValidationFailed([FieldError(f"{where}.data", "not valid UTF-8")]) from None
+        raise _refused(index, ".data", "not valid UTF-8") from None
     except RecursionError:
-        raise ValidationFailed([FieldError(f"{where}.data", "nested too deeply")]) from None
+        raise _refused(index, ".data", "nested too deeply") from None
     if not _dates_in_range(data):  # only then name the paths: building them is the slow part
-        raise ValidationFailed(list(_dates_out_of_range(data, f"{where}.data")))
+        raise ValidationFailed(list(_dates_out_of_range(data, f"{_where(index)}.data")))
+    supplied = proposed.event_id
     return Prepared(
-        event_id=_event_id(where, proposed.event_id),
-        client_supplied_id=proposed.event_id is not None,
+        event_id=str(uuid.uuid4()) if supplied is None else _event_id(index, supplied),
+        client_supplied_id=supplied is not None,
         type=proposed.type,
         schema_version=type(data).schema_version,
         data=data,
         data_bytes=encode_data(data),
-        occurred_at=_occurred_at(where, proposed),
+        occurred_at=_occurred_at(index, proposed.occurred_at),
     )
 
 
-def _event_id(where: str, supplied: str | None) -> str:
-    if supplied is None:
-        return str(uuid.uuid4())
+def _where(index: int) -> str:
+    return f"$.events[{index}]"
+
+
+def _refused(index: int, field: str, message: str) -> ValidationFailed:
+    return ValidationFailed([FieldError(f"{_where(index)}{field}", message)])
+
+
+def _event_id(index: int, supplied: str) -> str:
     if _CANONICAL_UUID.fullmatch(supplied):
         return supplied
     try:
         return str(uuid.UUID(supplied))
     except ValueError:
-        raise ValidationFailed([FieldError(f"{where}.event_id", "not a UUID")]) from None
+        raise _refused(index, ".event_id", "not a UUID") from None
 
 
-def _occurred_at(where: str, proposed: Proposed) -> str:
-    moment = proposed.occurred_at
+def _occurred_at(index: int, moment: dt.datetime) -> str:
     if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
-        raise ValidationFailed([FieldError(f"{where}.occurred_at", _YEAR_RANGE)])
+        raise _refused(index, ".occurred_at", _YEAR_RANGE)
     return format_timestamp(moment)
 
 

@@ -344,8 +344,15 @@ def _one_by_one(events: Sequence[EventData]) -> tuple[AgreementState, list[Event
 @given(_histories)
 def test_an_accepted_sequence_folds_like_its_events_one_by_one(events: list[EventData]) -> None:
     state, accepted, _ = _one_by_one(events)
-    AGREEMENT.check(AGREEMENT.initial(), accepted)
+    assert AGREEMENT.check(AGREEMENT.initial(), accepted) == state
     assert fold(accepted) == state
+    assert AGREEMENT.fold(AGREEMENT.initial(), accepted) == state
+    # Folding further leaves the state it started from as it was (states are shared).
+    before = (state.open_follow_ups, state.closed_follow_ups, frozenset(state.open_follow_ups))
+    for follow_up_id in sorted(state.open_follow_ups):
+        AGREEMENT.evolve(state, FollowUpCompleted(follow_up_id=follow_up_id, completed_on=day(9)))
+    assert (state.open_follow_ups, state.closed_follow_ups) == before[:2]
+    assert state.open_follow_ups == before[2]
 
 
 @given(_histories)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from events.catalogue import EventData, NoteAttached, TokenIssued, TokenRevoked
 from events.errors import RuleViolation
+from events.rules.base import FoldByEvolving
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +24,7 @@ class AdminState:
     revoked: frozenset[str] = frozenset()
 
 
-class AdminDecider:
+class AdminDecider(FoldByEvolving[AdminState]):
     def initial(self) -> AdminState:
         return AdminState()
 

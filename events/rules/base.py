@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Generic, Protocol, TypeVar
 
 from events.catalogue import EventData
@@ -15,13 +15,28 @@ class Decider(Protocol, Generic[S]):
     """`initial()` is the state of an empty stream; `evolve` folds one recorded event;
     `check` raises `RuleViolation` (with the rule's stable name and the index of the offending
     event in `new`) if appending `new` to a stream in `state` breaks a rule, and otherwise
-    returns the state after `new` (it folds as it checks, so the writer need not fold again)."""
+    returns the state after `new` (it folds as it checks, so the writer need not fold again).
+    `fold` folds many recorded events (the writer catching up with a stream's past)."""
 
     def initial(self) -> S: ...
 
     def evolve(self, state: S, event: EventData) -> S: ...
 
+    def fold(self, state: S, events: Iterable[EventData]) -> S: ...
+
     def check(self, state: S, new: Sequence[EventData]) -> S: ...
 
 
-__all__ = ["Decider", "EventData", "RuleViolation"]
+class FoldByEvolving(Generic[S]):
+    """`fold` as one `evolve` after another, for deciders whose states are cheap to copy."""
+
+    def evolve(self, state: S, event: EventData) -> S:
+        raise NotImplementedError
+
+    def fold(self, state: S, events: Iterable[EventData]) -> S:
+        for event in events:
+            state = self.evolve(state, event)
+        return state
+
+
+__all__ = ["Decider", "EventData", "FoldByEvolving", "RuleViolation"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from events.catalogue import DelegationFormed, EventData, NoteAttached
 from events.errors import RuleViolation
+from events.rules.base import FoldByEvolving
 
 _ALLOWED: frozenset[type[EventData]] = frozenset({DelegationFormed, NoteAttached})
 
@@ -27,7 +28,7 @@ class DelegationState:
     formed: bool = False
 
 
-class DelegationDecider:
+class DelegationDecider(FoldByEvolving[DelegationState]):
     """Pure rules for delegation streams (see the module docstring for the table)."""
 
     def initial(self) -> DelegationState:
