@@ -358,37 +358,39 @@ def _write(
         for sid, s in streams.items()
         if sid in touched and s.is_new
     ]
-    moved = [
-        {"key": s.key, "new_version": s.version}
-        for sid, s in streams.items()
-        if sid in touched and not s.is_new
-    ]
+    moved = [(s.version, s.key) for sid, s in streams.items() if sid in touched and not s.is_new]
     if new:
         connection.execute(streams_table.insert(), new)
+    # The driver's own executemany for the per-row statements: SQLAlchemy's per-row parameter
+    # processing was a fifth of a 1,000-event append; these rows are plain tuples already.
     if moved:
-        connection.execute(
-            update(streams_table)
-            .where(streams_table.c.stream_key == bindparam("key"))
-            .values(version=bindparam("new_version")),
-            moved,
-        )
-    # The driver's own executemany: SQLAlchemy's per-row parameter processing was a fifth
-    # of a 1,000-event append, and these rows are already plain tuples in column order.
-    connection.exec_driver_sql(_insert_sql(connection), staged.rows)
+        connection.exec_driver_sql(_driver_sql(connection, _MOVE, ("new_version", "key")), moved)
+    connection.exec_driver_sql(
+        _driver_sql(connection, _INSERT, decisions.ROW_COLUMNS), staged.rows
+    )
     for s in streams.values():
         s.is_new = False
 
 
-_INSERT_SQL: dict[str, str] = {}
+_INSERT = events_table.insert()
+_MOVE = (
+    update(streams_table)
+    .where(streams_table.c.stream_key == bindparam("key"))
+    .values(version=bindparam("new_version"))
+)
+_DRIVER_SQL: dict[tuple[int, str], str] = {}
 
 
-def _insert_sql(connection: Connection) -> str:
+def _driver_sql(connection: Connection, statement: Any, order: tuple[str, ...]) -> str:
+    """`statement` (one of the module's own, kept for the process's life: the cache knows it
+    by identity) as the driver's SQL text, its positional parameters in `order`."""
     dialect = connection.dialect
-    if dialect.name not in _INSERT_SQL:
-        compiled = events_table.insert().compile(dialect=dialect)
-        assert tuple(compiled.positiontup or ()) == decisions.ROW_COLUMNS, compiled.positiontup
-        _INSERT_SQL[dialect.name] = str(compiled)
-    return _INSERT_SQL[dialect.name]
+    key = (id(statement), dialect.name)
+    if key not in _DRIVER_SQL:
+        compiled = statement.compile(dialect=dialect)
+        assert tuple(compiled.positiontup or ()) == order, compiled.positiontup
+        _DRIVER_SQL[key] = str(compiled)
+    return _DRIVER_SQL[key]
 
 
 def _as_store_error(error: Exception) -> Exception:

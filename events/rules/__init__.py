@@ -7,6 +7,7 @@ safe in a URL path segment and in a file name.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -38,6 +39,7 @@ def check_stream_id(stream_id: str) -> None:
         )
 
 
+@functools.lru_cache(maxsize=10_000)  # asked several times an append; refusals are not cached
 def decider_for(stream_id: str) -> Decider[Any]:
     """The decider guarding `stream_id`, chosen by its category.
 
