@@ -365,9 +365,7 @@ def _write(
     # processing was a fifth of a 1,000-event append; these rows are plain tuples already.
     if moved:
         connection.exec_driver_sql(_driver_sql(connection, _MOVE, ("new_version", "key")), moved)
-    connection.exec_driver_sql(
-        _driver_sql(connection, _INSERT, decisions.ROW_COLUMNS), staged.rows
-    )
+    connection.exec_driver_sql(_driver_sql(connection, _INSERT, decisions.ROW_COLUMNS), staged.rows)
     for s in streams.values():
         s.is_new = False
 
