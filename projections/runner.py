@@ -250,6 +250,10 @@ class ProjectionRunner:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self._stopping:
+                    # `stop()` cancelled a query, and the driver reported it as its own error
+                    # (SQLAlchemy wraps asyncpg's CancelledError in an OperationalError).
+                    return
                 failures += 1
                 log.exception("projection batch failed (attempt %d); retrying", failures)
                 await asyncio.sleep(min(0.1 * 2**failures, 10.0))

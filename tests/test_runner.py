@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from events.catalogue import NoteAttached
 from events.envelope import Metadata, Proposed
@@ -88,6 +90,30 @@ async def test_a_batch_that_fails_midway_leaves_rows_and_checkpoint_untouched(
     assert await runner.catch_up() == head
     (summary,), _ = await ProjectionReader(store).list_owners(today=dt.date(2023, 1, 1))
     assert summary.unit == "FIT Tokyo office"
+
+
+async def test_stopping_during_a_query_is_not_reported_as_a_failed_batch(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On PostgreSQL, SQLAlchemy reports a query cancelled by `stop()` as an OperationalError:
+    a clean shutdown must not log it as a failure (service logs are watched for errors)."""
+    runner = ProjectionRunner(store, poll_interval=60)
+    querying = asyncio.Event()
+
+    async def query_the_driver_reports_cancelled() -> bool:
+        querying.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError as cancelled:
+            raise OperationalError("SELECT ...", {}, cancelled) from cancelled
+        return True
+
+    monkeypatch.setattr(runner, "apply_batch", query_the_driver_reports_cancelled)
+    await runner.start()
+    await asyncio.wait_for(querying.wait(), timeout=5)
+    with caplog.at_level(logging.WARNING, logger="projections.runner"):
+        await asyncio.wait_for(runner.stop(), timeout=5)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 async def test_an_append_wakes_the_runner_without_waiting_for_the_poll(store: EventStore) -> None:
