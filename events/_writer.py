@@ -285,22 +285,31 @@ class Writer:
 _E, _S = events_table.c, streams_table.c
 _TIP = select(_E.position, _E.hash, _E.recorded_at).order_by(_E.position.desc()).limit(1)
 _LAST_KEY = select(func.max(_S.stream_key))
-_IDS_COLUMNS = "event_id, stream_id, version, position, type, data, occurred_at"
-_STREAMS_COLUMNS = "stream_id, stream_key, version"
-_ID_LIST = {False: "(SELECT value FROM json_each(:ids))", True: "ANY(:ids)"}
-"""The ids parameter as a set to match, by `postgres`."""
+
+
+def _in_ids(column: str) -> dict[bool, str]:
+    """`column` is one of the list parameter `:ids` (see `_id_list`), by `postgres`."""
+    return {
+        False: f"{column} IN (SELECT value FROM json_each(:ids))",
+        True: f"{column} = ANY(:ids)",
+    }
+
+
 _IDS = {
-    pg: text(f"SELECT {_IDS_COLUMNS} FROM events WHERE event_id {'=' if pg else 'IN'} {ids}")
-    for pg, ids in _ID_LIST.items()
+    postgres: text(
+        "SELECT event_id, stream_id, version, position, type, data, occurred_at "
+        f"FROM events WHERE {condition}"
+    )
+    for postgres, condition in _in_ids("event_id").items()
 }
 _STREAMS = {
-    pg: text(f"SELECT {_STREAMS_COLUMNS} FROM streams WHERE stream_id {'=' if pg else 'IN'} {ids}")
-    for pg, ids in _ID_LIST.items()
+    postgres: text(f"SELECT stream_id, stream_key, version FROM streams WHERE {condition}")
+    for postgres, condition in _in_ids("stream_id").items()
 }
 
 
 def _id_list(connection: Connection, ids: list[str]) -> object:
-    """`ids` as the one parameter `_ID_LIST` expects."""
+    """`ids` as one parameter: a JSON array on SQLite, an array on PostgreSQL."""
     return ids if _is_postgres(connection) else _JSON.encode(ids).decode()
 
 

@@ -126,7 +126,6 @@ class _Draft:
 
     __slots__ = (
         "_own",
-        "_start",
         "closed_follow_ups",
         "open_follow_ups",
         "owner",
@@ -140,7 +139,6 @@ class _Draft:
         self.owner = state.owner
         self.open_follow_ups: AbstractSet[str] = state.open_follow_ups
         self.closed_follow_ups: AbstractSet[str] = state.closed_follow_ups
-        self._start = state
         self._own = False
 
     def apply(self, event: EventData) -> None:
@@ -170,21 +168,7 @@ class _Draft:
         return cast(set[str], self.open_follow_ups), cast(set[str], self.closed_follow_ups)
 
     def frozen(self) -> AgreementState:
-        start = self._start
-        if not self._own:
-            if (self.signed_on, self.terminated, self.owner) == (
-                start.signed_on,
-                start.terminated,
-                start.owner,
-            ):
-                return start
-            return AgreementState(
-                self.signed_on,
-                self.terminated,
-                self.owner,
-                start.open_follow_ups,
-                start.closed_follow_ups,
-            )
+        # frozenset() of a frozenset is that very set: nothing is copied unless it changed.
         return AgreementState(
             self.signed_on,
             self.terminated,
