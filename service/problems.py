@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import sqlalchemy.exc
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from events import errors as store_errors
@@ -23,6 +23,8 @@ from events.catalogue import PATTERN_MEANINGS
 from service.auth import Forbidden, Unauthenticated
 from service.responses import FieldProblem, Problem, ProblemResponse, problem
 from service.tokens import UnknownToken
+
+CLIENT_CLOSED_REQUEST = 499
 
 
 class MalformedBody(Exception):
@@ -98,6 +100,18 @@ def _store_unavailable(exc: Exception) -> tuple[Problem, dict[str, str]]:
 def problem_for(exc: Exception) -> tuple[Problem, dict[str, str]]:
     """The problem (and extra headers) that answers `exc`."""
     match exc:
+        case ClientDisconnect():
+            # Nobody is left to read this answer; 499 (nginx's "client closed request") is
+            # what the metrics and the access log record, instead of a 500 and a traceback.
+            return (
+                problem(
+                    "client-closed-request",
+                    "Client closed request",
+                    CLIENT_CLOSED_REQUEST,
+                    "The client went away before its request had arrived; nothing was done.",
+                ),
+                {},
+            )
         case MalformedBody():
             return problem("malformed-body", "Malformed request body", 400, exc.detail), {}
         case Unauthenticated():
@@ -197,6 +211,7 @@ async def _handle(request: Request, exc: Exception) -> Response:
 
 
 HANDLED: tuple[type[Exception], ...] = (
+    ClientDisconnect,
     MalformedBody,
     BodyTooLarge,
     UnsupportedMediaType,
