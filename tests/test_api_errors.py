@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -68,10 +69,34 @@ async def test_a_content_length_that_lies_does_not_get_past_the_limit(api: Api) 
         {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
         for i, c in enumerate(chunks)
     ]
+    head = await api.head()
+    sent = await _raw_post(api, content_length=20, messages=messages)
+    assert sent[0]["status"] == 413
+    assert await api.head() == head
+
+
+async def test_a_client_gone_mid_body_is_counted_as_such_and_logs_no_error(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    head = await api.head()
+    part = {"type": "http.request", "body": b'{"events": [{"type": "Agr', "more_body": True}
+    with caplog.at_level(logging.WARNING):
+        sent = await _raw_post(api, content_length=4000, messages=[part])  # then: disconnect
+
+    assert sent[0]["status"] == 499  # what the access log and the metrics record
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert await api.head() == head
+    metrics = (await api.client.get("/metrics", headers=api.auth("viewer"))).text
+    assert 'route="/streams/{stream_id}/events",status="499"' in metrics
+
+
+async def _raw_post(api: Api, *, content_length: int, messages: list[Message]) -> list[Message]:
+    """POST to `URL` at the ASGI level, `messages` as the body, then a disconnect; what the
+    app sent back. (An HTTP client cannot lie about a length or leave mid-body.)"""
     sent: list[Message] = []
 
     async def receive() -> Message:
-        return messages.pop(0)
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:
         sent.append(message)
@@ -89,17 +114,15 @@ async def test_a_content_length_that_lies_does_not_get_past_the_limit(api: Api) 
         "headers": [
             (b"host", b"agreements"),
             (b"content-type", b"application/json"),
-            (b"content-length", b"20"),
+            (b"content-length", str(content_length).encode()),
             (b"authorization", api.auth("recorder")["Authorization"].encode()),
         ],
         "client": ("127.0.0.1", 1),
         "server": ("agreements", 80),
         "state": {"services": api.services},
     }
-    head = await api.head()
-    await api.app(scope, receive, send)
-    assert sent[0]["status"] == 413
-    assert await api.head() == head
+    await api.app(scope, receive, send)  # what escapes here, the server would log as an error
+    return sent
 
 
 async def test_an_unavailable_store_is_503_with_retry_after(
