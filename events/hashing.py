@@ -10,6 +10,19 @@ The data and metadata are embedded verbatim (they are already canonical JSON obj
 chain can be recomputed by anyone from an export with nothing but sha256 and a JSON encoder
 that writes integers and strings the way msgspec and Python's json (separators=(",", ":"),
 ensure_ascii=False) do.
+
+Embedding them verbatim leaves one ambiguity: nothing in the canonical bytes says where `data`
+ends and `metadata` begins. Data `{"a":1},{"actor":"x"` followed by metadata `"b":2}` hashes
+exactly like data `{"a":1}` followed by metadata `{"actor":"x","b":2}`. This version of the
+chain therefore holds only together with the rule `is_canonical_object`, which the verifier
+applies to every row: each of the two must be one JSON object on its own, in the form the
+writer produces, so the boundary cannot move without the row being refused.
+
+The next hash version must not need that side rule. It must frame each variable-length field
+so that no two different envelopes give the same bytes: either embed `data` and `metadata` as
+JSON strings (their bytes, escaped), or prefix every field with its length in bytes (e.g. a
+fixed-width big-endian count before each field). Rows already written keep this version and
+are verified by it; a row says which version hashed it.
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ import msgspec
 from events.envelope import RecordedEvent
 
 _encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
 
 
 def canonical_bytes(
@@ -50,6 +64,19 @@ def canonical_bytes(
             msgspec.Raw(metadata),
         ]
     )
+
+
+def is_canonical_object(raw: bytes) -> bool:
+    """True if `raw` is exactly one JSON object that re-encodes to the same bytes.
+
+    What the writer stores for `data` and `metadata` always is; a row that is not was not
+    written by the service (see the module docstring for why the chain depends on it).
+    """
+    try:
+        value = _decode(raw)
+    except msgspec.DecodeError:
+        return False
+    return isinstance(value, dict) and _encode(value) == raw
 
 
 def chain_hash(prev_hash: str, canonical: bytes) -> str:

@@ -2,8 +2,9 @@
 
 What the chain alone catches: an edited row (its hash no longer matches its content), a deleted
 middle row (a gap in positions), rows reordered or inserted (a position out of sequence, or a
-prev_hash that does not link to the row before), and an edited row whose hash was recomputed
-(the next row no longer links to it).
+prev_hash that does not link to the row before), an edited row whose hash was recomputed
+(the next row no longer links to it), and a row whose data and metadata were re-cut at another
+boundary (each must be one canonical JSON object; see `events.hashing`).
 
 What needs a kept checkpoint: a deleted tail, an edited last row with a recomputed hash, and a
 rewrite of everything after some point. The chain of the remaining rows is then self-consistent;
@@ -25,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from events import merkle
 from events.checkpoints import Checkpoint, key_id, verify_checkpoint
 from events.envelope import GENESIS_HASH, RecordedEvent
-from events.hashing import event_hash
+from events.hashing import event_hash, is_canonical_object
 
 
 class VerificationReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -156,6 +157,14 @@ class ChainVerifier:
         if event_hash(event) != event.hash:
             self._break(position, f"position {position}: hash does not match its content (edited?)")
             return
+        for name, raw in (("data", event.data), ("metadata", event.metadata)):
+            if not is_canonical_object(bytes(raw)):
+                self._break(
+                    position,
+                    f"position {position}: {name} is not one JSON object in canonical form "
+                    "(the boundary between data and metadata moved?)",
+                )
+                return
         self._position = position
         self._hash = event.hash
         self._checked += 1
