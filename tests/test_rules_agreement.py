@@ -248,8 +248,34 @@ def test_transfer_from_not_current_owner() -> None:
     error = refusal(past, [transferred(from_owner=someone_else)])
     assert error.rule == "transfer_from_not_current_owner"
     # The same owner under another title is still the current owner.
-    retitled = Owner(unit="FIT Tokyo Office", person=Person(name="Els Verhulst", title="Head"))
+    retitled = Owner(unit="FIT Tokyo office", person=Person(name="Els Verhulst", title="Head"))
     accepts(past, [transferred(from_owner=retitled)])
+
+
+@pytest.mark.parametrize(
+    ("recorded", "named"),
+    [
+        ("外務省", "경제산업부"),  # both slug to `x`
+        ("Ministry of Finance", "MINISTRY-of-finance!"),  # one slug
+        ("FIT Tokyo office", "FIT Tokyo Office"),
+    ],
+)
+def test_a_transfer_from_an_owner_with_the_same_slug_is_refused(recorded: str, named: str) -> None:
+    past = [signed(), assigned(Owner(unit=recorded))]
+    error = refusal(past, [transferred(Owner(unit=named), ELS)])
+    assert error.rule == "transfer_from_not_current_owner"
+    accepts(past, [transferred(Owner(unit=recorded), ELS)])
+
+
+def test_a_transfer_to_an_owner_with_the_same_slug_is_a_real_transfer() -> None:
+    past = [signed(), assigned(Owner(unit="外務省"))]
+    accepts(past, [transferred(Owner(unit="外務省"), Owner(unit="경제산업부"))])
+
+
+def test_owners_are_the_same_text_whatever_its_unicode_composition() -> None:
+    composed, decomposed = "Direcci\u00f3n General", "Direccio\u0301n General"
+    past = [signed(), assigned(Owner(unit=composed))]
+    accepts(past, [transferred(Owner(unit=decomposed), OFFICE)])
 
 
 def test_transfer_to_same_owner() -> None:

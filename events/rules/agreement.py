@@ -19,7 +19,7 @@ rules here need the stream's past. Each refusal names a stable rule (the 422's `
 | `amended_before_signing` | `amended_on` is before `signed_on` |
 | `terminated_before_signing` | `terminated_on` is before `signed_on` |
 | `no_current_owner` | a transfer while nobody is responsible (assign first) |
-| `transfer_from_not_current_owner` | `from_owner` is not the current owner (by `owner_id`) |
+| `transfer_from_not_current_owner` | `from_owner` is not the current owner (as recorded) |
 | `transfer_to_same_owner` | a transfer whose `to_owner` is the current owner |
 | `follow_up_already_exists` | opening a follow-up id already used in this agreement |
 | `follow_up_unknown` | completing or cancelling a follow-up id never opened |
@@ -34,6 +34,12 @@ follow-ups still open, and notes, remain possible. The date rules allow the sign
 A ResponsibilityAssigned on an agreement that already has an owner is a new mandate and
 replaces the owner; a hand-over between owners is a ResponsibilityTransferred.
 
+Owners are compared by what was recorded: the unit and the person's name exactly as written, up
+to Unicode NFC (the same text typed on two keyboards), titles aside. Not by `owner_id`: that
+slug is lossy ("外務省" and "경제산업부" are both `x`, "Ministry of Finance" and
+"MINISTRY-of-finance!" one slug), and a rule that compared it would let a transfer name the
+wrong owner as the one handing over.
+
 `evolve` never refuses: it folds whatever the log holds, so events recorded under older rules
 still replay.
 """
@@ -45,6 +51,7 @@ from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import cast
+from unicodedata import normalize
 
 from events.catalogue import (
     AgreementAmended,
@@ -57,9 +64,9 @@ from events.catalogue import (
     FollowUpCompleted,
     FollowUpOpened,
     NoteAttached,
+    Owner,
     ResponsibilityAssigned,
     ResponsibilityTransferred,
-    owner_id,
 )
 from events.errors import RuleViolation
 
@@ -84,14 +91,28 @@ _ALLOWED_AFTER_END: frozenset[type[EventData]] = frozenset(
 )
 
 
+OwnerKey = tuple[str, str | None]
+"""An owner as recorded: (unit, person's name or None), each in Unicode NFC."""
+
+
+def owner_key(owner: Owner) -> OwnerKey:
+    person = owner.person.name if owner.person is not None else None
+    return normalize("NFC", owner.unit), None if person is None else normalize("NFC", person)
+
+
+def _describe_owner(key: OwnerKey) -> str:
+    unit, person = key
+    return repr(unit) if person is None else f"{person!r} of {unit!r}"
+
+
 @dataclass(frozen=True, slots=True)
 class AgreementState:
     """What the rules need to know about one agreement's past."""
 
     signed_on: dt.date | None = None
     terminated: bool = False
-    owner: str | None = None
-    """`owner_id` of the current follow-up owner, if any."""
+    owner: OwnerKey | None = None
+    """The current follow-up owner as recorded, if any."""
     open_follow_ups: frozenset[str] = frozenset()
     closed_follow_ups: frozenset[str] = frozenset()
 
@@ -146,9 +167,9 @@ class _Draft:
             case AgreementSigned(signed_on=signed_on):
                 self.signed_on = signed_on
             case ResponsibilityAssigned(owner=owner):
-                self.owner = owner_id(owner)
+                self.owner = owner_key(owner)
             case ResponsibilityTransferred(to_owner=to_owner):
-                self.owner = owner_id(to_owner)
+                self.owner = owner_key(to_owner)
             case FollowUpOpened(follow_up_id=fid):
                 self._sets()[0].add(fid)
             case FollowUpCompleted(follow_up_id=fid) | FollowUpCancelled(follow_up_id=fid):
@@ -277,16 +298,16 @@ def _check_transfer(state: _Draft, event: ResponsibilityTransferred, index: int)
         raise RuleViolation(
             "no_current_owner", "nobody is responsible yet: assign an owner first", index
         )
-    if owner_id(event.from_owner) != state.owner:
+    current = _describe_owner(state.owner)
+    if owner_key(event.from_owner) != state.owner:
         raise RuleViolation(
             "transfer_from_not_current_owner",
-            f"from_owner {owner_id(event.from_owner)!r} is not the current owner {state.owner!r}",
+            f"from_owner {_describe_owner(owner_key(event.from_owner))} is not the current "
+            f"owner {current} (compared as recorded, titles aside)",
             index,
         )
-    if owner_id(event.to_owner) == state.owner:
-        raise RuleViolation(
-            "transfer_to_same_owner", f"{state.owner!r} is already the owner", index
-        )
+    if owner_key(event.to_owner) == state.owner:
+        raise RuleViolation("transfer_to_same_owner", f"{current} is already the owner", index)
 
 
 AGREEMENT = AgreementDecider()
