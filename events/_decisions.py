@@ -13,7 +13,7 @@ from typing import Any
 from events.envelope import AppendResult, ExpectedVersion
 from events.errors import IdempotencyConflict, WrongExpectedVersion
 from events.hashing import canonical_bytes, chain_hash
-from events.rules import decider_for
+from events.rules import DeciderFor, decider_for
 from events.validation import Prepared
 
 
@@ -111,9 +111,11 @@ def check_expected(stream_id: str, expected: ExpectedVersion, current: int) -> N
         raise WrongExpectedVersion(stream_id, expected, current)
 
 
-def decide(stream_id: str, events: list[Prepared], stream: StreamState) -> Any:
+def decide(
+    stream_id: str, events: list[Prepared], stream: StreamState, rules: DeciderFor = decider_for
+) -> Any:
     """Ask the stream's decider; return the state after the batch (raises RuleViolation)."""
-    return decider_for(stream_id).check(stream.decider_state, [e.data for e in events])
+    return rules(stream_id).check(stream.decider_state, [e.data for e in events])
 
 
 def stage(

@@ -31,7 +31,7 @@ from events._write_channel import WriteChannel
 from events.database import is_unavailable
 from events.envelope import GENESIS_HASH, AppendResult, ExpectedVersion, format_timestamp
 from events.errors import StoreError, StoreUnavailable
-from events.rules import decider_for
+from events.rules import DeciderFor, decider_for
 from events.schema import events as events_table
 from events.schema import streams as streams_table
 from events.upcasting import decode_stored
@@ -70,8 +70,10 @@ class Writer:
         postgres: bool,
         on_commit: Callable[[int, frozenset[str]], None],
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        rules: DeciderFor = decider_for,
     ) -> None:
         self._channel = channel
+        self._rules = rules
         self._postgres = postgres
         self._on_commit = on_commit
         self._clock = clock
@@ -203,7 +205,7 @@ class Writer:
                         stream = decisions.StreamState(
                             key=next_key,
                             version=0,
-                            decider_state=decider_for(pending.stream_id).initial(),
+                            decider_state=self._rules(pending.stream_id).initial(),
                             is_new=True,
                         )
                     outcome = decisions.already_stored(
@@ -213,7 +215,9 @@ class Writer:
                         decisions.check_expected(
                             pending.stream_id, pending.expected, stream.version
                         )
-                        new_state = decisions.decide(pending.stream_id, pending.events, stream)
+                        new_state = decisions.decide(
+                            pending.stream_id, pending.events, stream, self._rules
+                        )
                         outcome = decisions.stage(
                             pending.stream_id,
                             pending.events,
@@ -253,9 +257,9 @@ class Writer:
         for stream_id, stream in streams.items():
             cached_version, state = self._states.get(stream_id, (0, None))
             if state is None or cached_version > stream.version:
-                cached_version, state = 0, decider_for(stream_id).initial()
+                cached_version, state = 0, self._rules(stream_id).initial()
             if cached_version < stream.version:
-                decider = decider_for(stream_id)
+                decider = self._rules(stream_id)
                 rows = connection.execute(
                     select(events_table.c.type, events_table.c.schema_version, events_table.c.data)
                     .where(events_table.c.stream_key == stream.key)

@@ -22,7 +22,7 @@ from events._writer import Pending, Writer
 from events.database import SQLITE_BUSY_TIMEOUT_MS, create_engine, create_sqlite_writer_engine
 from events.envelope import AppendResult, ExpectedVersion, Metadata, Proposed, RecordedEvent
 from events.migrate import migrate
-from events.rules import check_stream_id, decider_for
+from events.rules import DocumentLimits, check_stream_id, decider_for, deciders
 from events.schema import events as events_table
 from events.schema import streams as streams_table
 from events.validation import encode_metadata, prepare
@@ -54,9 +54,11 @@ class EventStore:
         *,
         max_batch_events: int = 1000,
         writer_engine: Engine | None = None,
+        document_limits: DocumentLimits | None = None,
     ) -> None:
         """`writer_engine`: SQLite only, the writer's synchronous engine (made from `engine`'s
-        URL with default settings if not given); see `events._write_channel`."""
+        URL with default settings if not given); see `events._write_channel`.
+        `document_limits`: the caps on an agreement's lists (default: `DocumentLimits()`)."""
         self.engine = engine
         self.dialect = engine.dialect.name
         self.max_batch_events = max_batch_events
@@ -71,7 +73,10 @@ class EventStore:
         else:
             channel = BridgeChannel(engine)
         self._writer = Writer(
-            channel, postgres=self.dialect == "postgresql", on_commit=self._notify
+            channel,
+            postgres=self.dialect == "postgresql",
+            on_commit=self._notify,
+            rules=deciders(document_limits or DocumentLimits()),
         )
         self._remote: PostgresListener | None = None
 
@@ -215,7 +220,11 @@ def _to_event(row: Any) -> RecordedEvent:
 
 
 async def open_store(
-    url: str, *, max_batch_events: int = 1000, **engine_settings: Any
+    url: str,
+    *,
+    max_batch_events: int = 1000,
+    document_limits: DocumentLimits | None = None,
+    **engine_settings: Any,
 ) -> EventStore:
     """Create the engine, migrate the schema, start the writer: a store ready to use."""
     engine = create_engine(url, **engine_settings)
@@ -228,6 +237,11 @@ async def open_store(
     if engine.dialect.name == "sqlite":
         busy_timeout = engine_settings.get("sqlite_busy_timeout_ms", SQLITE_BUSY_TIMEOUT_MS)
         writer_engine = create_sqlite_writer_engine(url, sqlite_busy_timeout_ms=busy_timeout)
-    store = EventStore(engine, max_batch_events=max_batch_events, writer_engine=writer_engine)
+    store = EventStore(
+        engine,
+        max_batch_events=max_batch_events,
+        writer_engine=writer_engine,
+        document_limits=document_limits,
+    )
     await store.start()
     return store

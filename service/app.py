@@ -51,6 +51,7 @@ def create_app(
             store = await open_store(
                 settings.database_url,
                 max_batch_events=settings.max_events_per_batch,
+                document_limits=settings.document_limits(),
                 **settings.engine_settings(),
             )
             stack.push_async_callback(store.close)

@@ -94,6 +94,7 @@ async def _store(settings: Settings) -> AsyncIterator[EventStore]:
     store = await open_store(
         settings.database_url,
         max_batch_events=settings.max_events_per_batch,
+        document_limits=settings.document_limits(),
         **settings.engine_settings(),
     )
     try:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from events.database import database_url as _resolve_database_url
+from events.rules import DocumentLimits
 
 MiB = 1024 * 1024
 
@@ -44,6 +45,16 @@ class Settings:
     """Longest a projection read waits for `wait_for_position`."""
     max_log_limit: int = 1000
     """`GET /events` and `GET /streams/{id}/events` pages are capped at this many events."""
+    max_history_limit: int = 1000
+    """`GET /partnerships/{id}/history` pages are capped at this many changes."""
+    max_witnesses: int = 200
+    """Witnesses an agreement may hold; one more is refused (422 `too_many_witnesses`)."""
+    max_endorsements: int = 200
+    """Endorsements an agreement may hold (422 `too_many_endorsements`)."""
+    max_follow_ups: int = 200
+    """Follow-ups, open or closed, an agreement may hold (422 `too_many_follow_ups`)."""
+    max_amendments: int = 200
+    """Amendments an agreement may hold (422 `too_many_amendments`)."""
     token_refresh_seconds: float = 1.0
     """How often the token table looks for tokens issued or revoked by another process."""
     bootstrap_admin_token: bool = True
@@ -64,6 +75,15 @@ class Settings:
     not a hung request). SQLite has no such limit."""
     projection_batch_size: int = 1000
     """Most events the projection runner applies in one transaction."""
+
+    def document_limits(self) -> DocumentLimits:
+        """The caps on an agreement's lists, for `open_store`."""
+        return DocumentLimits(
+            witnesses=self.max_witnesses,
+            endorsements=self.max_endorsements,
+            follow_ups=self.max_follow_ups,
+            amendments=self.max_amendments,
+        )
 
     def engine_settings(self) -> dict[str, Any]:
         """Keyword arguments for `open_store` / `events.database.create_engine`."""
@@ -96,6 +116,11 @@ _FROM_ENV: dict[str, Callable[[str], Any]] = {
     "max_events_per_batch": int,
     "max_wait_seconds": float,
     "max_log_limit": int,
+    "max_history_limit": int,
+    "max_witnesses": int,
+    "max_endorsements": int,
+    "max_follow_ups": int,
+    "max_amendments": int,
     "token_refresh_seconds": float,
     "pool_size": int,
     "pool_max_overflow": int,

@@ -56,7 +56,7 @@ from events.store import EventStore, open_store
 
 SIGNED_ON = dt.date(2022, 12, 6)
 STREAM_PREFIX = "agreement-race-"
-POOL = {"pool_size": 8, "max_overflow": 4}
+POOL: dict[str, Any] = {"pool_size": 8, "max_overflow": 4}
 """Per process: 8 tasks, the writer and the listener; 4 processes stay far below 100."""
 
 _MAX_CONFLICTS = 20

@@ -55,3 +55,51 @@ async def test_history_is_for_auditors_and_unknown_agreements_are_404(api: Api) 
     missing = await api.client.get("/partnerships/nothing/history", headers=api.auth("auditor"))
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
+
+
+def _endorsed(number: int) -> dict[str, Any]:
+    return {
+        "type": "AgreementEndorsed",
+        "occurred_at": "2022-12-07T12:00:00Z",
+        "data": {
+            "endorser": {"name": f"Endorser {number}"},
+            "on_behalf_of": "Government of Flanders",
+            "endorsed_on": "2022-12-07",
+        },
+    }
+
+
+async def test_history_is_paged_and_each_page_starts_from_the_state_before_it(api: Api) -> None:
+    await _record(api, "agreement-long", [signed(), *(_endorsed(n) for n in range(6))], "recorder")
+    auditor = api.auth("auditor")
+
+    first = (await api.client.get("/partnerships/long/history?limit=3", headers=auditor)).json()
+    assert [c["version"] for c in first["changes"]] == [1, 2, 3]
+    assert first["next_after_version"] == 3
+    assert first["next"] == "/partnerships/long/history?after_version=3&limit=3"
+
+    second = (await api.client.get(first["next"], headers=auditor)).json()
+    assert [c["version"] for c in second["changes"]] == [4, 5, 6]
+    # The state after version 4 holds the three endorsements recorded before this page.
+    assert len(second["changes"][0]["state"]["endorsements"]) == 3
+
+    last = (await api.client.get(second["next"], headers=auditor)).json()
+    assert [c["version"] for c in last["changes"]] == [7]
+    assert last["next"] is None and last["next_after_version"] is None
+    assert last["position"] == last["changes"][0]["position"] == await api.head()
+    assert len(last["changes"][0]["state"]["endorsements"]) == 6
+
+
+async def test_history_pages_hold_100_changes_by_default(api: Api) -> None:
+    await _record(api, "agreement-long", [signed(), *(_endorsed(n) for n in range(100))], "admin")
+    page = await api.client.get("/partnerships/long/history", headers=api.auth("auditor"))
+    body = page.json()
+    assert len(body["changes"]) == 100
+    assert body["next_after_version"] == 100
+
+
+async def test_a_history_limit_of_zero_is_refused(api: Api) -> None:
+    await _record(api, "agreement-a", [signed()], "recorder")
+    refused = await api.client.get("/partnerships/a/history?limit=0", headers=api.auth("auditor"))
+    assert refused.status_code == 422
+    assert "limit" in refused.text

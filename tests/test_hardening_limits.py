@@ -19,12 +19,21 @@ from tests.conftest import Api, signed
 from tests.test_api_streams import refused
 
 LOG_CAP = 5
+DOCUMENT_CAP = 3
 _streams = itertools.count()
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, max_log_limit=LOG_CAP)
+    return dataclasses.replace(
+        settings,
+        max_log_limit=LOG_CAP,
+        max_history_limit=LOG_CAP,
+        max_witnesses=DOCUMENT_CAP,
+        max_endorsements=DOCUMENT_CAP,
+        max_follow_ups=DOCUMENT_CAP,
+        max_amendments=DOCUMENT_CAP,
+    )
 
 
 def _follow_up(follow_up_id: str) -> dict[str, Any]:
@@ -284,3 +293,58 @@ async def test_at_most_50_types_in_one_log_query(api: Api) -> None:
     )
     assert past.status_code == 422
     assert past.json()["errors"][0]["path"] == "query.type"
+
+
+async def test_history_pages_are_capped_by_the_server_not_refused(api: Api) -> None:
+    await _fill(api, LOG_CAP * 3)
+    for asked in (LOG_CAP, LOG_CAP + 1, POSITION_MAX):
+        page = await api.client.get(
+            "/partnerships/many/history", params={"limit": asked}, headers=api.auth("auditor")
+        )
+        assert page.status_code == 200, page.text
+        assert len(page.json()["changes"]) == LOG_CAP
+        assert page.json()["next"].endswith(f"limit={LOG_CAP}")
+
+
+def _document_entry(kind: str, number: int) -> dict[str, Any]:
+    day = "2022-12-07"
+    data: dict[str, dict[str, Any]] = {
+        "AgreementWitnessed": {"witness": {"name": f"Witness {number}"}, "witnessed_on": day},
+        "AgreementEndorsed": {
+            "endorser": {"name": f"Endorser {number}"},
+            "on_behalf_of": "Government of Flanders",
+            "endorsed_on": day,
+        },
+        "FollowUpOpened": {
+            "follow_up_id": f"f{number}",
+            "title": "Report back",
+            "owner": {"unit": "FIT Tokyo office"},
+            "due_on": "2023-01-31",
+        },
+        "AgreementAmended": {"amended_on": day, "summary": f"Amendment {number}"},
+    }
+    return {"type": kind, "occurred_at": f"{day}T12:00:00Z", "data": data[kind]}
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule"),
+    [
+        ("AgreementWitnessed", "too_many_witnesses"),
+        ("AgreementEndorsed", "too_many_endorsements"),
+        ("FollowUpOpened", "too_many_follow_ups"),
+        ("AgreementAmended", "too_many_amendments"),
+    ],
+)
+async def test_an_agreements_lists_are_capped(api: Api, kind: str, rule: str) -> None:
+    stream = f"/streams/agreement-capped-{next(_streams)}/events"
+    entries = [_document_entry(kind, n) for n in range(DOCUMENT_CAP + 1)]
+    at = await api.client.post(
+        stream, json={"events": [signed(), *entries[:-1]]}, headers=api.auth("recorder")
+    )
+    assert at.status_code == 201, at.text
+    head = await api.head()
+    past = await api.client.post(
+        stream, json={"events": entries[-1:]}, headers=api.auth("recorder")
+    )
+    problem = await refused(api, past, 422, head)
+    assert problem["rule"] == rule

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from typing import Any
 
 from events.errors import RuleViolation
 from events.rules.admin import ADMIN
-from events.rules.agreement import AGREEMENT, AgreementDecider, AgreementState
+from events.rules.agreement import AGREEMENT, AgreementDecider, AgreementState, DocumentLimits
 from events.rules.base import Decider
 from events.rules.delegation import DELEGATION, DelegationDecider, DelegationState
 
@@ -57,14 +58,33 @@ def decider_for(stream_id: str) -> Decider[Any]:
     return decider
 
 
+DeciderFor = Callable[[str], Decider[Any]]
+
+
+def deciders(limits: DocumentLimits) -> DeciderFor:
+    """`decider_for`, with agreement documents capped at `limits` (the deployment's caps)."""
+    if limits == AGREEMENT.limits:
+        return decider_for
+    agreement = AgreementDecider(limits)
+
+    def choose(stream_id: str) -> Decider[Any]:
+        decider = decider_for(stream_id)
+        return agreement if decider is AGREEMENT else decider
+
+    return choose
+
+
 __all__ = [
     "RECORDABLE_CATEGORIES",
     "STREAM_ID_PATTERN",
     "AgreementDecider",
     "AgreementState",
     "Decider",
+    "DeciderFor",
     "DelegationDecider",
     "DelegationState",
+    "DocumentLimits",
     "check_stream_id",
     "decider_for",
+    "deciders",
 ]

@@ -24,6 +24,10 @@ rules here need the stream's past. Each refusal names a stable rule (the 422's `
 | `follow_up_already_exists` | opening a follow-up id already used in this agreement |
 | `follow_up_unknown` | completing or cancelling a follow-up id never opened |
 | `follow_up_already_closed` | completing or cancelling a follow-up already closed |
+| `too_many_witnesses` | a witness past `DocumentLimits.witnesses` |
+| `too_many_endorsements` | an endorsement past `DocumentLimits.endorsements` |
+| `too_many_follow_ups` | a follow-up opened past `DocumentLimits.follow_ups` (all count) |
+| `too_many_amendments` | an amendment past `DocumentLimits.amendments` |
 
 There is no separate `agreement_not_signed`: the only unsigned agreement is an empty stream,
 so witnessing, endorsing, assigning or opening follow-ups before signing is refused as
@@ -39,6 +43,10 @@ to Unicode NFC (the same text typed on two keyboards), titles aside. Not by `own
 slug is lossy ("外務省" and "경제산업부" are both `x`, "Ministry of Finance" and
 "MINISTRY-of-finance!" one slug), and a rule that compared it would let a transfer name the
 wrong owner as the one handing over.
+
+The `too_many_…` rules keep an agreement's document (and each state in its history) bounded:
+every witness, endorsement, follow-up and amendment stays in it for good. The caps are the
+deployment's settings; events recorded under higher caps still replay.
 
 `evolve` never refuses: it folds whatever the log holds, so events recorded under older rules
 still replay.
@@ -106,6 +114,16 @@ def _describe_owner(key: OwnerKey) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentLimits:
+    """How many of each list an agreement's document may hold."""
+
+    witnesses: int = 200
+    endorsements: int = 200
+    follow_ups: int = 200
+    amendments: int = 200
+
+
+@dataclass(frozen=True, slots=True)
 class AgreementState:
     """What the rules need to know about one agreement's past."""
 
@@ -115,10 +133,16 @@ class AgreementState:
     """The current follow-up owner as recorded, if any."""
     open_follow_ups: frozenset[str] = frozenset()
     closed_follow_ups: frozenset[str] = frozenset()
+    witnesses: int = 0
+    endorsements: int = 0
+    amendments: int = 0
 
 
 class AgreementDecider:
     """Pure rules for agreement streams (see the module docstring for the table)."""
+
+    def __init__(self, limits: DocumentLimits | None = None) -> None:
+        self.limits = limits or DocumentLimits()
 
     def initial(self) -> AgreementState:
         return AgreementState()
@@ -136,6 +160,7 @@ class AgreementDecider:
         draft = _Draft(state)
         for index, event in enumerate(new):
             _check_one(draft, event, index)
+            _check_limits(draft, event, index, self.limits)
             draft.apply(event)
         return draft.frozen()
 
@@ -147,11 +172,14 @@ class _Draft:
 
     __slots__ = (
         "_own",
+        "amendments",
         "closed_follow_ups",
+        "endorsements",
         "open_follow_ups",
         "owner",
         "signed_on",
         "terminated",
+        "witnesses",
     )
 
     def __init__(self, state: AgreementState) -> None:
@@ -160,6 +188,9 @@ class _Draft:
         self.owner = state.owner
         self.open_follow_ups: AbstractSet[str] = state.open_follow_ups
         self.closed_follow_ups: AbstractSet[str] = state.closed_follow_ups
+        self.witnesses = state.witnesses
+        self.endorsements = state.endorsements
+        self.amendments = state.amendments
         self._own = False
 
     def apply(self, event: EventData) -> None:
@@ -178,6 +209,12 @@ class _Draft:
                 closed.add(fid)
             case AgreementTerminated():
                 self.terminated = True
+            case AgreementWitnessed():
+                self.witnesses += 1
+            case AgreementEndorsed():
+                self.endorsements += 1
+            case AgreementAmended():
+                self.amendments += 1
             case _:
                 pass
 
@@ -196,6 +233,9 @@ class _Draft:
             self.owner,
             frozenset(self.open_follow_ups),
             frozenset(self.closed_follow_ups),
+            self.witnesses,
+            self.endorsements,
+            self.amendments,
         )
 
 
@@ -246,6 +286,32 @@ def _check_one(state: _Draft, event: EventData, index: int) -> None:
                 raise RuleViolation("follow_up_unknown", f"no follow-up {fid!r} was opened", index)
         case _:
             pass
+
+
+def _check_limits(state: _Draft, event: EventData, index: int, limits: DocumentLimits) -> None:
+    match event:
+        case AgreementWitnessed():
+            count, cap, rule, what = state.witnesses, limits.witnesses, "witnesses", "witnesses"
+        case AgreementEndorsed():
+            count, cap, rule, what = (
+                state.endorsements,
+                limits.endorsements,
+                "endorsements",
+                "endorsements",
+            )
+        case FollowUpOpened():
+            count = len(state.open_follow_ups) + len(state.closed_follow_ups)
+            cap, rule, what = limits.follow_ups, "follow_ups", "follow-ups"
+        case AgreementAmended():
+            count, cap, rule, what = state.amendments, limits.amendments, "amendments", "amendments"
+        case _:
+            return
+    if count >= cap:
+        raise RuleViolation(
+            f"too_many_{rule}",
+            f"the agreement already has {count} {what}; it may hold at most {cap}",
+            index,
+        )
 
 
 def _check_parties(event: AgreementSigned, index: int) -> None:
