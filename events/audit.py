@@ -8,7 +8,8 @@ event it adds is chain-verified first, so the server never signs a checkpoint ov
 
 The signing key is an Ed25519 PEM file: `$AGREEMENTS_SIGNING_KEY`, else
 `agreements-signing-key.pem` beside the SQLite database (or in the working directory for
-PostgreSQL). It is created, readable by its owner only, the first time it is needed.
+PostgreSQL). It is created, readable by its owner only, the first time it is needed; once the
+log records its key (`events.log_identity`), a missing or different file is refused instead.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy.engine import make_url
 
 from events import merkle
 from events.checkpoints import (
+    ORIGIN,
     Checkpoint,
     generate_key,
     load_private_key,
@@ -202,10 +204,17 @@ class LogTree:
         return bytes(self._leaves[start : start + merkle.HASH_SIZE])
 
     def checkpoint(
-        self, key: Ed25519PrivateKey, *, issued_at: dt.datetime | None = None
+        self,
+        key: Ed25519PrivateKey,
+        *,
+        issued_at: dt.datetime | None = None,
+        origin: str = ORIGIN,
     ) -> Checkpoint:
-        """A signed statement of the tree as it is now (call `refresh` first)."""
-        return sign_checkpoint(key, self.size, self._head_hash, self.root(), issued_at=issued_at)
+        """A signed statement of the tree as it is now (call `refresh` first); `origin` names
+        the log (`checkpoints.origin_for`)."""
+        return sign_checkpoint(
+            key, self.size, self._head_hash, self.root(), issued_at=issued_at, origin=origin
+        )
 
     def consistency(self, m: int, n: int) -> list[bytes]:
         """RFC 9162 proof that the log of size m is a prefix of the log of size n."""

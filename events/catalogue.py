@@ -193,6 +193,36 @@ class TokenRevoked(EventData, frozen=True):
     reason: Text | None = None
 
 
+KeyId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{16}$")]
+"""The first 8 bytes of SHA-256 over a raw Ed25519 public key, in hex (`checkpoints.key_id`)."""
+PublicKey = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9+/]{43}=$")]
+"""A raw 32-byte Ed25519 public key, base64."""
+
+
+class LogNamed(EventData, frozen=True):
+    """The log's id, given once (stream `log-identity`): a signed checkpoint's origin names it,
+    so checkpoints of two logs signed with one key are not interchangeable."""
+
+    log_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+
+
+class SigningKeyRegistered(EventData, frozen=True):
+    """The first key that signs the log's checkpoints (stream `log-identity`)."""
+
+    key_id: KeyId
+    public_key: PublicKey
+
+
+class SigningKeyRotated(EventData, frozen=True):
+    """From now on `key_id` signs the log's checkpoints instead of `previous_key_id`; the
+    checkpoints the previous key signed still verify with it."""
+
+    key_id: KeyId
+    public_key: PublicKey
+    previous_key_id: KeyId
+    reason: Text | None = None
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.__name__: cls
     for cls in (
@@ -210,6 +240,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         NoteAttached,
         TokenIssued,
         TokenRevoked,
+        LogNamed,
+        SigningKeyRegistered,
+        SigningKeyRotated,
     )
 }
 

@@ -7,11 +7,16 @@ finds the same head hash at the same size), without trusting the server.
 The signature covers exactly these bytes (UTF-8, each line ending in a newline, in the spirit
 of a C2SP signed note body):
 
-    agreements-log/v1
+    <origin>
     <size, decimal>
     <head_hash, 64 lowercase hex>
     <merkle_root, 64 lowercase hex>
     <issued_at, YYYY-MM-DDTHH:MM:SS.ffffffZ>
+
+The origin names the log, as C2SP's checkpoint origin does: `agreements-log/v1/<log id>`, the
+id the log records once about itself (`LogNamed`, see `events.log_identity`). Two registers
+signed with one key thus have checkpoints that cannot be passed off as each other's. Checkpoints
+signed before logs had ids carry the bare `agreements-log/v1` and name no log.
 
 `key_id` is the first 8 bytes (16 hex digits) of SHA-256 over the raw 32-byte public key; it
 names the key so a verifier can tell "wrong key" from "forged", and is not itself signed.
@@ -35,22 +40,36 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from events.envelope import format_timestamp
 
 ORIGIN = "agreements-log/v1"
+"""The origin of a checkpoint that names no log (made before logs had ids); the prefix of
+every other origin."""
+
+
+def origin_for(log_id: str) -> str:
+    """The origin line of the checkpoints of the log whose id is `log_id`."""
+    return f"{ORIGIN}/{log_id}"
+
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
-class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
+class Checkpoint(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     size: int
     head_hash: str
     merkle_root: str
     issued_at: str
     key_id: str
     signature: str
+    origin: str = ORIGIN
+    """The log the checkpoint is of (`origin_for(log_id)`); signed."""
 
 
-def signed_message(size: int, head_hash: str, merkle_root: str, issued_at: str) -> bytes:
+def signed_message(
+    size: int, head_hash: str, merkle_root: str, issued_at: str, origin: str = ORIGIN
+) -> bytes:
     """The canonical bytes a checkpoint's signature covers (see the module docstring)."""
-    return f"{ORIGIN}\n{size}\n{head_hash}\n{merkle_root}\n{issued_at}\n".encode()
+    if not origin or "\n" in origin:
+        raise ValueError(f"an origin is one non-empty line, got {origin!r}")
+    return f"{origin}\n{size}\n{head_hash}\n{merkle_root}\n{issued_at}\n".encode()
 
 
 def generate_key() -> Ed25519PrivateKey:
@@ -111,8 +130,10 @@ def sign_checkpoint(
     merkle_root: bytes | str,
     *,
     issued_at: dt.datetime | None = None,
+    origin: str = ORIGIN,
 ) -> Checkpoint:
-    """Sign (size, head hash, Merkle root). `merkle_root` may be raw bytes or lowercase hex."""
+    """Sign (origin, size, head hash, Merkle root). `merkle_root` may be raw bytes or
+    lowercase hex; `origin` is `origin_for(log_id)` for a log that has its id."""
     root_hex = merkle_root.hex() if isinstance(merkle_root, bytes) else merkle_root
     if size < 0:
         raise ValueError(f"size must not be negative, got {size}")
@@ -120,8 +141,9 @@ def sign_checkpoint(
         if not _HEX64.fullmatch(value):
             raise ValueError(f"{name} must be 64 lowercase hex digits, got {value!r}")
     moment = format_timestamp(issued_at or dt.datetime.now(dt.UTC))
-    signature = key.sign(signed_message(size, head_hash, root_hex, moment))
+    signature = key.sign(signed_message(size, head_hash, root_hex, moment, origin))
     return Checkpoint(
+        origin=origin,
         size=size,
         head_hash=head_hash,
         merkle_root=root_hex,
@@ -140,10 +162,14 @@ def verify_checkpoint(checkpoint: Checkpoint, public_key: Ed25519PublicKey) -> b
         public_key.verify(
             signature,
             signed_message(
-                checkpoint.size, checkpoint.head_hash, checkpoint.merkle_root, checkpoint.issued_at
+                checkpoint.size,
+                checkpoint.head_hash,
+                checkpoint.merkle_root,
+                checkpoint.issued_at,
+                checkpoint.origin,
             ),
         )
-    except (InvalidSignature, binascii.Error):
+    except (InvalidSignature, binascii.Error, ValueError):
         return False
     return True
 

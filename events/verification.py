@@ -24,7 +24,7 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from events import merkle
-from events.checkpoints import Checkpoint, key_id, verify_checkpoint
+from events.checkpoints import ORIGIN, Checkpoint, key_id, origin_for, verify_checkpoint
 from events.envelope import GENESIS_HASH, RecordedEvent
 from events.hashing import event_hash, is_canonical_object
 
@@ -254,6 +254,27 @@ def verify_against_checkpoint(
     if isinstance(evidence, VerificationReport):
         return _check_report(evidence, checkpoint)
     return _check_leaves(evidence, checkpoint)
+
+
+def origin_problem(checkpoint: Checkpoint, log_id: str | None) -> str | None:
+    """Why `checkpoint` is not one of the log whose id is `log_id` (None: the log has none).
+
+    A checkpoint whose origin names no log (signed before logs had ids) is accepted: it cannot
+    say which log it is of, only the key and the hashes can.
+    """
+    if checkpoint.origin == ORIGIN:
+        return None
+    if log_id is None:
+        return (
+            f"the checkpoint is of the log {checkpoint.origin!r}, and this log records no id "
+            "(another log's checkpoint?)"
+        )
+    if checkpoint.origin != origin_for(log_id):
+        return (
+            f"the checkpoint is of the log {checkpoint.origin!r}, not of this one "
+            f"({origin_for(log_id)!r})"
+        )
+    return None
 
 
 def _check_report(report: VerificationReport, checkpoint: Checkpoint) -> CheckpointCheck:

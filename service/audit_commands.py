@@ -1,9 +1,16 @@
-"""The audit commands of the `agreements` command line: verify, checkpoint, public-key.
+"""The audit commands of the `agreements` command line: verify, checkpoint, public-key,
+rotate-key.
 
-    agreements verify [--database-url URL] [--checkpoint C --public-key K [--from-checkpoint]]
-    agreements verify --file EXPORT [--checkpoint C --public-key K [--from-checkpoint]]
+    agreements verify [--database-url URL] [--checkpoint C [--public-key K] [--from-checkpoint]]
+    agreements verify --file EXPORT [--checkpoint C [--public-key K] [--from-checkpoint]]
     agreements checkpoint [--database-url URL] [--key PATH] [--output FILE]
     agreements public-key [--database-url URL] [--key PATH]
+    agreements rotate-key [--database-url URL] [--key PATH] [--reason TEXT]
+
+A checkpoint must be of the log being verified (its origin names the log's id) and signed by
+`--public-key`, or, without it, by a key the log recorded as its signing key within the events
+the checkpoint covers. The signing key must be the one the log records
+(`events.log_identity`); `rotate-key` makes a new one and records the change.
 
 `verify --file` is the auditor's offline check: it needs the export, the checkpoint they kept
 and the operator's public key, and nothing of the service. Exit status: 0 the log verifies,
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
@@ -29,24 +37,35 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy.engine import make_url
 
-from events.audit import load_signing_key, signing_key_path, verify_store
+from events.audit import signing_key_path, verify_store
 from events.checkpoints import (
     Checkpoint,
     decode_checkpoint,
     encode_checkpoint,
     key_id,
     load_public_key,
+    origin_for,
     public_key_pem,
     sign_checkpoint,
     verify_checkpoint,
 )
 from events.database import create_engine
 from events.database import database_url as resolve_database_url
-from events.envelope import GENESIS_HASH, RecordedEvent
+from events.envelope import GENESIS_HASH, Metadata, RecordedEvent
 from events.export import ExportFormatError, read_jsonl
-from events.store import EventStore
+from events.log_identity import (
+    IDENTITY_STREAM,
+    LogIdentity,
+    UnknownSigningKey,
+    identity_from,
+    read_identity,
+    rotate_signing_key,
+    signing_key,
+)
+from events.store import EventStore, open_store
 from events.verification import (
     VerificationReport,
+    origin_problem,
     verify_against_checkpoint,
     verify_chain,
 )
@@ -88,10 +107,10 @@ async def verify_async(
     try:
         if database_url and file:
             raise _Usage("give either --database-url or --file, not both")
-        if (checkpoint_path is None) != (public_key_path is None):
-            raise _Usage("--checkpoint and --public-key go together")
+        if public_key_path is not None and checkpoint_path is None:
+            raise _Usage("--public-key needs --checkpoint")
         if from_checkpoint and checkpoint_path is None:
-            raise _Usage("--from-checkpoint needs --checkpoint and --public-key")
+            raise _Usage("--from-checkpoint needs --checkpoint")
         kept = _read_checkpoint(checkpoint_path) if checkpoint_path else None
         key = _read_public_key(public_key_path) if public_key_path else None
         if kept is not None and key is not None:
@@ -100,13 +119,28 @@ async def verify_async(
                 return _fail(f"the checkpoint does not hold: {forged}")
         start = kept.size if kept is not None and from_checkpoint else 0
         if file is not None:
-            report = _verify_file(Path(file), kept, start)
+            report, identity = _verify_file(Path(file), kept, start)
         else:
-            report = await _verify_database(resolve_database_url(database_url), kept, start)
+            url = resolve_database_url(database_url)
+            report, identity = await _verify_database(url, kept, start)
     except _Usage as usage:
         return _usage("verify", str(usage))
+    if kept is not None:  # before the scan's result: another log's hashes differ anyway
+        other_log = origin_problem(kept, identity.log_id)
+        if other_log is not None:
+            return _fail(f"the checkpoint does not hold: {other_log}")
     if not report.ok:
         return _broken(report.first_broken_position, report.reason)
+    if kept is not None and key is None:
+        key = identity.key(kept.key_id, covering=kept.size)
+        if key is None:
+            return _fail(
+                f"the checkpoint does not hold: it names key {kept.key_id}, which this log "
+                "does not record as its signing key (pass the operator's --public-key)"
+            )
+        forged = _signature_problem(kept, key)
+        if forged is not None:
+            return _fail(f"the checkpoint does not hold: {forged}")
     if kept is not None and key is not None:
         check = verify_against_checkpoint(report, kept, key)
         if not check.ok:
@@ -125,13 +159,22 @@ async def checkpoint_async(
 ) -> int:
     url = resolve_database_url(database_url)
     try:
-        report = await _verify_database(url, None, 0)
+        key, identity = await _signing_key(url, key_path)
+        report, _ = await _verify_database(url, None, 0)
         if not report.ok or report.merkle_root is None:
             return _broken(report.first_broken_position, report.reason, "nothing signed")
-        key = _signing_key(url, key_path)
     except _Usage as usage:
         return _usage("checkpoint", str(usage))
-    signed = sign_checkpoint(key, report.head_position, report.head_hash, report.merkle_root)
+    except UnknownSigningKey as refused:
+        return _usage("checkpoint", str(refused))
+    assert identity.log_id is not None  # recorded with the key
+    signed = sign_checkpoint(
+        key,
+        report.head_position,
+        report.head_hash,
+        report.merkle_root,
+        origin=origin_for(identity.log_id),
+    )
     _write(output, encode_checkpoint(signed) + b"\n")
     if output not in (None, "-"):
         print(f"checkpoint of {signed.size} events written to {output} (key {signed.key_id})")
@@ -139,12 +182,42 @@ async def checkpoint_async(
 
 
 def public_key(key_path: str | None, *, database_url: str | None = None) -> int:
-    """Print the public key (PEM) of the signing key, creating the key if there is none."""
+    """Print the public key (PEM) of the signing key, creating (and recording) the key if the
+    log records none."""
+    return asyncio.run(public_key_async(key_path, database_url=database_url))
+
+
+async def public_key_async(key_path: str | None, *, database_url: str | None = None) -> int:
     try:
-        key = _signing_key(resolve_database_url(database_url), key_path)
+        key, _ = await _signing_key(resolve_database_url(database_url), key_path)
     except _Usage as usage:
         return _usage("public-key", str(usage))
+    except UnknownSigningKey as refused:
+        return _usage("public-key", str(refused))
     sys.stdout.write(public_key_pem(key))
+    return OK
+
+
+def rotate_key(
+    key_path: str | None, *, database_url: str | None = None, reason: str | None = None
+) -> int:
+    """Make a new signing key, record it in the log, and put it in the key file's place."""
+    return asyncio.run(rotate_key_async(key_path, database_url=database_url, reason=reason))
+
+
+async def rotate_key_async(
+    key_path: str | None, *, database_url: str | None = None, reason: str | None = None
+) -> int:
+    url = resolve_database_url(database_url)
+    path = signing_key_path(url, key_path)
+    try:
+        async with _writer(url) as store:
+            before = (await read_identity(store)).current_key
+            key, _ = await rotate_signing_key(store, path, metadata=_metadata(), reason=reason)
+    except _Usage as usage:
+        return _usage("rotate-key", str(usage))
+    was = f" (was {before.key_id})" if before is not None else ""
+    print(f"the log is now signed with key {key_id(key)}{was}; the key is in {path}")
     return OK
 
 
@@ -192,6 +265,18 @@ def add_audit_commands(subparsers: Any) -> None:
     _key_option(public_key_)
     public_key_.set_defaults(run=_run_public_key)
 
+    rotate_ = subparsers.add_parser(
+        "rotate-key",
+        help="make a new signing key and record the change in the log",
+        description="Generate a new Ed25519 signing key, record SigningKeyRotated in the log "
+        "and write the key to the key file (the previous file is kept as "
+        "<name>.<key id>.retired). Checkpoints signed before still verify with the old key.",
+    )
+    _database_option(rotate_)
+    _key_option(rotate_)
+    rotate_.add_argument("--reason", help="why the key changes (recorded in the log)")
+    rotate_.set_defaults(run=_run_rotate_key)
+
 
 def _database_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -223,32 +308,50 @@ async def _run_checkpoint(args: argparse.Namespace, _settings: object = None) ->
 
 
 async def _run_public_key(args: argparse.Namespace, _settings: object = None) -> int:
-    return public_key(args.key, database_url=args.database_url)
+    return await public_key_async(args.key, database_url=args.database_url)
+
+
+async def _run_rotate_key(args: argparse.Namespace, _settings: object = None) -> int:
+    return await rotate_key_async(args.key, database_url=args.database_url, reason=args.reason)
 
 
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _verify_file(path: Path, kept: Checkpoint | None, start: int) -> VerificationReport:
+def _verify_file(
+    path: Path, kept: Checkpoint | None, start: int
+) -> tuple[VerificationReport, LogIdentity]:
+    identity_events: list[RecordedEvent] = []
     try:
         with path.open("rb") as file:
-            events = _after(read_jsonl(file), start)
-            return verify_chain(
+            events = _after(_noting_identity(read_jsonl(file), identity_events), start)
+            report = verify_chain(
                 events,
                 start_position=start + 1,
                 start_prev_hash=kept.head_hash if kept is not None and start else GENESIS_HASH,
                 checkpoint=kept,
             )
+            return report, identity_from(identity_events)
     except ExportFormatError as error:
-        return VerificationReport(
+        broken = VerificationReport(
             ok=False,
             checked=0,
             head_position=0,
             head_hash="",
             reason=f"{path}: line {error.line} is not an event ({error.detail})",
         )
+        return broken, LogIdentity()
     except OSError as error:
         raise _Usage(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def _noting_identity(
+    events: Iterable[RecordedEvent], found: list[RecordedEvent]
+) -> Iterator[RecordedEvent]:
+    for event in events:
+        if event.stream_id == IDENTITY_STREAM:
+            found.append(event)
+        yield event
 
 
 def _after(events: Iterable[RecordedEvent], start: int) -> Iterator[RecordedEvent]:
@@ -258,15 +361,18 @@ def _after(events: Iterable[RecordedEvent], start: int) -> Iterator[RecordedEven
             yield event
 
 
-async def _verify_database(url: str, kept: Checkpoint | None, start: int) -> VerificationReport:
+async def _verify_database(
+    url: str, kept: Checkpoint | None, start: int
+) -> tuple[VerificationReport, LogIdentity]:
     async with _reader(url) as store:
         try:
-            return await verify_store(
+            report = await verify_store(
                 store,
                 start_position=start + 1,
                 start_prev_hash=kept.head_hash if kept is not None and start else GENESIS_HASH,
                 checkpoint=kept,
             )
+            return report, await read_identity(store)
         except Exception as error:  # no such table, unreachable server, bad credentials...
             raise _Usage(f"cannot read the log at {_safe(url)}: {error}") from None
 
@@ -286,6 +392,30 @@ async def _reader(url: str) -> AsyncIterator[EventStore]:
         yield store
     finally:
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def _writer(url: str) -> AsyncIterator[EventStore]:
+    """A store that may append (to record the signing key): migrated, its writer started."""
+    missing = _missing_sqlite_file(url)
+    if missing is not None:
+        raise _Usage(f"no database at {missing}")
+    try:
+        store = await open_store(url)
+    except Exception as error:
+        raise _Usage(f"cannot open the log at {_safe(url)}: {error}") from None
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _metadata() -> Metadata:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return Metadata(actor=f"cli:{user}", user_agent="agreements-cli")
 
 
 def _missing_sqlite_file(url: str) -> str | None:
@@ -323,10 +453,11 @@ def _read_public_key(path: str) -> Ed25519PublicKey:
         raise _Usage(f"{path} is not an Ed25519 public key in PEM: {error}") from None
 
 
-def _signing_key(url: str, key_path: str | None) -> Ed25519PrivateKey:
+async def _signing_key(url: str, key_path: str | None) -> tuple[Ed25519PrivateKey, LogIdentity]:
     path = signing_key_path(url, key_path)
     try:
-        return load_signing_key(path)
+        async with _writer(url) as store:
+            return await signing_key(store, path, metadata=_metadata())
     except OSError as error:
         raise _Usage(f"cannot use the signing key {path}: {error.strerror or error}") from None
     except ValueError as error:

@@ -257,7 +257,7 @@ def test_misuse_exits_with_status_2(
     not_json.write_text("hello")
 
     assert verify(url, str(export), None, None) == 2  # both sources
-    assert verify(url, None, str(kept), None) == 2  # checkpoint without key
+    assert verify(url, None, None, str(key)) == 2  # a key without a checkpoint
     assert verify(url, None, None, None, from_checkpoint=True) == 2
     assert verify(None, str(tmp_path / "missing.jsonl"), None, None) == 2
     assert verify(_url(tmp_path / "nowhere"), None, None, None) == 2
@@ -286,12 +286,12 @@ def test_the_commands_plug_into_a_parser(url: str, tmp_path: Path, capsys: Captu
     assert run("verify", "--database-url", url) == 0
     kept = tmp_path / "cp.json"
     assert run("checkpoint", "--database-url", url, "--key", str(key), "-o", str(kept)) == 0
-    assert run("public-key", "--key", str(key)) == 0
+    assert run("public-key", "--database-url", url, "--key", str(key)) == 0
     capsys.readouterr()
     export = tmp_path / "export.jsonl"
     asyncio.run(_export(url, export))
     pub = tmp_path / "custom.pub"
-    assert public_key(str(key)) == 0
+    assert public_key(str(key), database_url=url) == 0
     pub.write_text(capsys.readouterr().out)
     assert (
         run("verify", "--file", str(export), "--checkpoint", str(kept), "--public-key", str(pub))

@@ -17,6 +17,7 @@ from events.rules.admin import ADMIN
 from events.rules.agreement import AGREEMENT, AgreementDecider, AgreementState, DocumentLimits
 from events.rules.base import Decider
 from events.rules.delegation import DELEGATION, DelegationDecider, DelegationState
+from events.rules.log import LOG
 
 STREAM_ID_PATTERN = r"^[a-z]{1,32}-[A-Za-z0-9][A-Za-z0-9_-]{0,126}$"
 _STREAM_ID = re.compile(STREAM_ID_PATTERN)
@@ -25,10 +26,12 @@ _DECIDERS: dict[str, Decider[Any]] = {
     "agreement": AGREEMENT,
     "delegation": DELEGATION,
     "admin": ADMIN,
+    "log": LOG,
 }
 RECORDABLE_CATEGORIES = frozenset({"agreement", "delegation"})
 """Categories staff may append to over HTTP; `admin-…` streams are written only by the
-service's own token commands, or a recorder could issue itself an admin token."""
+service's own token commands, or a recorder could issue itself an admin token, and `log-…`
+streams only by the audit commands that register and rotate the signing key."""
 
 
 def check_stream_id(stream_id: str) -> None:
@@ -45,7 +48,7 @@ def decider_for(stream_id: str) -> Decider[Any]:
     """The decider guarding `stream_id`, chosen by its category.
 
     Raises `invalid_stream_id` for a malformed id and `unknown_stream_category` for a
-    category other than `agreement`, `delegation` and `admin`.
+    category other than `agreement`, `delegation`, `admin` and `log`.
     """
     check_stream_id(stream_id)
     category = stream_id.split("-", 1)[0]

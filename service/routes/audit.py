@@ -25,12 +25,14 @@ from starlette.responses import Response
 from events.audit import (
     LogBroken,
     LogTree,
-    load_signing_key,
     resume_hash,
     signing_key_path,
     verify_store,
 )
-from events.checkpoints import Checkpoint, public_key_pem
+from events.checkpoints import Checkpoint, origin_for, public_key_pem
+from events.envelope import Metadata
+from events.log_identity import UnknownSigningKey, signing_key
+from events.store import EventStore
 from events.verification import VerificationReport
 from service.problems import InvalidInput
 from service.responses import FieldProblem, JSONResponse, ProblemResponse, problem
@@ -41,6 +43,9 @@ MAX_VERIFY_EVENTS = 100_000
 """Most events one `GET /audit/verify` checks (about a second of work)."""
 
 PEM_MEDIA_TYPE = "application/x-pem-file"
+
+SERVICE_ACTOR = "service:audit"
+"""The actor of the log's id and first signing key when the service records them."""
 
 Size = Annotated[int, msgspec.Meta(ge=0, le=POSITION_MAX)]
 Position = Annotated[int, msgspec.Meta(ge=1, le=POSITION_MAX)]
@@ -56,18 +61,23 @@ class AuditState:
 
     key_path: Path
     tree: LogTree = dataclasses.field(default_factory=LogTree)
-    _key: Ed25519PrivateKey | None = None
+    _key: tuple[Ed25519PrivateKey, str] | None = None
     _key_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> AuditState:
         return cls(key_path=signing_key_path(settings.database_url))
 
-    async def signing_key(self) -> Ed25519PrivateKey:
-        """Loaded (or created) on first use, off the event loop."""
+    async def signing_key(self, store: EventStore) -> tuple[Ed25519PrivateKey, str]:
+        """The key the log records and the log's origin, on first use; a log that records no
+        key yet gets this one (raises UnknownSigningKey for a missing or another key)."""
         async with self._key_lock:
             if self._key is None:
-                self._key = await asyncio.to_thread(load_signing_key, self.key_path)
+                key, identity = await signing_key(
+                    store, self.key_path, metadata=Metadata(actor=SERVICE_ACTOR)
+                )
+                assert identity.log_id is not None  # recorded with the key
+                self._key = key, origin_for(identity.log_id)
             return self._key
 
 
@@ -176,10 +186,13 @@ async def verify(call: Call[VerifyParams, None]) -> Response:
 async def checkpoint(call: Call[NoParams, None]) -> Response:
     state = audit_state(call)
     try:
+        key, origin = await state.signing_key(call.services.store)
         await state.tree.refresh(call.services.store)
     except LogBroken as broken:
         return _log_broken(broken)
-    signed: Checkpoint = state.tree.checkpoint(await state.signing_key())
+    except UnknownSigningKey as unknown:
+        return _unknown_key(unknown)
+    signed: Checkpoint = state.tree.checkpoint(key, origin=origin)
     return JSONResponse(signed)
 
 
@@ -224,7 +237,10 @@ async def inclusion(call: Call[InclusionParams, None]) -> Response:
 
 
 async def public_key(call: Call[NoParams, None]) -> Response:
-    key = await audit_state(call).signing_key()
+    try:
+        key, _ = await audit_state(call).signing_key(call.services.store)
+    except UnknownSigningKey as unknown:
+        return _unknown_key(unknown)
     return Response(public_key_pem(key), media_type=PEM_MEDIA_TYPE)
 
 
@@ -251,6 +267,12 @@ def _log_broken(broken: LogBroken) -> Response:
         "nothing is signed or proven over a broken log"
     )
     return ProblemResponse(problem("log-broken", "The log fails verification", 500, detail))
+
+
+def _unknown_key(unknown: UnknownSigningKey) -> Response:
+    return ProblemResponse(
+        problem("signing-key-unknown", "The signing key is not the log's", 500, str(unknown))
+    )
 
 
 # --- declarations ----------------------------------------------------------------------------
