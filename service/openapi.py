@@ -14,7 +14,14 @@ from typing import Any
 
 import msgspec
 
-from events.catalogue import EVENT_TYPES, TokenIssued, TokenRevoked
+from events.catalogue import (
+    EVENT_TYPES,
+    LogNamed,
+    SigningKeyRegistered,
+    SigningKeyRotated,
+    TokenIssued,
+    TokenRevoked,
+)
 from service.auth import MATRIX
 from service.responses import Problem
 from service.routes.base import Endpoint, NoParams
@@ -29,10 +36,13 @@ _ERROR_TITLES = {
     413: "Body larger than the server's limit",
     415: "Content-Type is not application/json",
     422: "Schema or rule violation (with JSON paths, or the rule's name)",
-    500: "The server failed (for audit routes: the log fails verification, `log-broken`)",
+    500: "The server failed (for audit routes: the log fails verification, `log-broken`, or "
+    "the signing key is not the one the log records, `signing-key-unknown`)",
     503: "The database is unavailable; retry after Retry-After seconds",
 }
-_EVENT_DATA = [t for t in EVENT_TYPES.values() if t not in (TokenIssued, TokenRevoked)]
+_SERVICE_ONLY = (TokenIssued, TokenRevoked, LogNamed, SigningKeyRegistered, SigningKeyRotated)
+"""Recorded by the service's own commands, never by a client."""
+_EVENT_DATA = [t for t in EVENT_TYPES.values() if t not in _SERVICE_ONLY]
 
 
 def document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
