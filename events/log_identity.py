@@ -147,6 +147,15 @@ async def signing_key(
     return _recorded_key(Path(path), identity.current_key), identity
 
 
+async def check_key_file(store: IdentityStore, path: str | os.PathLike[str]) -> None:
+    """Raise UnknownSigningKey if the log records a signing key and `path` does not hold it:
+    for a server's start, so that a lost or swapped key file stops it at once, not at the
+    first checkpoint. A log that records no key yet passes (its first signing records one)."""
+    current = (await read_identity(store)).current_key
+    if current is not None:
+        _recorded_key(Path(path), current)
+
+
 async def rotate_signing_key(
     store: IdentityStore,
     path: str | os.PathLike[str],

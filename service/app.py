@@ -1,9 +1,10 @@
 """The application: routes, middleware, error handlers and lifespan, configured as data.
 
 Nothing touches a database at import or construction time: the lifespan opens the store,
-loads the token table (creating the first admin token on an empty register), starts the
-projection runner, and hands all of it to handlers as `request.state.services`. On exit it
-stops the runner and the token watcher, then closes the store (finishing queued appends).
+refuses a signing key file that is not the key the log records, loads the token table
+(creating the first admin token on an empty register), starts the projection runner, and hands
+all of it to handlers as `request.state.services`. On exit it stops the runner and the token
+watcher, then closes the store (finishing queued appends).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from events.audit import signing_key_path
 from events.envelope import Metadata
+from events.log_identity import check_key_file
 from events.store import EventStore, open_store
 from projections.facade import Projections
 from service import openapi
@@ -55,6 +58,7 @@ def create_app(
                 **settings.engine_settings(),
             )
             stack.push_async_callback(store.close)
+            await check_key_file(store, signing_key_path(settings.database_url))
             tokens = TokenTable(store, refresh_seconds=settings.token_refresh_seconds)
             await tokens.refresh()
             if settings.bootstrap_admin_token:

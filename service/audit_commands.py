@@ -125,12 +125,14 @@ async def verify_async(
             report, identity = await _verify_database(url, kept, start)
     except _Usage as usage:
         return _usage("verify", str(usage))
-    if kept is not None:  # before the scan's result: another log's hashes differ anyway
-        other_log = origin_problem(kept, identity.log_id)
-        if other_log is not None:
-            return _fail(f"the checkpoint does not hold: {other_log}")
+    other_log = origin_problem(kept, identity.log_id) if kept is not None else None
+    if other_log is not None and identity.log_id is not None:
+        # before the scan's result: another log's hashes differ anyway
+        return _fail(f"the checkpoint does not hold: {other_log}")
     if not report.ok:
         return _broken(report.first_broken_position, report.reason)
+    if other_log is not None:  # a whole log that names no id, and a checkpoint naming one
+        return _fail(f"the checkpoint does not hold: {other_log}")
     if kept is not None and key is None:
         key = identity.key(kept.key_id, covering=kept.size)
         if key is None:

@@ -5,6 +5,7 @@ which old checkpoints still verify with the old key. On both databases."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,8 +26,9 @@ from events.checkpoints import (
     verify_checkpoint,
 )
 from events.envelope import Metadata
-from events.log_identity import IDENTITY_STREAM, read_identity, signing_key
+from events.log_identity import IDENTITY_STREAM, UnknownSigningKey, read_identity, signing_key
 from events.store import open_store
+from service.app import create_app
 from service.audit_commands import (
     checkpoint_async,
     public_key_async,
@@ -236,3 +238,22 @@ async def test_the_server_will_not_sign_with_a_key_the_log_does_not_record(
         assert problem["type"].endswith("/signing-key-unknown")
         assert key_id(load_private_key(elsewhere)) in problem["detail"]
     assert await api.head() == head
+
+
+async def test_a_server_does_not_start_with_a_key_the_log_does_not_record(
+    api: Api, tmp_path: Path
+) -> None:
+    assert (await api.client.get("/audit/checkpoint", headers=api.auth("auditor"))).is_success
+    recorded = (await read_identity(api.services.store)).current_key
+    assert recorded is not None
+    stranger = tmp_path / "stranger.pem"
+    save_private_key(generate_key(), stranger)
+    for path in (stranger, tmp_path / "missing.pem"):
+        restarted = create_app(
+            dataclasses.replace(api.services.settings, bootstrap_admin_token=False),
+        )
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("AGREEMENTS_SIGNING_KEY", str(path))
+            with pytest.raises(UnknownSigningKey, match=recorded.key_id):
+                async with restarted.router.lifespan_context(restarted):
+                    pass
