@@ -5,14 +5,17 @@ which old checkpoints still verify with the old key. On both databases."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from events.catalogue import LogNamed, SigningKeyRotated
+from events.catalogue import EventData, LogNamed, SigningKeyRegistered, SigningKeyRotated
 from events.checkpoints import (
     decode_checkpoint,
     encode_checkpoint,
@@ -26,7 +29,9 @@ from events.checkpoints import (
     verify_checkpoint,
 )
 from events.envelope import Metadata
+from events.errors import RuleViolation
 from events.log_identity import IDENTITY_STREAM, UnknownSigningKey, read_identity, signing_key
+from events.rules.log import LOG
 from events.store import open_store
 from service.app import create_app
 from service.audit_commands import (
@@ -257,3 +262,44 @@ async def test_a_server_does_not_start_with_a_key_the_log_does_not_record(
             with pytest.raises(UnknownSigningKey, match=recorded.key_id):
                 async with restarted.router.lifespan_context(restarted):
                     pass
+
+
+# --- the rules of the log-identity stream ----------------------------------------------------
+
+
+def _registration(key: Ed25519PrivateKey) -> SigningKeyRegistered:
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return SigningKeyRegistered(key_id=key_id(key), public_key=base64.b64encode(raw).decode())
+
+
+def _rotation(key: Ed25519PrivateKey, previous: str) -> SigningKeyRotated:
+    registered = _registration(key)
+    return SigningKeyRotated(
+        key_id=registered.key_id, public_key=registered.public_key, previous_key_id=previous
+    )
+
+
+def _refused(past: list[EventData], new: list[EventData]) -> str:
+    with pytest.raises(RuleViolation) as refused:
+        LOG.check(LOG.fold(LOG.initial(), past), new)
+    return refused.value.rule
+
+
+def test_the_log_identity_rules() -> None:
+    first, second = generate_key(), generate_key()
+    named = LogNamed(log_id="a" * 32)
+    assert _refused([], [_registration(first)]) == "log_not_named"
+    assert _refused([named], [LogNamed(log_id="b" * 32)]) == "log_already_named"
+    assert _refused([named], [_rotation(second, key_id(first))]) == "no_signing_key"
+    registered = [named, _registration(first)]
+    assert _refused(registered, [_registration(second)]) == "signing_key_already_registered"
+    assert _refused(registered, [_rotation(second, key_id(second))]) == (
+        "rotation_from_not_current_key"
+    )
+    assert _refused(registered, [_rotation(first, key_id(first))]) == "signing_key_reused"
+    lying = msgspec.structs.replace(_rotation(second, key_id(first)), key_id=key_id(first))
+    assert _refused(registered, [lying]) == "key_id_mismatch"
+    mismatched = msgspec.structs.replace(_registration(first), key_id="0" * 16)
+    assert _refused([named], [mismatched]) == "key_id_mismatch"
+    state = LOG.check(LOG.fold(LOG.initial(), registered), [_rotation(second, key_id(first))])
+    assert state.keys == (key_id(first), key_id(second))
