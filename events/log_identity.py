@@ -131,19 +131,15 @@ async def signing_key(
     are recorded. Raises UnknownSigningKey for a missing file or another key once one is
     recorded.
     """
-    for _attempt in range(2):
-        identity = await read_identity(store)
-        current = identity.current_key
-        if current is not None:
-            return _recorded_key(Path(path), current), identity
-        key = load_signing_key(path)
-        try:
-            await _record(store, identity, _registered(key), metadata)
-        except WrongExpectedVersion:
-            continue  # another process recorded its key first: check ours against it
     identity = await read_identity(store)
     if identity.current_key is None:
-        raise UnknownSigningKey("the log's signing key could not be recorded")
+        key = load_signing_key(path)
+        # Another process may record its key first: ours is then checked against it.
+        with contextlib.suppress(WrongExpectedVersion):
+            await _record(store, identity, _registered(key), metadata)
+        identity = await read_identity(store)
+        if identity.current_key is None:
+            raise UnknownSigningKey("the log's signing key could not be recorded")
     return _recorded_key(Path(path), identity.current_key), identity
 
 
