@@ -300,9 +300,9 @@ AUDIT_ROUTES: tuple[Endpoint, ...] = (
         name="audit_checkpoint",
         summary="A signed checkpoint of the log as it is now (keep it outside the system)",
         description=(
-            "Size, head hash and RFC 9162 Merkle root, signed with the operator's Ed25519 key"
-            " (`/audit/public-key`). The body is the checkpoint file `agreements verify"
-            " --checkpoint` reads."
+            "The log's origin (naming its id), size, head hash and RFC 9162 Merkle root, signed"
+            " with the Ed25519 key the log records (`/audit/public-key`). The body is the"
+            " checkpoint file `agreements verify --checkpoint` reads."
         ),
         handler=checkpoint,
         errors=(500,),
