@@ -96,10 +96,3 @@ async def test_history_pages_hold_100_changes_by_default(api: Api) -> None:
     body = page.json()
     assert len(body["changes"]) == 100
     assert body["next_after_version"] == 100
-
-
-async def test_a_history_limit_of_zero_is_refused(api: Api) -> None:
-    await _record(api, "agreement-a", [signed()], "recorder")
-    refused = await api.client.get("/partnerships/a/history?limit=0", headers=api.auth("auditor"))
-    assert refused.status_code == 422
-    assert "limit" in refused.text
