@@ -267,12 +267,11 @@ def test_a_transfer_from_an_owner_with_the_same_slug_is_refused(recorded: str, n
     accepts(past, [transferred(Owner(unit=recorded), ELS)])
 
 
-def test_a_transfer_to_an_owner_with_the_same_slug_is_a_real_transfer() -> None:
+def test_owners_are_compared_as_recorded_up_to_unicode_composition() -> None:
+    # Another text with the same slug is another owner...
     past = [signed(), assigned(Owner(unit="外務省"))]
     accepts(past, [transferred(Owner(unit="外務省"), Owner(unit="경제산업부"))])
-
-
-def test_owners_are_the_same_text_whatever_its_unicode_composition() -> None:
+    # ...the same text typed with combining accents is the same owner.
     composed, decomposed = "Direcci\u00f3n General", "Direccio\u0301n General"
     past = [signed(), assigned(Owner(unit=composed))]
     accepts(past, [transferred(Owner(unit=decomposed), OFFICE)])
