@@ -19,7 +19,9 @@ from starlette.routing import Route
 
 from events.envelope import Metadata
 from events.store import EventStore, open_store
+from projections.cache import ReadCache
 from projections.facade import Projections
+from projections.replays import Replays
 from service import openapi
 from service.metrics import Metrics, MetricsMiddleware
 from service.problems import exception_handlers
@@ -99,7 +101,16 @@ def _routing_order(endpoint: Endpoint) -> int:
 
 
 def default_projections(store: EventStore, settings: Settings) -> Projections:
-    return Projections(store, batch_size=settings.projection_batch_size)
+    return Projections(
+        store,
+        batch_size=settings.projection_batch_size,
+        cache=ReadCache(max_entries=settings.cache_entries),
+        replays=Replays(
+            limit=settings.max_concurrent_replays,
+            wait=settings.replay_wait_seconds,
+            keep=settings.replay_cache_entries,
+        ),
+    )
 
 
 def app_from_env() -> Starlette:

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 import msgspec
 
+from events.backup import PRIVATE_FILE_MODE
 from events.catalogue import EventData, encode_data
 from events.envelope import AppendResult, Metadata, Proposed
 from events.export import write_jsonl
@@ -272,11 +273,18 @@ async def export(args: argparse.Namespace, settings: Settings) -> int:
         if args.output is None:
             count = await export_log(store, sys.stdout.buffer, after=args.after)
         else:
-            output = await asyncio.to_thread(open, args.output, "wb")
+            output = await asyncio.to_thread(_private_file, args.output)
             with output:
                 count = await export_log(store, output, after=args.after)
     print(f"exported {count} events", file=sys.stderr)
     return 0
+
+
+def _private_file(path: str) -> IO[bytes]:
+    """`path` opened for writing, readable by its owner only (an export is the whole log)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    os.fchmod(descriptor, PRIVATE_FILE_MODE)  # an existing file keeps its mode otherwise
+    return os.fdopen(descriptor, "wb")
 
 
 async def export_log(store: EventStore, output: IO[bytes], *, after: int = 0) -> int:
