@@ -16,6 +16,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from events.envelope import Metadata
 from events.store import EventStore, open_store
@@ -27,6 +28,7 @@ from service.metrics import Metrics, MetricsMiddleware
 from service.problems import exception_handlers
 from service.routes import ENDPOINTS
 from service.routes.base import Endpoint, Services
+from service.security import SecurityMiddleware
 from service.settings import Settings
 from service.tokens import TokenTable
 
@@ -79,7 +81,8 @@ def create_app(
             )
             yield {"services": services}
 
-    return Starlette(
+    return _Service(
+        access_log=settings.access_log,
         routes=[
             Route(e.path, e.app(), methods=[e.method], name=e.name)
             for e in sorted(endpoints, key=_routing_order)
@@ -88,6 +91,18 @@ def create_app(
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
+
+
+class _Service(Starlette):
+    """The app, with the security headers and log around everything, error answers too
+    (Starlette answers an unexpected exception outside the middleware it is given)."""
+
+    def __init__(self, *, access_log: bool, **options: Any) -> None:
+        self.access_log = access_log
+        super().__init__(**options)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityMiddleware(super().build_middleware_stack(), access_log=self.access_log)
 
 
 HOT_ROUTES = ("get_partnership", "append_events", "list_partnerships", "list_owners")

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from events.envelope import Metadata
-from service.auth import Permission, Principal, authorize
+from service.auth import Forbidden, Permission, Principal, authorize
 from service.problems import (
     BodyTimeout,
     BodyTooLarge,
@@ -34,6 +34,7 @@ from service.problems import (
     field_problem,
 )
 from service.responses import FieldProblem
+from service.security import note_principal
 
 if TYPE_CHECKING:
     from events.store import EventStore
@@ -122,9 +123,15 @@ class Endpoint:
             services: Services = request.state.services
             principal = None
             if endpoint.permission is not None:
-                principal = authorize(
-                    services.tokens, request.headers.get("authorization"), endpoint.permission
-                )
+                try:
+                    principal = authorize(
+                        services.tokens, request.headers.get("authorization"), endpoint.permission
+                    )
+                except Forbidden as refused:
+                    if refused.principal is not None:
+                        note_principal(request.scope, refused.principal)
+                    raise
+                note_principal(request.scope, principal)
             params = _parse_params(
                 request, endpoint, list_fields, services.settings.max_query_parameters
             )
