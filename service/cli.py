@@ -117,9 +117,11 @@ def _cli_metadata() -> Metadata:
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from service import connections
     from service.app import create_app
 
     asyncio.run(_prepare(settings, demo_first=args.demo))
+    options = connections.uvicorn_options(settings)
     if args.workers > 1:
         # Workers build their own app from the environment; the database is ready and the
         # first admin token (if any) was printed above, so no worker races to create one.
@@ -130,10 +132,11 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
-            access_log=False,
+            **options,
         )
     else:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False)
+        connections.configure(settings)
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, **options)
     return 0
 
 
