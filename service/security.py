@@ -63,7 +63,7 @@ class SecurityMiddleware:
 
 def _with_headers(message: Message) -> Message:
     headers = list(message.get("headers", ()))
-    names = {name.lower() for name, _ in headers}
+    names = [name for name, _ in headers]  # ASGI header names are lower-case
     headers.append(_NOSNIFF)
     if b"content-security-policy" not in names:
         headers.append(_POLICY)
