@@ -9,8 +9,8 @@ open, and 30 MB of headers are read and handed on. `GuardedHttpToolsProtocol` ad
 - a head larger than `max_header_bytes` is answered 431 and the connection closed, counted
   as headers are parsed and, while a head is incomplete, as bytes arrive (httptools buffers
   a header until its end: one huge header would otherwise be read whole first);
-- once a request is answered, a body still arriving is not waited for: the connection is
-  closed (otherwise a client trickling an unread body keeps it open forever).
+- once a request is answered, a body still arriving is read and dropped for at most as long
+  (uvicorn would read it, and stay open, for as long as the client trickles it).
 The body's own deadline (408) is the application's (`service.routes.base.read_body`).
 
 Worker processes (`--workers`) build their limits from the environment, as their app does.
@@ -118,8 +118,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         cycle = self.cycle
-        if cycle is not None and cycle.more_body and not self.transport.is_closing():
-            self.transport.close()  # answered before its body arrived: not worth reading on
+        if cycle is not None and cycle.more_body:
+            # Answered before its body arrived (a refusal, or a body nobody reads): the rest
+            # is read and dropped, but it and the next request's head must arrive within the
+            # head timeout. Closing at once could reset the connection before the client
+            # read the answer; reading on without a limit lets a client trickle forever.
+            self._await_head()
 
     def send_400_response(self, msg: str) -> None:
         if self._head_too_large:

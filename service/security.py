@@ -10,7 +10,8 @@ is kept.
 The security log (`agreements.security`): every 401 and 403 at WARNING, with the route, the
 client and, for a 403, which token was refused; with `access_log`, every other answer given
 to a token at INFO (token id and name, method, path, status). A token's secret is never in
-it: the record names the token by id, as the token table does. The client is the socket's
+it: the record names the token by id, as the token table does (for a 401, the id the
+refused token claims, if it has the token's shape). The client is the socket's
 peer, or what a trusted proxy says it is (uvicorn's proxy headers, `trusted_proxies`).
 
 Pure ASGI, wrapped around the whole application (error answers included): per answer it adds
@@ -20,6 +21,7 @@ a few header tuples and, unless a record is due, reads one key of the scope.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -75,14 +77,21 @@ def _with_headers(message: Message) -> Message:
 def _record(scope: Scope, status: int, access_log: bool) -> None:
     if status in (401, 403):
         principal: Principal | None = scope.get(PRINCIPAL)
+        claimed = _claimed_token(scope) if principal is None else None
+        if principal is not None:
+            whose = f" for {_token(principal)}"
+        elif claimed is not None:
+            whose = f" for unknown, revoked or mistyped token {claimed}"
+        else:
+            whose = ""
         security_log.warning(
             "refused %d %s %s from %s%s",
             status,
             scope["method"],
             _path(scope),
             _client(scope),
-            "" if principal is None else f" for {_token(principal)}",
-            extra=_fields(scope, status, principal),
+            whose,
+            extra={**_fields(scope, status, principal), "claimed_token_id": claimed},
         )
     elif access_log and PRINCIPAL in scope and security_log.isEnabledFor(logging.INFO):
         principal = scope[PRINCIPAL]
@@ -95,6 +104,19 @@ def _record(scope: Scope, status: int, access_log: bool) -> None:
             _client(scope),
             extra=_fields(scope, status, principal),
         )
+
+
+_CLAIMED = re.compile(rb"bearer\s+agr_([0-9a-f]{16})_", re.IGNORECASE)
+
+
+def _claimed_token(scope: Scope) -> str | None:
+    """The token id a refused token names (`agr_<id>_…`; never the secret after it): a
+    revoked token still in use is worth knowing about."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            found = _CLAIMED.match(value)
+            return found[1].decode() if found else None
+    return None
 
 
 def _token(principal: Principal) -> str:

@@ -7,6 +7,7 @@ machine cannot make a case fail, and a server without the limit fails it instead
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -98,6 +99,31 @@ def test_a_body_that_never_arrives_is_answered_408_and_closed(server: Server) ->
     assert head.startswith(b"HTTP/1.1 408 "), answer
     assert b"content-type: application/problem+json" in head.lower()
     assert b"request-timeout" in body
+
+
+def test_an_unread_body_trickled_after_the_answer_does_not_keep_the_connection(
+    server: Server,
+) -> None:
+    with _connect(server) as connection:
+        connection.sendall(
+            b"GET /health HTTP/1.1\r\nHost: agreements\r\nContent-Length: 1000000\r\n\r\n{"
+        )
+        received = b""
+        deadline = time.monotonic() + DEADLINE
+        while True:  # a byte of body every 0.1 s, until the server closes
+            assert time.monotonic() < deadline, f"still open after {DEADLINE} s: {received!r}"
+            readable, _, _ = select.select([connection], [], [], 0.1)
+            try:
+                if not readable:
+                    connection.sendall(b" ")
+                    continue
+                chunk = connection.recv(65536)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200 ")
 
 
 def test_headers_past_the_limit_are_answered_431_and_closed(server: Server) -> None:

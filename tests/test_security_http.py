@@ -85,6 +85,9 @@ async def test_refusals_are_in_the_security_log_without_secrets(
     ]
     viewer = api.services.tokens.authenticate(api.tokens["viewer"])
     assert viewer is not None
+    assert records[0].claimed_token_id is None  # type: ignore[attr-defined]
+    assert records[1].claimed_token_id == "0123456789abcdef"  # type: ignore[attr-defined]
+    assert "0123456789abcdef" in records[1].getMessage()
     forbidden = records[2]
     assert forbidden.token_id == viewer.token_id  # type: ignore[attr-defined]
     assert viewer.token_id in forbidden.getMessage()
