@@ -7,11 +7,16 @@ import dataclasses
 import logging
 import re
 
+import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 
 from service.routes import ENDPOINTS
 from service.routes.base import Endpoint
-from service.security import API_POLICY
+from service.security import API_POLICY, SecurityMiddleware
 from service.settings import Settings
 from tests.conftest import Api, signed
 
@@ -131,3 +136,21 @@ class TestWithTheAccessLog:
             (recorder.token_id, "POST", "/streams/agreement-x/events", 201),
         ]
         assert all(api.tokens["recorder"] not in r.getMessage() for r in records)
+
+
+async def test_a_route_that_sets_its_own_policy_and_caching_keeps_them() -> None:
+    page_policy = "default-src 'self'; frame-ancestors 'none'"
+
+    async def page(request: Request) -> Response:
+        return HTMLResponse(
+            "<p>dashboard</p>",
+            headers={"Content-Security-Policy": page_policy, "Cache-Control": "max-age=60"},
+        )
+
+    app = SecurityMiddleware(Starlette(routes=[Route("/page", page)]))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://agreements") as client:
+        answer = await client.get("/page")
+    assert answer.headers.get_list("content-security-policy") == [page_policy]
+    assert answer.headers.get_list("cache-control") == ["max-age=60"]
+    assert answer.headers["x-content-type-options"] == "nosniff"
