@@ -7,6 +7,7 @@ machine cannot make a case fail, and a server without the limit fails it instead
 
 from __future__ import annotations
 
+import dataclasses
 import select
 import socket
 import time
@@ -165,7 +166,17 @@ def test_the_security_log_names_the_client_a_trusted_proxy_forwarded(server: Ser
         time.sleep(0.05)
 
 
-def test_forwarded_headers_are_trusted_from_no_one_by_default(tmp_path: Path) -> None:
-    options = uvicorn_options(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"))
+def test_uvicorn_runs_with_the_limits_and_trusts_no_proxy_by_default(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
+        max_connections=7,
+        keep_alive_timeout_seconds=3.0,
+    )
+    options = uvicorn_options(settings)
+    assert options["limit_concurrency"] == 7
+    assert options["timeout_keep_alive"] == 3.0
     assert options["proxy_headers"] is False
     assert options["server_header"] is False
+    trusting = uvicorn_options(dataclasses.replace(settings, trusted_proxies="10.0.0.5, 10.0.0.6"))
+    assert trusting["proxy_headers"] is True
+    assert trusting["forwarded_allow_ips"] == "10.0.0.5, 10.0.0.6"
