@@ -64,14 +64,14 @@ class SecurityMiddleware:
 
 
 def _with_headers(message: Message) -> Message:
-    headers = list(message.get("headers", ()))
+    headers = [*message.get("headers", ()), _NOSNIFF]
     names = [name for name, _ in headers]  # ASGI header names are lower-case
-    headers.append(_NOSNIFF)
     if b"content-security-policy" not in names:
         headers.append(_POLICY)
     if b"cache-control" not in names:
         headers.append(_NO_STORE)
-    return {**message, "headers": headers}
+    message["headers"] = headers  # a message is built for each send: it is ours to change
+    return message
 
 
 def _record(scope: Scope, status: int, access_log: bool) -> None:
