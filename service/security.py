@@ -7,12 +7,12 @@ conditional request with `If-None-Match` still gets its 304). A route that serve
 else (an HTML page) sets its own `Content-Security-Policy` or `Cache-Control`, and that one
 is kept.
 
-The security log (`agreements.security`): every 401 and 403 at WARNING, with the route, the
+The security log (`agreements.security`): every 401 and 403 at WARNING, with method, path,
 client and, for a 403, which token was refused; with `access_log`, every other answer given
 to a token at INFO (token id and name, method, path, status). A token's secret is never in
-it: the record names the token by id, as the token table does (for a 401, the id the
-refused token claims, if it has the token's shape). The client is the socket's
-peer, or what a trusted proxy says it is (uvicorn's proxy headers, `trusted_proxies`).
+it: the record names the token by id, as the token table does (for a 401, the id the refused
+token claims, if it has the token's shape). The client is the socket's peer, or what a
+trusted proxy says it is (uvicorn's proxy headers, `trusted_proxies`).
 
 Pure ASGI, wrapped around the whole application (error answers included): per answer it adds
 a few header tuples and, unless a record is due, reads one key of the scope.
