@@ -32,6 +32,9 @@ from sqlalchemy.engine import URL, make_url
 from events.database import create_engine
 from events.schema import events as events_table
 
+PRIVATE_FILE_MODE = 0o600
+"""Backups and exports are the register itself: nobody but their owner may read them."""
+
 PG_DUMP_MISSING = "pg_dump not found: install the PostgreSQL client tools (postgresql-client)"
 
 
@@ -65,14 +68,18 @@ async def backup(database_url: str, destination: Path) -> BackupResult:
 
 
 def _partial(destination: Path) -> Path:
-    return destination.with_name(f".{destination.name}.partial-{os.getpid()}")
+    """Where the copy is written before it is renamed over `destination`: created empty and
+    readable by its owner only, since it holds everything the register does."""
+    partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
+    partial.unlink(missing_ok=True)
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    return partial
 
 
 def _sqlite_backup(source: Path, destination: Path) -> BackupResult:
     if not source.exists():
         raise BackupFailed(f"no database at {source}")
     partial = _partial(destination)
-    partial.unlink(missing_ok=True)
     try:
         with (
             contextlib.closing(sqlite3.connect(source, timeout=30)) as origin,
@@ -97,6 +104,7 @@ def _sqlite_backup(source: Path, destination: Path) -> BackupResult:
 
 def _durable_rename(partial: Path, destination: Path) -> None:
     with partial.open("rb") as written:
+        os.fchmod(written.fileno(), PRIVATE_FILE_MODE)  # whatever wrote it, whatever the umask
         os.fsync(written.fileno())
     os.replace(partial, destination)
     directory = os.open(destination.parent, os.O_RDONLY)

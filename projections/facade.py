@@ -11,6 +11,7 @@ from events.store import EventStore
 from projections import rebuild as _rebuild
 from projections.cache import ReadCache
 from projections.reader import ProjectionReader
+from projections.replays import Replays
 from projections.runner import ProjectionRunner
 
 
@@ -23,8 +24,9 @@ class Projections(ProjectionReader):
         poll_interval: float = 1.0,
         coalesce: float = 0.05,
         cache: ReadCache | None = None,
+        replays: Replays | None = None,
     ) -> None:
-        super().__init__(store, cache)
+        super().__init__(store, cache, replays)
         self.runner = ProjectionRunner(
             store,
             batch_size=batch_size,

@@ -27,6 +27,7 @@ from projections.cache import ReadCache
 from projections.delegation_view import Delegation
 from projections.owner_view import OwnerSummary, owner_rows, summarize_owner, summarize_owners
 from projections.partnership_view import Partnership
+from projections.replays import Replays
 from projections.schema import LIVE, checkpoints
 
 
@@ -46,12 +47,16 @@ def _cut(as_of_position: int | None, cut: Cut | None) -> Cut | None:
 
 
 class ProjectionReader:
-    def __init__(self, store: EventStore, cache: ReadCache | None = None) -> None:
+    def __init__(
+        self, store: EventStore, cache: ReadCache | None = None, replays: Replays | None = None
+    ) -> None:
         """`cache`: stored bytes kept true by this process's runner; without one (or while
-        the runner is not running) every read goes to the tables."""
+        the runner is not running) every read goes to the tables. `replays`: how many
+        whole-log replays (as-of lists) may run at once, and which are kept."""
         self._store = store
         self._engine: AsyncEngine = store.engine
         self.cache = cache if cache is not None else ReadCache()
+        self.replays = replays if replays is not None else Replays()
 
     # -- partnerships --------------------------------------------------------------------
 
@@ -320,9 +325,13 @@ class ProjectionReader:
 
     async def _picture(self, cut: Cut) -> as_of.Picture:
         resolved = await self.resolve(cut)
-        picture = await as_of.picture_at(self._store, resolved)
-        picture.position = _position(resolved)
-        return picture
+
+        async def replay() -> as_of.Picture:
+            picture = await as_of.picture_at(self._store, resolved)
+            picture.position = _position(resolved)
+            return picture
+
+        return await self.replays.picture((resolved.position, resolved.in_force_on), replay)
 
 
 def _plain(view: Partnership) -> Partnership:

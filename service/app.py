@@ -17,17 +17,21 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from events.audit import signing_key_path
 from events.envelope import Metadata
 from events.log_identity import check_key_file
 from events.store import EventStore, open_store
+from projections.cache import ReadCache
 from projections.facade import Projections
+from projections.replays import Replays
 from service import openapi
 from service.metrics import Metrics, MetricsMiddleware
 from service.problems import exception_handlers
 from service.routes import ENDPOINTS
 from service.routes.base import Endpoint, Services
+from service.security import SecurityMiddleware
 from service.settings import Settings
 from service.tokens import TokenTable
 
@@ -82,7 +86,8 @@ def create_app(
             )
             yield {"services": services}
 
-    return Starlette(
+    return _Service(
+        access_log=settings.access_log,
         routes=[
             Route(e.path, e.app(), methods=[e.method], name=e.name)
             for e in sorted(endpoints, key=_routing_order)
@@ -91,6 +96,18 @@ def create_app(
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
+
+
+class _Service(Starlette):
+    """The app, with the security headers and log around everything, error answers too
+    (Starlette answers an unexpected exception outside the middleware it is given)."""
+
+    def __init__(self, *, access_log: bool, **options: Any) -> None:
+        self.access_log = access_log
+        super().__init__(**options)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityMiddleware(super().build_middleware_stack(), access_log=self.access_log)
 
 
 HOT_ROUTES = ("get_partnership", "append_events", "list_partnerships", "list_owners")
@@ -104,7 +121,16 @@ def _routing_order(endpoint: Endpoint) -> int:
 
 
 def default_projections(store: EventStore, settings: Settings) -> Projections:
-    return Projections(store, batch_size=settings.projection_batch_size)
+    return Projections(
+        store,
+        batch_size=settings.projection_batch_size,
+        cache=ReadCache(max_entries=settings.cache_entries),
+        replays=Replays(
+            limit=settings.max_concurrent_replays,
+            wait=settings.replay_wait_seconds,
+            keep=settings.replay_cache_entries,
+        ),
+    )
 
 
 def app_from_env() -> Starlette:

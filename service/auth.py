@@ -52,20 +52,22 @@ class Unauthenticated(Exception):
         super().__init__(detail)
 
 
-class Forbidden(Exception):
-    """Valid credentials whose role does not allow the request (403)."""
-
-    def __init__(self, detail: str) -> None:
-        self.detail = detail
-        super().__init__(detail)
-
-
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """The caller, as established by its token. The recorded actor comes from here only."""
 
     token_id: str
     name: str
     role: Role
+
+
+class Forbidden(Exception):
+    """Valid credentials whose role does not allow the request (403); `principal` says whose,
+    for the security log."""
+
+    def __init__(self, detail: str, principal: Principal | None = None) -> None:
+        self.detail = detail
+        self.principal = principal
+        super().__init__(detail)
 
 
 def authorize(tokens: TokenTable, authorization: str | None, permission: Permission) -> Principal:
@@ -78,10 +80,12 @@ def authorize(tokens: TokenTable, authorization: str | None, permission: Permiss
     record = tokens.authenticate(secret.strip())
     if record is None:
         raise Unauthenticated("the token is unknown or revoked")
+    principal = Principal(token_id=record.token_id, name=record.name, role=record.role)
     allowed = MATRIX[permission]
     if record.role not in allowed:
         raise Forbidden(
             f"a {record.role} token may not {permission.replace('_', ' ')}"
-            f" (allowed: {', '.join(sorted(allowed))})"
+            f" (allowed: {', '.join(sorted(allowed))})",
+            principal,
         )
-    return Principal(token_id=record.token_id, name=record.name, role=record.role)
+    return principal

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 import msgspec
 
+from events.backup import PRIVATE_FILE_MODE
 from events.catalogue import EventData, encode_data
 from events.envelope import AppendResult, Metadata, Proposed
 from events.export import write_jsonl
@@ -117,9 +118,11 @@ def _cli_metadata() -> Metadata:
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from service import connections
     from service.app import create_app
 
     asyncio.run(_prepare(settings, demo_first=args.demo))
+    options = connections.uvicorn_options(settings)
     if args.workers > 1:
         # Workers build their own app from the environment; the database is ready and the
         # first admin token (if any) was printed above, so no worker races to create one.
@@ -130,10 +133,11 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
-            access_log=False,
+            **options,
         )
     else:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False)
+        connections.configure(settings)
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, **options)
     return 0
 
 
@@ -273,11 +277,18 @@ async def export(args: argparse.Namespace, settings: Settings) -> int:
         if args.output is None:
             count = await export_log(store, sys.stdout.buffer, after=args.after)
         else:
-            output = await asyncio.to_thread(open, args.output, "wb")
+            output = await asyncio.to_thread(_private_file, args.output)
             with output:
                 count = await export_log(store, output, after=args.after)
     print(f"exported {count} events", file=sys.stderr)
     return 0
+
+
+def _private_file(path: str) -> IO[bytes]:
+    """`path` opened for writing, readable by its owner only (an export is the whole log)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    os.fchmod(descriptor, PRIVATE_FILE_MODE)  # an existing file keeps its mode otherwise
+    return os.fdopen(descriptor, "wb")
 
 
 async def export_log(store: EventStore, output: IO[bytes], *, after: int = 0) -> int:

@@ -32,13 +32,15 @@ _ERROR_TITLES = {
     401: "Missing, malformed, unknown or revoked token",
     403: "The token's role does not allow this",
     404: "No such stream or resource",
+    408: "The body did not arrive within the server's body timeout (the connection is closed)",
     409: "Expected version does not hold, or event id reused with other content",
     413: "Body larger than the server's limit",
     415: "Content-Type is not application/json",
     422: "Schema or rule violation (with JSON paths, or the rule's name)",
     500: "The server failed (for audit routes: the log fails verification, `log-broken`, or "
     "the signing key is not the one the log records, `signing-key-unknown`)",
-    503: "The database is unavailable; retry after Retry-After seconds",
+    503: "The database is unavailable, or too many reads of the past run at once;"
+    " retry after Retry-After seconds",
 }
 _SERVICE_ONLY = (TokenIssued, TokenRevoked, LogNamed, SigningKeyRegistered, SigningKeyRotated)
 """Recorded by the service's own commands, never by a client."""
@@ -170,7 +172,7 @@ def _responses(endpoint: Endpoint, params_schema: dict[str, Any] | None) -> dict
     if params_schema is not None and params_schema.get("properties"):
         errors.add(422)
     if endpoint.body is not None:
-        errors |= {400, 413, 415, 422}
+        errors |= {400, 408, 413, 415, 422}
     if endpoint.name != "openapi":
         errors.add(503)
     problem = {"application/problem+json": {"schema": {"$ref": _ref(Problem)}}}

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from events import errors as store_errors
 from events.catalogue import PATTERN_MEANINGS
+from projections.replays import ReplaysBusy
 from service.auth import Forbidden, Unauthenticated
 from service.responses import FieldProblem, Problem, ProblemResponse, problem
 from service.tokens import UnknownToken
@@ -39,6 +40,14 @@ class BodyTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(f"request bodies are limited to {limit} bytes")
+
+
+class BodyTimeout(Exception):
+    """The body did not arrive whole in time (408; the connection is closed after)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"the request body must arrive within {seconds:g} seconds")
 
 
 class UnsupportedMediaType(Exception):
@@ -175,6 +184,16 @@ def problem_for(exc: Exception) -> tuple[Problem, dict[str, str]]:
             return _store_unavailable(exc)
         case HTTPException():
             return _from_http_exception(exc)
+        case ReplaysBusy():
+            return (
+                problem("replays-busy", "Too many reads of the past at once", 503, str(exc)),
+                {"Retry-After": str(exc.retry_after)},
+            )
+        case BodyTimeout():
+            return (
+                problem("request-timeout", "Request body too slow", 408, str(exc)),
+                {"Connection": "close"},
+            )
     return (
         problem("internal-error", "Internal server error", 500, "The error has been logged."),
         {},
@@ -225,6 +244,8 @@ HANDLED: tuple[type[Exception], ...] = (
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.TimeoutError,
     HTTPException,
+    ReplaysBusy,
+    BodyTimeout,
 )
 
 

@@ -75,6 +75,33 @@ class Settings:
     not a hung request). SQLite has no such limit."""
     projection_batch_size: int = 1000
     """Most events the projection runner applies in one transaction."""
+    max_query_parameters: int = 100
+    """More query parameters than this in one request is a 422, refused before any is read."""
+    cache_entries: int = 10_000
+    """Most documents, and most whole answers, the read cache holds (least recently used go
+    first): lookups of ids that do not exist cannot grow it."""
+    max_concurrent_replays: int = 2
+    """As-of reads that replay the log at once in this process; more wait for a turn."""
+    replay_wait_seconds: float = 10.0
+    """Longest an as-of read waits for a turn to replay before it is answered 503."""
+    replay_cache_entries: int = 4
+    """As-of states kept in memory, by the log position they reflect."""
+    max_header_bytes: int = 32 * 1024
+    """Request line plus headers beyond this are answered 431 and the connection closed."""
+    header_timeout_seconds: float = 10.0
+    """A connection that has not sent a whole request head by then is closed."""
+    keep_alive_timeout_seconds: float = 5.0
+    """An idle keep-alive connection is closed after this long."""
+    body_timeout_seconds: float = 30.0
+    """A request body not received whole by then is answered 408 and the connection closed."""
+    max_connections: int = 1000
+    """Connections (or requests in progress) past this are answered 503 at once."""
+    trusted_proxies: str = ""
+    """Comma-separated addresses (or `*`) of reverse proxies whose `X-Forwarded-For` and
+    `X-Forwarded-Proto` name the client; from anyone else they are ignored."""
+    access_log: bool = False
+    """Record every authenticated request (token, route, status, client) in the security
+    log, not only the refused ones."""
 
     def document_limits(self) -> DocumentLimits:
         """The caps on an agreement's lists, for `open_store`."""
@@ -127,4 +154,16 @@ _FROM_ENV: dict[str, Callable[[str], Any]] = {
     "pool_timeout": float,
     "statement_timeout_ms": int,
     "projection_batch_size": int,
+    "max_query_parameters": int,
+    "cache_entries": int,
+    "max_concurrent_replays": int,
+    "replay_wait_seconds": float,
+    "replay_cache_entries": int,
+    "max_header_bytes": int,
+    "header_timeout_seconds": float,
+    "keep_alive_timeout_seconds": float,
+    "body_timeout_seconds": float,
+    "max_connections": int,
+    "trusted_proxies": str,
+    "access_log": lambda raw: raw.strip().lower() in ("1", "true", "yes", "on"),
 }

@@ -11,6 +11,7 @@ parameters, the others query parameters; unknown query parameters are refused (4
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import re
@@ -23,8 +24,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from events.envelope import Metadata
-from service.auth import Permission, Principal, authorize
+from service.auth import Forbidden, Permission, Principal, authorize
 from service.problems import (
+    BodyTimeout,
     BodyTooLarge,
     InvalidInput,
     MalformedBody,
@@ -32,6 +34,7 @@ from service.problems import (
     field_problem,
 )
 from service.responses import FieldProblem
+from service.security import note_principal
 
 if TYPE_CHECKING:
     from events.store import EventStore
@@ -120,13 +123,25 @@ class Endpoint:
             services: Services = request.state.services
             principal = None
             if endpoint.permission is not None:
-                principal = authorize(
-                    services.tokens, request.headers.get("authorization"), endpoint.permission
-                )
-            params = _parse_params(request, endpoint, list_fields)
+                try:
+                    principal = authorize(
+                        services.tokens, request.headers.get("authorization"), endpoint.permission
+                    )
+                except Forbidden as refused:
+                    if refused.principal is not None:
+                        note_principal(request.scope, refused.principal)
+                    raise
+                note_principal(request.scope, principal)
+            params = _parse_params(
+                request, endpoint, list_fields, services.settings.max_query_parameters
+            )
             body = None
             if decoder is not None:
-                raw = await read_body(request, services.settings.max_body_bytes)
+                raw = await read_body(
+                    request,
+                    services.settings.max_body_bytes,
+                    services.settings.body_timeout_seconds,
+                )
                 body = decode_body(decoder, raw)
             return await endpoint.handler(Call(request, services, principal, params, body))
 
@@ -146,15 +161,16 @@ _NO_CONTROL = "must not contain control characters"
 a NUL. Refused here for every route, whatever its parameter types say."""
 
 
-def _parse_params(request: Request, endpoint: Endpoint, list_fields: frozenset[str]) -> Any:
+def _parse_params(
+    request: Request, endpoint: Endpoint, list_fields: frozenset[str], max_parameters: int
+) -> Any:
     values: dict[str, Any] = dict(request.path_params)
     errors: list[FieldProblem] = []
     for key, value in request.path_params.items():
         if _CONTROL.search(value):
             errors.append(FieldProblem(f"path.{key}", _NO_CONTROL))
-    query = request.query_params if request.scope["query_string"] else ()
-    for key in query:
-        given = request.query_params.getlist(key)
+    query = _query(request, max_parameters) if request.scope["query_string"] else {}
+    for key, given in query.items():
         if _CONTROL.search(key) or any(_CONTROL.search(v) for v in given):
             errors.append(FieldProblem(f"query.{key[:100]}", _NO_CONTROL))
         elif key in endpoint.path_names:
@@ -173,6 +189,17 @@ def _parse_params(request: Request, endpoint: Endpoint, list_fields: frozenset[s
         raise InvalidInput([_param_problem(error, endpoint.path_names)]) from None
     _refuse_null_words(values, params, endpoint.path_names)
     return params
+
+
+def _query(request: Request, limit: int) -> dict[str, list[str]]:
+    """The query's values by name, gathered in one pass. More than `limit` parameters is
+    refused before any of them is decoded: counting separators is one scan of the bytes."""
+    if request.scope["query_string"].count(b"&") >= limit:
+        raise InvalidInput([FieldProblem("query", f"at most {limit} parameters are allowed")])
+    grouped: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        grouped.setdefault(key, []).append(value)
+    return grouped
 
 
 def _refuse_null_words(values: Mapping[str, Any], params: Any, path_names: frozenset[str]) -> None:
@@ -197,8 +224,10 @@ def _param_problem(error: msgspec.ValidationError, path_names: frozenset[str]) -
     return FieldProblem(f"{where}.{problem.path.removeprefix('$.')}", problem.message)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The JSON body, at most `limit` bytes (413 beyond, even if Content-Length lied)."""
+async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+    """The JSON body, at most `limit` bytes (413 beyond, even if Content-Length lied), whole
+    within `timeout` seconds (408 after: a client trickling a body holds a connection and a
+    request slot for as long as it likes otherwise)."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise UnsupportedMediaType(request.headers.get("content-type"))
@@ -207,11 +236,16 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        assert timeout is not None
+        raise BodyTimeout(timeout) from None
     return b"".join(chunks)
 
 

@@ -43,8 +43,9 @@ Filter = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 _SCHEMAS = ".".join(str(version) for version in SCHEMA_VERSIONS.values())
-_CACHING = "private, no-cache"
-"""Keep it, but ask again each time (with If-None-Match): answers follow the log."""
+_CACHING = "no-store"
+"""Answers are for the token that asked: nothing may store them. A client that polls keeps the
+ETag itself and asks with If-None-Match (304 while nothing changed)."""
 
 
 class ReadParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
