@@ -26,8 +26,17 @@ from projections.as_of import Cut
 from projections.cache import ReadCache
 from projections.delegation_view import Delegation
 from projections.owner_view import OwnerSummary, owner_rows, summarize_owner, summarize_owners
+from projections.pages import Keyset, Page, keyset_page, page_of
 from projections.partnership_view import Partnership
 from projections.schema import LIVE, checkpoints
+from projections.summaries import (
+    DelegationSummary,
+    OwnerListItem,
+    PartnershipSummary,
+    delegation_summary,
+    owner_list_item,
+    partnership_summary,
+)
 
 
 def stream_id(category: str, identifier: str) -> str:
@@ -124,6 +133,61 @@ class ProjectionReader:
         views, position = await self._partnerships_at(past, status, owner, sector)
         return [_plain(view) for view in views], position
 
+    async def partnership_page(
+        self,
+        keyset: Keyset,
+        *,
+        status: str | None = None,
+        owner: str | None = None,
+        sector: str | None = None,
+    ) -> Page[PartnershipSummary]:
+        """A page of partnership summaries by id (see `projections.pages`). The first page
+        of a walk over the current state is one statement, and the one dashboards poll:
+        the cache may hold it."""
+        answer = None
+        if keyset.at is None and keyset.after is None:
+            answer = ("partnership-page", status, owner, sector, keyset.limit)
+            held = self.cache.answer(answer)
+            position = self.cache.position
+            if held is not None and position is not None:
+                items, more = held
+                return Page(items, position, more)
+        tables = LIVE.partnerships
+        docs = tables.docs
+
+        def keep(view: Partnership) -> bool:
+            return partnerships.matches(view, status=status, owner=owner, sector=sector)
+
+        async def fold(key: str) -> Partnership | None:
+            cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
+            return await as_of.partnership_at(self._store, key, cut)
+
+        found = await keyset_page(
+            self._engine,
+            name=partnerships.NAME,
+            table=docs,
+            id_column=docs.c.agreement_id,
+            condition=partnerships.filter_condition(
+                tables, status=status, owner=owner, sector=sector
+            ),
+            keyset=keyset,
+            decode=partnerships.decode,
+            fold=fold,
+            keep=keep,
+        )
+        if found is None:
+            assert keyset.at is not None
+            cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
+            views, position = await self._partnerships_at(cut, status, owner, sector)
+            views.sort(key=lambda view: view.agreement_id)
+            chosen, more = page_of(views, lambda v: v.agreement_id, keyset.after, keyset.limit)
+            return Page([partnership_summary(v) for v in chosen], position, more)
+        views, position, more = found
+        items = [partnership_summary(view) for view in views]
+        if answer is not None:
+            self.cache.offer_answer(answer, (items, more), position, 400 * (len(items) + 1))
+        return Page(items, position, more)
+
     # -- owners --------------------------------------------------------------------------
 
     async def list_owners(
@@ -148,6 +212,49 @@ class ProjectionReader:
         summaries = summarize_owners(owners.decode_rows(docs), today)
         self.cache.offer_answer(key, summaries, position, sum(map(len, docs)))
         return summaries, position
+
+    async def owner_page(self, keyset: Keyset, *, today: dt.date) -> Page[OwnerListItem]:
+        """A page of owner summaries by owner id. Over the current state each page reflects
+        the position it was read at (an owner is summed up from rows of many partnerships,
+        which no single stored row dates); as of a past cut (`keyset.at` set), every page
+        replays the log to that cut."""
+        if keyset.at is not None:
+            cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
+            picture = await self._picture(cut)
+            views = [_plain(view) for view in picture.partnerships.values()]
+            summaries = summarize_owners([row for v in views for row in owner_rows(v)], today)
+            chosen, more = page_of(summaries, lambda s: s.owner_id, keyset.after, keyset.limit)
+            return Page([owner_list_item(s) for s in chosen], picture.position, more)
+        answer = None
+        if keyset.after is None:
+            answer = ("owner-page", today, keyset.limit)
+            held = self.cache.answer(answer)
+            position = self.cache.position
+            if held is not None and position is not None:
+                items, more = held
+                return Page(items, position, more)
+        items_table = LIVE.owner_items
+        inner = items_table.alias("chosen")
+        chosen_ids = (
+            select(inner.c.owner_id)
+            .where(true() if keyset.after is None else inner.c.owner_id > keyset.after)
+            .distinct()
+            .order_by(inner.c.owner_id)
+            .limit(keyset.limit + 1)
+        )
+        docs, position = await self._docs_at(
+            owners.NAME,
+            items_table,
+            items_table.c.owner_id.in_(chosen_ids),
+            items_table.c.doc,
+            order_by=(items_table.c.owner_id,),
+        )
+        summaries = summarize_owners(owners.decode_rows(docs), today)
+        more = len(summaries) > keyset.limit
+        listed = [owner_list_item(s) for s in summaries[: keyset.limit]]
+        if answer is not None:
+            self.cache.offer_answer(answer, (listed, more), position, 300 * (len(listed) + 1))
+        return Page(listed, position, more)
 
     async def get_owner(
         self,
@@ -206,6 +313,35 @@ class ProjectionReader:
             return [delegations.decode(doc) for doc in docs], position
         views, position = await self._delegations_at(past)
         return [_plain_delegation(view) for view in views], position
+
+    async def delegation_page(self, keyset: Keyset) -> Page[DelegationSummary]:
+        """A page of delegation summaries by id (see `projections.pages`)."""
+        docs = LIVE.delegations
+
+        async def fold(key: str) -> Delegation | None:
+            cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
+            return await as_of.delegation_at(self._store, key, cut)
+
+        found = await keyset_page(
+            self._engine,
+            name=delegations.NAME,
+            table=docs,
+            id_column=docs.c.delegation_id,
+            condition=true(),
+            keyset=keyset,
+            decode=delegations.decode,
+            fold=fold,
+            keep=lambda _: True,
+        )
+        if found is None:
+            assert keyset.at is not None
+            cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
+            views, position = await self._delegations_at(cut)
+            views.sort(key=lambda view: view.delegation_id)
+            chosen, more = page_of(views, lambda v: v.delegation_id, keyset.after, keyset.limit)
+            return Page([delegation_summary(v) for v in chosen], position, more)
+        views, position, more = found
+        return Page([delegation_summary(view) for view in views], position, more)
 
     async def get_delegation_json(
         self, delegation_id: str, *, as_of_position: int | None = None, cut: Cut | None = None

@@ -64,6 +64,8 @@ class Settings:
     not a hung request). SQLite has no such limit."""
     projection_batch_size: int = 1000
     """Most events the projection runner applies in one transaction."""
+    owner_follow_ups_shown: int = 100
+    """Open (and overdue) follow-ups an owner's document lists; all are counted."""
 
     def engine_settings(self) -> dict[str, Any]:
         """Keyword arguments for `open_store` / `events.database.create_engine`."""
@@ -102,4 +104,5 @@ _FROM_ENV: dict[str, Callable[[str], Any]] = {
     "pool_timeout": float,
     "statement_timeout_ms": int,
     "projection_batch_size": int,
+    "owner_follow_ups_shown": int,
 }
