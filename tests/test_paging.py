@@ -131,7 +131,7 @@ async def test_a_page_of_a_walk_keeps_its_etag_while_the_log_moves(api: Api) -> 
 
 async def test_filters_compose_with_a_walk(api: Api) -> None:
     for n in range(1, 5):
-        head = await sign(api, f"a-{n}")
+        await sign(api, f"a-{n}")
     await append(api, "a-2", terminated())
     await applied(
         api,
@@ -251,7 +251,7 @@ async def test_cursors_not_given_out_for_this_list_are_refused(api: Api) -> None
         ("/partnerships", {"cursor": token[:-3]}, viewer),
         ("/partnerships", {"cursor": flipped}, viewer),
         ("/partnerships", {"cursor": token, "status": "terminated"}, viewer),
-        ("/partnerships", {"cursor": token, "as_of_position": 1}, viewer),
+        ("/partnerships", {"cursor": token, "as_of_position": "1"}, viewer),
         ("/delegations", {"cursor": token}, viewer),
         ("/owners", {"cursor": token}, viewer),
         ("/admin/tokens", {"cursor": token}, admin),
