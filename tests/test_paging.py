@@ -8,14 +8,12 @@ asked for (`wait_for_position`), so nothing depends on timing.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from service.cli import record_demo
-from service.settings import Settings
 from tests.conftest import Api, signed
 
 ELS = "fit-tokyo-office--els-verhulst"
@@ -294,42 +292,3 @@ async def test_the_last_page_has_no_next_link(api: Api) -> None:
     assert "link" not in exactly.headers and len(exactly.json()["partnerships"]) == 3
     default = await fetch(api, "/partnerships")
     assert len(default["partnerships"]) == 3 and default["next"] is None
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, owner_follow_ups_shown=1)
-
-
-async def test_an_owner_document_lists_open_follow_ups_up_to_its_limit(api: Api) -> None:
-    await record_demo(api.services.store)
-    imec = "imec-rapidus-2022"
-    opened = [
-        event(
-            "FollowUpOpened",
-            follow_up_id=f"f-{n}",
-            title=f"task {n}",
-            owner=FIT_TOKYO,
-            due_on=f"2023-0{n}-01",
-        )
-        for n in range(1, 4)
-    ]
-    await append(api, imec, *opened)
-    done = event("FollowUpCompleted", follow_up_id="f-3", completed_on="2023-02-15")
-    await applied(api, await append(api, imec, done))
-
-    owner = (await fetch_one(api, f"/owners/{ELS}"))["owner"]
-    assert owner["counts"] == {"open": 2, "overdue": 2, "completed": 1, "cancelled": 0}
-    assert [f["follow_up_id"] for f in owner["open"]] == ["f-1"]
-    assert [f["follow_up_id"] for f in owner["overdue"]] == ["f-1"]
-    assert "completed" not in owner and "/follow-ups" in owner["elsewhere"]
-    listed = await fetch(api, "/owners")
-    els = next(o for o in listed["owners"] if o["owner_id"] == ELS)
-    assert els["counts"] == owner["counts"] and els["next_due_on"] == "2023-01-01"
-
-
-async def fetch_one(api: Api, url: str) -> dict[str, Any]:
-    response = await api.client.get(url, headers=api.auth("viewer"))
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
