@@ -2,7 +2,9 @@
 
 Rows are a pure function of a partnership document (`owner_view.owner_rows`), so they are
 replaced wholesale for every partnership a batch changed; summaries (and overdue counts,
-which depend on today's date) are computed when read.
+which depend on today's date) are computed when read. A follow-up's state and due date, and
+the partnership's position, are columns too, so that a page of owners is counted in SQL
+(`tally_query`) instead of decoding every row of every owner on it.
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import (
+    BigInteger,
     Column,
     Index,
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
+    String,
     Table,
     Text,
     bindparam,
+    case,
     delete,
+    func,
     insert,
     select,
 )
@@ -31,7 +37,8 @@ from projections.owner_view import OwnerRow, owner_rows
 from projections.partnership_view import Partnership
 
 NAME = "owners"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: state, due date and position as columns (owner pages are counted in SQL)."""
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(OwnerRow)
@@ -45,16 +52,29 @@ def define_tables(metadata: MetaData, suffix: str = "", tag: str = "") -> Table:
         Column("item", Text, nullable=False),
         Column("owner_id", Text, nullable=False),
         Column("doc", LargeBinary, nullable=False),
+        # The follow-up's state; null on the row naming the agreement's owner.
+        Column("state", String(16), nullable=True),
+        Column("due_on", String(10), nullable=True),
+        # The partnership's position: the latest row gives the owner's unit and person.
+        Column("position", BigInteger, nullable=False),
         PrimaryKeyConstraint("agreement_id", "item", name=f"pk_owner_items{tag}"),
     )
-    Index(f"ix_owner_items_owner{tag}", items.c.owner_id)
+    Index(f"ix_owner_items_owner{tag}", items.c.owner_id, items.c.position)
     return items
 
 
 def item_rows(partnerships: Iterable[Partnership]) -> list[tuple[Any, ...]]:
     """The rows these partnerships contribute, in the table's column order."""
     return [
-        (row.agreement_id, row.item, row.owner_id, _ENCODER.encode(row))
+        (
+            row.agreement_id,
+            row.item,
+            row.owner_id,
+            _ENCODER.encode(row),
+            None if row.follow_up is None else row.follow_up.state,
+            None if row.follow_up is None else row.follow_up.due_on.isoformat(),
+            row.position,
+        )
         for partnership in partnerships
         for row in owner_rows(partnership)
     ]
@@ -89,3 +109,40 @@ def rows_query(items: Table, owner_id: str | None = None) -> Any:
 
 def decode_rows(docs: Iterable[bytes]) -> list[OwnerRow]:
     return [_DECODER.decode(doc) for doc in docs]
+
+
+def tally_query(items: Table, owner_ids: Any, today: str) -> Any:
+    """Per owner in `owner_ids` (a subquery), by owner id: agreement count, follow-up counts
+    by state (overdue: open and due before `today`), the earliest open due date, and the doc
+    of the owner's latest row (for its unit and person)."""
+    latest = items.alias("latest")
+    is_open = items.c.state == "open"
+    latest_doc = (
+        select(latest.c.doc)
+        .where(latest.c.owner_id == items.c.owner_id)
+        .order_by(latest.c.position.desc(), latest.c.agreement_id.desc(), latest.c.item.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+    def count(condition: Any) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    return (
+        select(
+            items.c.owner_id,
+            count(items.c.state.is_(None)).label("agreements"),
+            count(is_open).label("open"),
+            count(is_open & (items.c.due_on < today)).label("overdue"),
+            count(items.c.state == "completed").label("completed"),
+            count(items.c.state == "cancelled").label("cancelled"),
+            func.min(case((is_open, items.c.due_on), else_=None)).label("next_due_on"),
+            latest_doc.label("latest"),
+        )
+        .where(items.c.owner_id.in_(owner_ids))
+        .group_by(items.c.owner_id)
+    )
+
+
+def decode_row(doc: bytes) -> OwnerRow:
+    return _DECODER.decode(doc)

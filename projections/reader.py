@@ -25,7 +25,13 @@ from projections import as_of, delegations, owners, partnerships
 from projections.as_of import Cut
 from projections.cache import ReadCache
 from projections.delegation_view import Delegation
-from projections.owner_view import OwnerSummary, owner_rows, summarize_owner, summarize_owners
+from projections.owner_view import (
+    FollowUpCounts,
+    OwnerSummary,
+    owner_rows,
+    summarize_owner,
+    summarize_owners,
+)
 from projections.pages import Keyset, Page, keyset_page, page_of
 from projections.partnership_view import Partnership
 from projections.schema import LIVE, checkpoints
@@ -242,16 +248,19 @@ class ProjectionReader:
             .order_by(inner.c.owner_id)
             .limit(keyset.limit + 1)
         )
-        docs, position = await self._docs_at(
-            owners.NAME,
-            items_table,
-            items_table.c.owner_id.in_(chosen_ids),
-            items_table.c.doc,
-            order_by=(items_table.c.owner_id,),
+        tally = owners.tally_query(items_table, chosen_ids, today.isoformat()).subquery()
+        query = (
+            select(checkpoints.c.position, tally)
+            .select_from(checkpoints.outerjoin(tally, true()))
+            .where(checkpoints.c.name == owners.NAME)
+            .order_by(tally.c.owner_id)
         )
-        summaries = summarize_owners(owners.decode_rows(docs), today)
-        more = len(summaries) > keyset.limit
-        listed = [owner_list_item(s) for s in summaries[: keyset.limit]]
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        position = rows[0][0] if rows else 0
+        tallied = [_owner_item(row[1:], today) for row in rows if row[1] is not None]
+        more = len(tallied) > keyset.limit
+        listed = tallied[: keyset.limit]
         if answer is not None:
             self.cache.offer_answer(answer, (listed, more), position, 300 * (len(listed) + 1))
         return Page(listed, position, more)
@@ -466,6 +475,26 @@ def _plain(view: Partnership) -> Partnership:
     catalogue's shapes (`projections._trusted`), which encode the same but compare unequal
     to the catalogue's own."""
     return partnerships.decode(partnerships.encode(view))
+
+
+def _owner_item(row: Any, today: dt.date) -> OwnerListItem:
+    """A list item from a row of `owners.tally_query`."""
+    owner_id, agreements, open_, overdue, completed, cancelled, next_due_on, latest = row
+    named = owners.decode_row(latest)
+    return OwnerListItem(
+        owner_id=owner_id,
+        unit=named.unit,
+        person=named.person,
+        agreement_count=int(agreements),
+        counts=FollowUpCounts(
+            open=int(open_),
+            overdue=int(overdue),
+            completed=int(completed),
+            cancelled=int(cancelled),
+        ),
+        next_due_on=None if next_due_on is None else dt.date.fromisoformat(next_due_on),
+        today=today,
+    )
 
 
 def _plain_delegation(view: Delegation) -> Delegation:
