@@ -24,7 +24,6 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
-    case,
     delete,
     func,
     insert,
@@ -60,6 +59,7 @@ def define_tables(metadata: MetaData, suffix: str = "", tag: str = "") -> Table:
         PrimaryKeyConstraint("agreement_id", "item", name=f"pk_owner_items{tag}"),
     )
     Index(f"ix_owner_items_owner{tag}", items.c.owner_id, items.c.position)
+    Index(f"ix_owner_items_state{tag}", items.c.owner_id, items.c.state, items.c.due_on)
     return items
 
 
@@ -112,35 +112,43 @@ def decode_rows(docs: Iterable[bytes]) -> list[OwnerRow]:
 
 
 def tally_query(items: Table, owner_ids: Any, today: str) -> Any:
-    """Per owner in `owner_ids` (a subquery), by owner id: agreement count, follow-up counts
-    by state (overdue: open and due before `today`), the earliest open due date, and the doc
-    of the owner's latest row (for its unit and person)."""
-    latest = items.alias("latest")
-    is_open = items.c.state == "open"
+    """Per owner in `owner_ids` (a select of distinct owner ids), by owner id: agreement
+    count, follow-up counts by state (overdue: open and due before `today`), the earliest
+    open due date, and the doc of the owner's latest row (for its unit and person). Each
+    figure is a range of the (owner, state, due date) index, so no row is read but one."""
+    chosen = owner_ids.subquery()
+    owner = chosen.c.owner_id
+
+    def of_owner(column: Any, *conditions: Any) -> Any:
+        inner = items.alias()
+        condition = inner.c.owner_id == owner
+        for make in conditions:
+            condition = condition & make(inner)
+        return select(column(inner)).where(condition).scalar_subquery()
+
+    def count(*conditions: Any) -> Any:
+        return of_owner(lambda _: func.count(), *conditions)
+
+    def is_open(t: Any) -> Any:
+        return t.c.state == "open"
+
+    latest = items.alias()
     latest_doc = (
         select(latest.c.doc)
-        .where(latest.c.owner_id == items.c.owner_id)
+        .where(latest.c.owner_id == owner)
         .order_by(latest.c.position.desc(), latest.c.agreement_id.desc(), latest.c.item.desc())
         .limit(1)
         .scalar_subquery()
     )
-
-    def count(condition: Any) -> Any:
-        return func.sum(case((condition, 1), else_=0))
-
-    return (
-        select(
-            items.c.owner_id,
-            count(items.c.state.is_(None)).label("agreements"),
-            count(is_open).label("open"),
-            count(is_open & (items.c.due_on < today)).label("overdue"),
-            count(items.c.state == "completed").label("completed"),
-            count(items.c.state == "cancelled").label("cancelled"),
-            func.min(case((is_open, items.c.due_on), else_=None)).label("next_due_on"),
-            latest_doc.label("latest"),
-        )
-        .where(items.c.owner_id.in_(owner_ids))
-        .group_by(items.c.owner_id)
+    return select(
+        owner,
+        count(lambda t: t.c.state.is_(None)).label("agreements"),
+        count(is_open).label("open"),
+        count(is_open, lambda t: t.c.due_on < today).label("overdue"),
+        count(lambda t: t.c.state == "completed").label("completed"),
+        count(lambda t: t.c.state == "cancelled").label("cancelled"),
+        of_owner(lambda t: func.min(t.c.due_on), is_open).label("next_due_on"),
+        latest_doc.label("latest"),
     )
 
 
