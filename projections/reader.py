@@ -16,12 +16,14 @@ import datetime as dt
 from collections.abc import Hashable
 from typing import Any
 
+from msgspec.structs import replace
 from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events._fast_reads import last_recorded_by, log_head
 from events.store import EventStore
 from projections import as_of, delegations, owners, partnerships
+from projections._sql import read_snapshot
 from projections.as_of import Cut
 from projections.cache import ReadCache
 from projections.delegation_view import Delegation
@@ -37,9 +39,11 @@ from projections.partnership_view import Partnership
 from projections.schema import LIVE, checkpoints
 from projections.summaries import (
     DelegationSummary,
+    OwnerDocument,
     OwnerListItem,
     PartnershipSummary,
     delegation_summary,
+    owner_document,
     owner_list_item,
     partnership_summary,
 )
@@ -293,6 +297,58 @@ class ProjectionReader:
         )
         rows = owners.decode_rows(docs)
         return (summarize_owner(rows, today) if rows else None), position
+
+    async def owner_document(
+        self, owner_id: str, *, today: dt.date, shown: int, cut: Cut | None = None
+    ) -> tuple[OwnerDocument | None, int]:
+        """One owner's bounded document: every count, the agreements, the first `shown`
+        open follow-ups by due date (the overdue ones are the earliest of them). Read from
+        the tables without the owner's completed and cancelled rows, however many."""
+        if cut is not None:
+            summary, at = await self.get_owner(owner_id, today=today, cut=cut)
+            return (None if summary is None else owner_document(summary, shown)), at
+        items = LIVE.owner_items
+        mine = items.c.owner_id == owner_id
+        chosen = select(items.c.owner_id).where(mine).distinct()
+        async with read_snapshot(self._engine) as connection:
+            position = (
+                await connection.execute(
+                    select(checkpoints.c.position).where(checkpoints.c.name == owners.NAME)
+                )
+            ).scalar()
+            tallies = (
+                await connection.execute(owners.tally_query(items, chosen, today.isoformat()))
+            ).all()
+            if not tallies:
+                return None, int(position or 0)
+            agreement_docs = (
+                (
+                    await connection.execute(
+                        select(items.c.doc)
+                        .where(mine & items.c.state.is_(None))
+                        .order_by(items.c.agreement_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            open_docs = (
+                (
+                    await connection.execute(
+                        select(items.c.doc)
+                        .where(mine & (items.c.state == "open"))
+                        .order_by(items.c.due_on, items.c.agreement_id, items.c.item)
+                        .limit(shown)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        item = _owner_item(tallies[0], today)
+        latest = tallies[0][-1]
+        rows = owners.decode_rows({latest, *agreement_docs, *open_docs})
+        summary = replace(summarize_owner(rows, today), counts=item.counts)
+        return owner_document(summary, shown), int(position or 0)
 
     # -- delegations ---------------------------------------------------------------------
 

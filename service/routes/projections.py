@@ -43,7 +43,6 @@ from projections.summaries import (
     OwnerDocument,
     OwnerListItem,
     PartnershipSummary,
-    owner_document,
 )
 from service.problems import NotFound
 from service.routes import paging
@@ -282,13 +281,13 @@ async def list_owners(call: Call[ListParams, None]) -> Response:
 async def get_owner(call: Call[OwnerParams, None]) -> Response:
     p = call.params
     today = call.services.settings.today()
-    found, position = await (await _ready(call.services, p)).get_owner(
-        p.owner_id, today=today, cut=p.cut
+    shown = call.services.settings.owner_follow_ups_shown
+    found, position = await (await _ready(call.services, p)).owner_document(
+        p.owner_id, today=today, shown=shown, cut=p.cut
     )
     if found is None:
         raise NotFound(f"no follow-up owner {p.owner_id!r}")
-    shown = call.services.settings.owner_follow_ups_shown
-    body = OwnerRead(owner=owner_document(found, shown), position=position)
+    body = OwnerRead(owner=found, position=position)
     return _answer(call.request, etag(position, today, shown), body)
 
 
