@@ -307,6 +307,10 @@ class ProjectionReader:
         if cut is not None:
             summary, at = await self.get_owner(owner_id, today=today, cut=cut)
             return (None if summary is None else owner_document(summary, shown)), at
+        answer = ("owner-document", owner_id, today, shown)
+        held = self.cache.answer(answer)
+        if held is not None and self.cache.position is not None:
+            return held, self.cache.position
         items = LIVE.owner_items
         mine = items.c.owner_id == owner_id
         chosen = select(items.c.owner_id).where(mine).distinct()
@@ -348,7 +352,10 @@ class ProjectionReader:
         latest = tallies[0][-1]
         rows = owners.decode_rows({latest, *agreement_docs, *open_docs})
         summary = replace(summarize_owner(rows, today), counts=item.counts)
-        return owner_document(summary, shown), int(position or 0)
+        document, at = owner_document(summary, shown), int(position or 0)
+        size = sum(map(len, agreement_docs)) + sum(map(len, open_docs))
+        self.cache.offer_answer(answer, document, at, size)
+        return document, at
 
     # -- delegations ---------------------------------------------------------------------
 
