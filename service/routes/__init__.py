@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from service.routes import admin, history, log, operations, projections, streams
+from service.routes import admin, history, log, operations, paging, projections, streams
 from service.routes.audit import AUDIT_ROUTES
 from service.routes.base import Endpoint
 
@@ -50,6 +50,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         path="/partnerships",
         name="list_partnerships",
         summary="Agreements, a page at a time: parties, status, owner, follow-up counts",
+        description=paging.WALK_AS_OF_FIRST_PAGE,
         handler=projections.list_partnerships,
         permission="read_projections",
         params=projections.PartnershipFilters,
@@ -71,6 +72,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         path="/owners",
         name="list_owners",
         summary="Follow-up owners, a page at a time, with their follow-up counts",
+        description=paging.PAGED,
         handler=projections.list_owners,
         permission="read_projections",
         params=projections.ListParams,
@@ -92,6 +94,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         path="/delegations",
         name="list_delegations",
         summary="Missions abroad, a page at a time",
+        description=paging.WALK_AS_OF_FIRST_PAGE,
         handler=projections.list_delegations,
         permission="read_projections",
         params=projections.ListParams,
@@ -134,6 +137,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         path="/admin/tokens",
         name="list_tokens",
         summary="Tokens issued, with their role and revocation time (never their secret)",
+        description=paging.PAGED,
         handler=admin.list_tokens,
         permission="manage",
         params=admin.TokenListParams,

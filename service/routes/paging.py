@@ -24,6 +24,13 @@ DEFAULT_LIMIT = 100
 Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)]
 CursorToken = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 
+PAGED = (
+    "Paged by id: `limit` (1 to 1,000, default 100) and `cursor` from the previous page's"
+    ' `next` (also a `Link: <...>; rel="next"` header; null and absent on the last page).'
+)
+WALK_AS_OF_FIRST_PAGE = PAGED + " A walk answers every page as of its first page's position."
+"""The OpenAPI description of a paged list."""
+
 _NOT_CHOOSING = frozenset({"limit", "cursor", "wait_for_position"})
 """Parameters that do not choose a list's items: they may differ from page to page."""
 
