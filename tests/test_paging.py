@@ -220,6 +220,41 @@ async def test_every_list_walks_each_item_once(api: Api) -> None:
         assert walked == everything, url
 
 
+def assigned(unit: str) -> dict[str, Any]:
+    return event(
+        "ResponsibilityAssigned", owner={"unit": unit}, assigned_by="FIT", assigned_on="2023-01-02"
+    )
+
+
+async def test_a_walk_over_owners_sees_each_owner_once_while_appends_go_on(api: Api) -> None:
+    for name, unit in (("o-1", "Unit A"), ("o-2", "Unit C"), ("o-3", "Unit E")):
+        await sign(api, name)
+        head = await append(api, name, assigned(unit))
+    await applied(api, head)
+
+    first = await fetch(api, "/owners", limit=1)
+    assert ids(first, "owners", "owner_id") == ["unit-a"]
+    await sign(api, "o-4")
+    await append(api, "o-4", assigned("Unit B"))  # a new owner, sorting into the walk
+    opened = event(
+        "FollowUpOpened",
+        follow_up_id="visit",
+        title="Visit",
+        owner={"unit": "Unit E"},
+        due_on="2023-05-01",
+    )
+    await applied(api, await append(api, "o-3", opened))
+    walked = ids(first, "owners", "owner_id")
+    url: str | None = first["next"]
+    while url is not None:
+        body = await fetch(api, url)
+        walked += ids(body, "owners", "owner_id")
+        url = body["next"]
+    assert len(walked) == len(set(walked))
+    assert {"unit-a", "unit-c", "unit-e"} <= set(walked)
+    assert walked == sorted(walked)
+
+
 async def test_a_token_issued_during_a_walk_leaves_the_others_once_each(api: Api) -> None:
     before = ids(await fetch(api, "/admin/tokens", "admin"), "tokens", "token_id")
     assert len(before) == 4
