@@ -2,7 +2,9 @@
 
 Rows are a pure function of a partnership document (`owner_view.owner_rows`), so they are
 replaced wholesale for every partnership a batch changed; summaries (and overdue counts,
-which depend on today's date) are computed when read.
+which depend on today's date) are computed when read. A follow-up's state and due date, and
+the partnership's position, are columns too, so that a page of owners is counted in SQL
+(`tally_query`) instead of decoding every row of every owner on it.
 """
 
 from __future__ import annotations
@@ -12,15 +14,18 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import (
+    BigInteger,
     Column,
     Index,
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
+    String,
     Table,
     Text,
     bindparam,
     delete,
+    func,
     insert,
     select,
 )
@@ -31,7 +36,8 @@ from projections.owner_view import OwnerRow, owner_rows
 from projections.partnership_view import Partnership
 
 NAME = "owners"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: state, due date and position as columns (owner pages are counted in SQL)."""
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(OwnerRow)
@@ -45,16 +51,30 @@ def define_tables(metadata: MetaData, suffix: str = "", tag: str = "") -> Table:
         Column("item", Text, nullable=False),
         Column("owner_id", Text, nullable=False),
         Column("doc", LargeBinary, nullable=False),
+        # The follow-up's state; null on the row naming the agreement's owner.
+        Column("state", String(16), nullable=True),
+        Column("due_on", String(10), nullable=True),
+        # The partnership's position: the latest row gives the owner's unit and person.
+        Column("position", BigInteger, nullable=False),
         PrimaryKeyConstraint("agreement_id", "item", name=f"pk_owner_items{tag}"),
     )
-    Index(f"ix_owner_items_owner{tag}", items.c.owner_id)
+    Index(f"ix_owner_items_owner{tag}", items.c.owner_id, items.c.position)
+    Index(f"ix_owner_items_state{tag}", items.c.owner_id, items.c.state, items.c.due_on)
     return items
 
 
 def item_rows(partnerships: Iterable[Partnership]) -> list[tuple[Any, ...]]:
     """The rows these partnerships contribute, in the table's column order."""
     return [
-        (row.agreement_id, row.item, row.owner_id, _ENCODER.encode(row))
+        (
+            row.agreement_id,
+            row.item,
+            row.owner_id,
+            _ENCODER.encode(row),
+            None if row.follow_up is None else row.follow_up.state,
+            None if row.follow_up is None else row.follow_up.due_on.isoformat(),
+            row.position,
+        )
         for partnership in partnerships
         for row in owner_rows(partnership)
     ]
@@ -89,3 +109,48 @@ def rows_query(items: Table, owner_id: str | None = None) -> Any:
 
 def decode_rows(docs: Iterable[bytes]) -> list[OwnerRow]:
     return [_DECODER.decode(doc) for doc in docs]
+
+
+def tally_query(items: Table, owner_ids: Any, today: str) -> Any:
+    """Per owner in `owner_ids` (a select of distinct owner ids), by owner id: agreement
+    count, follow-up counts by state (overdue: open and due before `today`), the earliest
+    open due date, and the doc of the owner's latest row (for its unit and person). Each
+    figure is a range of the (owner, state, due date) index, so no row is read but one."""
+    chosen = owner_ids.subquery()
+    owner = chosen.c.owner_id
+
+    def of_owner(column: Any, *conditions: Any) -> Any:
+        inner = items.alias()
+        condition = inner.c.owner_id == owner
+        for make in conditions:
+            condition = condition & make(inner)
+        return select(column(inner)).where(condition).scalar_subquery()
+
+    def count(*conditions: Any) -> Any:
+        return of_owner(lambda _: func.count(), *conditions)
+
+    def is_open(t: Any) -> Any:
+        return t.c.state == "open"
+
+    latest = items.alias()
+    latest_doc = (
+        select(latest.c.doc)
+        .where(latest.c.owner_id == owner)
+        .order_by(latest.c.position.desc(), latest.c.agreement_id.desc(), latest.c.item.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(
+        owner,
+        count(lambda t: t.c.state.is_(None)).label("agreements"),
+        count(is_open).label("open"),
+        count(is_open, lambda t: t.c.due_on < today).label("overdue"),
+        count(lambda t: t.c.state == "completed").label("completed"),
+        count(lambda t: t.c.state == "cancelled").label("cancelled"),
+        of_owner(lambda t: func.min(t.c.due_on), is_open).label("next_due_on"),
+        latest_doc.label("latest"),
+    )
+
+
+def decode_row(doc: bytes) -> OwnerRow:
+    return _DECODER.decode(doc)

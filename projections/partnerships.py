@@ -34,8 +34,9 @@ from projections._sql import chunks, driver_statement, execute_rows, upsert
 from projections.partnership_view import Partnership
 
 NAME = "partnerships"
-SCHEMA_VERSION = 2
-"""2: notes bounded (the latest shown, all counted)."""
+SCHEMA_VERSION = 3
+"""2: notes bounded (the latest shown, all counted). 3: filter indexes end with the id, the
+order lists are paged in."""
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Partnership)
@@ -61,8 +62,9 @@ def define_tables(metadata: MetaData, suffix: str = "", tag: str = "") -> Partne
         Column("position", BigInteger, nullable=False),
         PrimaryKeyConstraint("agreement_id", name=f"pk_partnerships{tag}"),
     )
-    Index(f"ix_partnerships_status{tag}", docs.c.status)
-    Index(f"ix_partnerships_owner{tag}", docs.c.owner_id)
+    # A filtered page reads its rows in id order straight from these, without sorting.
+    Index(f"ix_partnerships_status{tag}", docs.c.status, docs.c.agreement_id)
+    Index(f"ix_partnerships_owner{tag}", docs.c.owner_id, docs.c.agreement_id)
     sectors = Table(
         f"partnership_sectors{suffix}",
         metadata,

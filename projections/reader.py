@@ -16,19 +16,38 @@ import datetime as dt
 from collections.abc import Hashable
 from typing import Any
 
+from msgspec.structs import replace
 from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events._fast_reads import last_recorded_by, log_head
 from events.store import EventStore
 from projections import as_of, delegations, owners, partnerships
+from projections._sql import read_snapshot
 from projections.as_of import Cut
 from projections.cache import ReadCache
 from projections.delegation_view import Delegation
-from projections.owner_view import OwnerSummary, owner_rows, summarize_owner, summarize_owners
+from projections.owner_view import (
+    FollowUpCounts,
+    OwnerSummary,
+    owner_rows,
+    summarize_owner,
+    summarize_owners,
+)
+from projections.pages import Keyset, Page, keyset_page, page_of
 from projections.partnership_view import Partnership
 from projections.replays import Replays
 from projections.schema import LIVE, checkpoints
+from projections.summaries import (
+    DelegationSummary,
+    OwnerDocument,
+    OwnerListItem,
+    PartnershipSummary,
+    delegation_summary,
+    owner_document,
+    owner_list_item,
+    partnership_summary,
+)
 
 
 def stream_id(category: str, identifier: str) -> str:
@@ -129,6 +148,61 @@ class ProjectionReader:
         views, position = await self._partnerships_at(past, status, owner, sector)
         return [_plain(view) for view in views], position
 
+    async def partnership_page(
+        self,
+        keyset: Keyset,
+        *,
+        status: str | None = None,
+        owner: str | None = None,
+        sector: str | None = None,
+    ) -> Page[PartnershipSummary]:
+        """A page of partnership summaries by id (see `projections.pages`). The first page
+        of a walk over the current state is one statement, and the one dashboards poll:
+        the cache may hold it."""
+        answer = None
+        if keyset.at is None and keyset.after is None:
+            answer = ("partnership-page", status, owner, sector, keyset.limit)
+            held = self.cache.answer(answer)
+            position = self.cache.position
+            if held is not None and position is not None:
+                items, more = held
+                return Page(items, position, more)
+        tables = LIVE.partnerships
+        docs = tables.docs
+
+        def keep(view: Partnership) -> bool:
+            return partnerships.matches(view, status=status, owner=owner, sector=sector)
+
+        async def fold(key: str) -> Partnership | None:
+            cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
+            return await as_of.partnership_at(self._store, key, cut)
+
+        found = await keyset_page(
+            self._engine,
+            name=partnerships.NAME,
+            table=docs,
+            id_column=docs.c.agreement_id,
+            condition=partnerships.filter_condition(
+                tables, status=status, owner=owner, sector=sector
+            ),
+            keyset=keyset,
+            decode=partnerships.decode,
+            fold=fold,
+            keep=keep,
+        )
+        if found is None:
+            assert keyset.at is not None
+            cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
+            views, position = await self._partnerships_at(cut, status, owner, sector)
+            views.sort(key=lambda view: view.agreement_id)
+            chosen, more = page_of(views, lambda v: v.agreement_id, keyset.after, keyset.limit)
+            return Page([partnership_summary(v) for v in chosen], position, more)
+        views, position, more = found
+        items = [partnership_summary(view) for view in views]
+        if answer is not None:
+            self.cache.offer_answer(answer, (items, more), position, 400 * (len(items) + 1))
+        return Page(items, position, more)
+
     # -- owners --------------------------------------------------------------------------
 
     async def list_owners(
@@ -153,6 +227,52 @@ class ProjectionReader:
         summaries = summarize_owners(owners.decode_rows(docs), today)
         self.cache.offer_answer(key, summaries, position, sum(map(len, docs)))
         return summaries, position
+
+    async def owner_page(self, keyset: Keyset, *, today: dt.date) -> Page[OwnerListItem]:
+        """A page of owner summaries by owner id. Over the current state each page reflects
+        the position it was read at (an owner is summed up from rows of many partnerships,
+        which no single stored row dates); as of a past cut (`keyset.at` set), every page
+        replays the log to that cut."""
+        if keyset.at is not None:
+            cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
+            picture = await self._picture(cut)
+            views = [_plain(view) for view in picture.partnerships.values()]
+            summaries = summarize_owners([row for v in views for row in owner_rows(v)], today)
+            chosen, more = page_of(summaries, lambda s: s.owner_id, keyset.after, keyset.limit)
+            return Page([owner_list_item(s) for s in chosen], picture.position, more)
+        answer = None
+        if keyset.after is None:
+            answer = ("owner-page", today, keyset.limit)
+            held = self.cache.answer(answer)
+            position = self.cache.position
+            if held is not None and position is not None:
+                items, more = held
+                return Page(items, position, more)
+        items_table = LIVE.owner_items
+        inner = items_table.alias("chosen")
+        chosen_ids = (
+            select(inner.c.owner_id)
+            .where(true() if keyset.after is None else inner.c.owner_id > keyset.after)
+            .distinct()
+            .order_by(inner.c.owner_id)
+            .limit(keyset.limit + 1)
+        )
+        tally = owners.tally_query(items_table, chosen_ids, today.isoformat()).subquery()
+        query = (
+            select(checkpoints.c.position, tally)
+            .select_from(checkpoints.outerjoin(tally, true()))
+            .where(checkpoints.c.name == owners.NAME)
+            .order_by(tally.c.owner_id)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        position = rows[0][0] if rows else 0
+        tallied = [_owner_item(row[1:], today) for row in rows if row[1] is not None]
+        more = len(tallied) > keyset.limit
+        listed = tallied[: keyset.limit]
+        if answer is not None:
+            self.cache.offer_answer(answer, (listed, more), position, 300 * (len(listed) + 1))
+        return Page(listed, position, more)
 
     async def get_owner(
         self,
@@ -183,6 +303,65 @@ class ProjectionReader:
         rows = owners.decode_rows(docs)
         return (summarize_owner(rows, today) if rows else None), position
 
+    async def owner_document(
+        self, owner_id: str, *, today: dt.date, shown: int, cut: Cut | None = None
+    ) -> tuple[OwnerDocument | None, int]:
+        """One owner's bounded document: every count, the agreements, the first `shown`
+        open follow-ups by due date (the overdue ones are the earliest of them). Read from
+        the tables without the owner's completed and cancelled rows, however many."""
+        if cut is not None:
+            summary, at = await self.get_owner(owner_id, today=today, cut=cut)
+            return (None if summary is None else owner_document(summary, shown)), at
+        answer = ("owner-document", owner_id, today, shown)
+        held = self.cache.answer(answer)
+        if held is not None and self.cache.position is not None:
+            return held, self.cache.position
+        items = LIVE.owner_items
+        mine = items.c.owner_id == owner_id
+        chosen = select(items.c.owner_id).where(mine).distinct()
+        async with read_snapshot(self._engine) as connection:
+            position = (
+                await connection.execute(
+                    select(checkpoints.c.position).where(checkpoints.c.name == owners.NAME)
+                )
+            ).scalar()
+            tallies = (
+                await connection.execute(owners.tally_query(items, chosen, today.isoformat()))
+            ).all()
+            if not tallies:
+                return None, int(position or 0)
+            agreement_docs = (
+                (
+                    await connection.execute(
+                        select(items.c.doc)
+                        .where(mine & items.c.state.is_(None))
+                        .order_by(items.c.agreement_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            open_docs = (
+                (
+                    await connection.execute(
+                        select(items.c.doc)
+                        .where(mine & (items.c.state == "open"))
+                        .order_by(items.c.due_on, items.c.agreement_id, items.c.item)
+                        .limit(shown)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        item = _owner_item(tallies[0], today)
+        latest = tallies[0][-1]
+        rows = owners.decode_rows({latest, *agreement_docs, *open_docs})
+        summary = replace(summarize_owner(rows, today), counts=item.counts)
+        document, at = owner_document(summary, shown), int(position or 0)
+        size = sum(map(len, agreement_docs)) + sum(map(len, open_docs))
+        self.cache.offer_answer(answer, document, at, size)
+        return document, at
+
     # -- delegations ---------------------------------------------------------------------
 
     async def list_delegations_json(
@@ -211,6 +390,35 @@ class ProjectionReader:
             return [delegations.decode(doc) for doc in docs], position
         views, position = await self._delegations_at(past)
         return [_plain_delegation(view) for view in views], position
+
+    async def delegation_page(self, keyset: Keyset) -> Page[DelegationSummary]:
+        """A page of delegation summaries by id (see `projections.pages`)."""
+        docs = LIVE.delegations
+
+        async def fold(key: str) -> Delegation | None:
+            cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
+            return await as_of.delegation_at(self._store, key, cut)
+
+        found = await keyset_page(
+            self._engine,
+            name=delegations.NAME,
+            table=docs,
+            id_column=docs.c.delegation_id,
+            condition=true(),
+            keyset=keyset,
+            decode=delegations.decode,
+            fold=fold,
+            keep=lambda _: True,
+        )
+        if found is None:
+            assert keyset.at is not None
+            cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
+            views, position = await self._delegations_at(cut)
+            views.sort(key=lambda view: view.delegation_id)
+            chosen, more = page_of(views, lambda v: v.delegation_id, keyset.after, keyset.limit)
+            return Page([delegation_summary(v) for v in chosen], position, more)
+        views, position, more = found
+        return Page([delegation_summary(view) for view in views], position, more)
 
     async def get_delegation_json(
         self, delegation_id: str, *, as_of_position: int | None = None, cut: Cut | None = None
@@ -339,6 +547,26 @@ def _plain(view: Partnership) -> Partnership:
     catalogue's shapes (`projections._trusted`), which encode the same but compare unequal
     to the catalogue's own."""
     return partnerships.decode(partnerships.encode(view))
+
+
+def _owner_item(row: Any, today: dt.date) -> OwnerListItem:
+    """A list item from a row of `owners.tally_query`."""
+    owner_id, agreements, open_, overdue, completed, cancelled, next_due_on, latest = row
+    named = owners.decode_row(latest)
+    return OwnerListItem(
+        owner_id=owner_id,
+        unit=named.unit,
+        person=named.person,
+        agreement_count=int(agreements),
+        counts=FollowUpCounts(
+            open=int(open_),
+            overdue=int(overdue),
+            completed=int(completed),
+            cancelled=int(cancelled),
+        ),
+        next_due_on=None if next_due_on is None else dt.date.fromisoformat(next_due_on),
+        today=today,
+    )
 
 
 def _plain_delegation(view: Delegation) -> Delegation:

@@ -99,6 +99,8 @@ class Settings:
     trusted_proxies: str = ""
     """Comma-separated addresses (or `*`) of reverse proxies whose `X-Forwarded-For` and
     `X-Forwarded-Proto` name the client; from anyone else they are ignored."""
+    owner_follow_ups_shown: int = 100
+    """Open (and overdue) follow-ups an owner's document lists; all are counted."""
     access_log: bool = False
     """Record every authenticated request (token, route, status, client) in the security
     log, not only the refused ones."""
@@ -166,4 +168,5 @@ _FROM_ENV: dict[str, Callable[[str], Any]] = {
     "max_connections": int,
     "trusted_proxies": str,
     "access_log": lambda raw: raw.strip().lower() in ("1", "true", "yes", "on"),
+    "owner_follow_ups_shown": int,
 }

@@ -62,11 +62,15 @@ async def test_the_demo_partnerships(demo: Api) -> None:
         "agreement-settlemint-fujitsu-2022",
         IMEC,
     }
-    fit = by_id["agreement-fit-jetro-2022"]
+    assert by_id[IMEC]["parties"] == ["imec", "Rapidus"]
+    assert by_id[IMEC]["owner"]["person"]["name"] == "Els Verhulst"
+    assert body["next"] is None
+
+    fit = (await get(demo, "/partnerships/agreement-fit-jetro-2022"))["partnership"]
     assert [p["signatory"]["name"] for p in fit["parties"]] == ["Joy Donné", "Ichiro Soné"]
     assert fit["signed_on"] == "2022-12-05"
     assert [w["person"]["name"] for w in fit["witnesses"]] == ["Jan Jambon"]
-    imec = by_id[IMEC]
+    imec = (await get(demo, f"/partnerships/{IMEC}"))["partnership"]
     assert [(e["endorser"]["name"], e["on_behalf_of"]) for e in imec["endorsements"]] == [
         ("Jan Jambon", "Government of Flanders"),
         ("Yasutoshi Nishimura", "METI"),
@@ -88,7 +92,9 @@ async def test_owners_and_delegations_of_the_demo(demo: Api) -> None:
     head = await demo.head()
     owners = await get(demo, "/owners", wait_for_position=head)
     els = next(o for o in owners["owners"] if o["owner_id"] == ELS)
-    assert [a["agreement_id"] for a in els["agreements"]] == [IMEC]
+    assert els["agreement_count"] == 1
+    document = (await get(demo, f"/owners/{ELS}"))["owner"]
+    assert [a["agreement_id"] for a in document["agreements"]] == [IMEC]
 
     delegations = await get(demo, "/delegations", wait_for_position=head)
     (mission,) = delegations["delegations"]

@@ -101,8 +101,8 @@ async def test_in_force_on_filters_every_read_model(api: Api) -> None:
     # imec-Rapidus was signed on 2022-12-06, the demo's two others before.
     early = await get(api, "/partnerships", in_force_on="2022-12-05")
     assert [p["agreement_id"] for p in early.json()["partnerships"]] == [
-        "agreement-settlemint-fujitsu-2022",
         "agreement-fit-jetro-2022",
+        "agreement-settlemint-fujitsu-2022",
     ]
     head = await api.head()
     assert early.json()["position"] == head
@@ -114,7 +114,8 @@ async def test_in_force_on_filters_every_read_model(api: Api) -> None:
     (mission,) = (await get(api, "/delegations", in_force_on="2022-12-31")).json()["delegations"]
     assert (await get(api, "/delegations", in_force_on="2020-01-01")).json()["delegations"] == []
     live = await get(api, f"/delegations/{mission['delegation_id']}", wait_for_position=head)
-    assert live.json()["delegation"] == mission
+    document = live.json()["delegation"]
+    assert {key: document[key] for key in mission} == mission
 
 
 async def test_bad_times_and_dates_are_refused(api: Api) -> None:

@@ -59,7 +59,7 @@ def _assert_whole_batches(copy_ids: set[str], batches: list[Batch]) -> None:
 
 async def _partnerships(server: Server, **params: int) -> Any:
     async with httpx.AsyncClient(base_url=server.base_url, headers=server.headers()) as client:
-        answer = await client.get("/partnerships", params=params, timeout=30)
+        answer = await client.get("/partnerships", params={"limit": 1000, **params}, timeout=30)
     assert answer.status_code == 200, answer.text
     return answer.json()
 

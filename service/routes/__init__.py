@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from service.routes import admin, history, log, operations, projections, streams
+from service.routes import admin, history, log, operations, paging, projections, streams
 from service.routes.audit import AUDIT_ROUTES
 from service.routes.base import Endpoint
 
@@ -49,7 +49,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         method="GET",
         path="/partnerships",
         name="list_partnerships",
-        summary="Agreements with their parties, endorsements, owner and follow-ups",
+        summary="Agreements, a page at a time: parties, status, owner, follow-up counts",
+        description=paging.WALK_AS_OF_FIRST_PAGE,
         handler=projections.list_partnerships,
         permission="read_projections",
         params=projections.PartnershipFilters,
@@ -70,17 +71,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         method="GET",
         path="/owners",
         name="list_owners",
-        summary="Follow-up owners with their agreements and open, overdue, completed follow-ups",
+        summary="Follow-up owners, a page at a time, with their follow-up counts",
+        description=paging.PAGED,
         handler=projections.list_owners,
         permission="read_projections",
-        params=projections.ReadParams,
+        params=projections.ListParams,
         responses={200: projections.OwnerList, 304: None},
     ),
     Endpoint(
         method="GET",
         path="/owners/{owner_id}",
         name="get_owner",
-        summary="One follow-up owner",
+        summary="One follow-up owner: agreements, counts, open and overdue follow-ups",
         handler=projections.get_owner,
         permission="read_projections",
         params=projections.OwnerParams,
@@ -91,10 +93,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         method="GET",
         path="/delegations",
         name="list_delegations",
-        summary="Missions abroad",
+        summary="Missions abroad, a page at a time",
+        description=paging.WALK_AS_OF_FIRST_PAGE,
         handler=projections.list_delegations,
         permission="read_projections",
-        params=projections.ReadParams,
+        params=projections.ListParams,
         responses={200: projections.DelegationList, 304: None},
     ),
     Endpoint(
@@ -134,8 +137,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         path="/admin/tokens",
         name="list_tokens",
         summary="Tokens issued, with their role and revocation time (never their secret)",
+        description=paging.PAGED,
         handler=admin.list_tokens,
         permission="manage",
+        params=admin.TokenListParams,
         responses={200: admin.TokenList},
     ),
     Endpoint(

@@ -13,7 +13,9 @@ from starlette.responses import Response
 
 from events.catalogue import Role, Text
 from service.responses import JSONResponse
+from service.routes import paging
 from service.routes.base import Call, recorded_by
+from service.routes.paging import DEFAULT_LIMIT, CursorToken, Limit
 from service.tokens import TokenRecord
 
 Name = Text
@@ -30,6 +32,13 @@ class TokenRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 class RevokeParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     token_id: TokenId
     reason: Reason | None = None
+
+
+class TokenListParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    limit: Limit = DEFAULT_LIMIT
+    """Most tokens on this page (1 to 1,000)."""
+    cursor: CursorToken | None = None
+    """Where this page starts: from the `next` link of the page before (opaque)."""
 
 
 class TokenCreated(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,6 +59,10 @@ class TokenInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 class TokenList(msgspec.Struct, frozen=True, kw_only=True):
     tokens: list[TokenInfo]
+    """By token id. Tokens are never deleted (a revoked one stays, with `revoked_at`), so a
+    walk shows every token issued before it began exactly once."""
+    next: str | None
+    """The URL of the next page (also in the `Link` header), null on the last page."""
 
 
 def token_info(record: TokenRecord) -> TokenInfo:
@@ -72,10 +85,20 @@ async def create_token(call: Call[Any, TokenRequest]) -> Response:
     return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})
 
 
-async def list_tokens(call: Call[Any, None]) -> Response:
+async def list_tokens(call: Call[TokenListParams, None]) -> Response:
+    p = call.params
+    bound = paging.binding("tokens", p)
+    cursor = paging.cursor_of(p, bound)
     await call.services.tokens.refresh()
-    records = call.services.tokens.tokens()
-    return JSONResponse(TokenList(tokens=[token_info(r) for r in records]))
+    records = sorted(call.services.tokens.tokens(), key=lambda r: r.token_id)
+    if cursor is not None:
+        records = [r for r in records if r.token_id > cursor.last]
+    shown = records[: p.limit]
+    link = None
+    if len(records) > p.limit:
+        link = paging.next_link(call.request, bound, 0, shown[-1].token_id)
+    body = TokenList(tokens=[token_info(r) for r in shown], next=link)
+    return JSONResponse(body, headers=paging.link_header(link))
 
 
 async def revoke_token(call: Call[RevokeParams, None]) -> Response:

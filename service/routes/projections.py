@@ -16,13 +16,17 @@ The past, bitemporally (the three combine):
 Every 200 carries an `ETag` naming the position it reflects (with the read models' schema
 versions, and for owners the day overdue was judged on): a poll with `If-None-Match` gets
 `304 Not Modified`, without a body, while nothing it shows can have changed.
+
+Lists are paged by id (`limit`, `cursor`; see `service.routes.paging`) and show summaries;
+a walk over partnerships or delegations answers every page as of the position its first
+page reflected (`projections.pages`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -31,11 +35,19 @@ from starlette.responses import Response
 from projections.as_of import Cut
 from projections.delegation_view import Delegation
 from projections.facade import Projections
-from projections.owner_view import OwnerSummary
+from projections.pages import Keyset, Page
 from projections.partnership_view import Partnership
 from projections.schema import SCHEMA_VERSIONS
+from projections.summaries import (
+    DelegationSummary,
+    OwnerDocument,
+    OwnerListItem,
+    PartnershipSummary,
+)
 from service.problems import NotFound
+from service.routes import paging
 from service.routes.base import POSITION_MAX, Call, Services
+from service.routes.paging import DEFAULT_LIMIT, CursorToken, Limit
 
 Position = Annotated[int, msgspec.Meta(ge=0, le=POSITION_MAX)]
 Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
@@ -71,7 +83,14 @@ class ReadParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         )
 
 
-class PartnershipFilters(ReadParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ListParams(ReadParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    limit: Limit = DEFAULT_LIMIT
+    """Most items on this page (1 to 1,000)."""
+    cursor: CursorToken | None = None
+    """Where this page starts: from the `next` link of the page before (opaque)."""
+
+
+class PartnershipFilters(ListParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
     status: Literal["active", "terminated"] | None = None
     owner: Filter | None = None
     """An owner id (see /owners)."""
@@ -91,8 +110,10 @@ class DelegationParams(ReadParams, frozen=True, kw_only=True, forbid_unknown_fie
 
 
 class PartnershipList(msgspec.Struct, frozen=True, kw_only=True):
-    partnerships: Sequence[Partnership]
+    partnerships: Sequence[PartnershipSummary]
     position: int
+    next: str | None
+    """The URL of the next page (also in the `Link` header), null on the last page."""
 
 
 class PartnershipRead(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,18 +122,22 @@ class PartnershipRead(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class OwnerList(msgspec.Struct, frozen=True, kw_only=True):
-    owners: Sequence[OwnerSummary]
+    owners: Sequence[OwnerListItem]
     position: int
+    next: str | None
+    """The URL of the next page (also in the `Link` header), null on the last page."""
 
 
 class OwnerRead(msgspec.Struct, frozen=True, kw_only=True):
-    owner: OwnerSummary
+    owner: OwnerDocument
     position: int
 
 
 class DelegationList(msgspec.Struct, frozen=True, kw_only=True):
-    delegations: Sequence[Delegation]
+    delegations: Sequence[DelegationSummary]
     position: int
+    next: str | None
+    """The URL of the next page (also in the `Link` header), null on the last page."""
 
 
 class DelegationRead(msgspec.Struct, frozen=True, kw_only=True):
@@ -159,11 +184,15 @@ class _Tagged(Response):
 
     media_type = "application/json"
 
-    def __init__(self, body: bytes, tag: str, *, modified: bool = True) -> None:
+    def __init__(
+        self, body: bytes, tag: str, *, modified: bool = True, link: str | None = None
+    ) -> None:
         self.status_code = 200 if modified else 304
         self.background = None
         self.body = body if modified else b""
         headers = [(b"etag", tag.encode("latin-1")), _CACHE_CONTROL]
+        if link is not None:
+            headers.append((b"link", f'<{link}>; rel="next"'.encode("latin-1")))
         if modified:
             headers += [(b"content-length", str(len(body)).encode()), _CONTENT_TYPE]
         self.raw_headers = headers
@@ -174,19 +203,32 @@ _CONTENT_TYPE = (b"content-type", b"application/json")
 _encode = msgspec.json.Encoder().encode
 
 
-def _answer(request: Request, tag: str, body: bytes | object) -> Response:
+def _answer(request: Request, tag: str, body: bytes | object, link: str | None = None) -> Response:
     if not_modified(request, tag):
-        return _Tagged(b"", tag, modified=False)
-    return _Tagged(body if isinstance(body, bytes) else _encode(body), tag)
+        return _Tagged(b"", tag, modified=False, link=link)
+    return _Tagged(body if isinstance(body, bytes) else _encode(body), tag, link=link)
 
 
-def _raw_list(request: Request, key: str, docs: list[bytes], position: int) -> Response:
-    """The stored JSON documents as they are: no decode and re-encode on the hot path."""
-    tag = etag(position)
-    if not_modified(request, tag):
-        return _Tagged(b"", tag, modified=False)
-    ending = f'],"position":{position}}}'.encode()
-    return _Tagged(b"".join([b'{"', key.encode(), b'":[', b",".join(docs), ending]), tag)
+async def _keyset(projections: Projections, name: str, p: ListParams) -> tuple[Keyset, str]:
+    """Where the page starts, and the binding its `next` cursor carries. A first page over
+    the current state leaves the position open (the read fixes it); a first page of the past
+    fixes the position its cut resolves to; a later page takes the cursor's."""
+    bound = paging.binding(name, p)
+    cursor = paging.cursor_of(p, bound)
+    if cursor is not None:
+        at = cursor.position if (p.cut is not None or name != "owners") else None
+        return Keyset(at, cursor.last, p.limit, p.in_force_on), bound
+    cut = p.cut
+    if cut is None:
+        return Keyset(None, None, p.limit), bound
+    resolved = await projections.resolve(cut)
+    return Keyset(resolved.position, None, p.limit, cut.in_force_on), bound
+
+
+def _next(request: Request, bound: str, page: Page[Any], last: str | None) -> str | None:
+    if not page.more or last is None:
+        return None
+    return paging.next_link(request, bound, page.position, last)
 
 
 def _raw_one(
@@ -204,10 +246,15 @@ def _raw_one(
 
 async def list_partnerships(call: Call[PartnershipFilters, None]) -> Response:
     p = call.params
-    docs, position = await (await _ready(call.services, p)).list_partnerships_json(
-        status=p.status, owner=p.owner, sector=p.sector, cut=p.cut
+    projections = await _ready(call.services, p)
+    keyset, bound = await _keyset(projections, "partnerships", p)
+    page = await projections.partnership_page(
+        keyset, status=p.status, owner=p.owner, sector=p.sector
     )
-    return _raw_list(call.request, "partnerships", docs, position)
+    last = page.items[-1].agreement_id if page.items else None
+    link = _next(call.request, bound, page, last)
+    body = PartnershipList(partnerships=page.items, position=page.position, next=link)
+    return _answer(call.request, etag(page.position), body, link)
 
 
 async def get_partnership(call: Call[PartnershipParams, None]) -> Response:
@@ -220,28 +267,40 @@ async def get_partnership(call: Call[PartnershipParams, None]) -> Response:
     )
 
 
-async def list_owners(call: Call[ReadParams, None]) -> Response:
+async def list_owners(call: Call[ListParams, None]) -> Response:
     p = call.params
     today = call.services.settings.today()
-    found, position = await (await _ready(call.services, p)).list_owners(today=today, cut=p.cut)
-    return _answer(call.request, etag(position, today), OwnerList(owners=found, position=position))
+    projections = await _ready(call.services, p)
+    keyset, bound = await _keyset(projections, "owners", p)
+    page = await projections.owner_page(keyset, today=today)
+    last = page.items[-1].owner_id if page.items else None
+    link = _next(call.request, bound, page, last)
+    body = OwnerList(owners=page.items, position=page.position, next=link)
+    return _answer(call.request, etag(page.position, today), body, link)
 
 
 async def get_owner(call: Call[OwnerParams, None]) -> Response:
     p = call.params
     today = call.services.settings.today()
-    found, position = await (await _ready(call.services, p)).get_owner(
-        p.owner_id, today=today, cut=p.cut
+    shown = call.services.settings.owner_follow_ups_shown
+    found, position = await (await _ready(call.services, p)).owner_document(
+        p.owner_id, today=today, shown=shown, cut=p.cut
     )
     if found is None:
         raise NotFound(f"no follow-up owner {p.owner_id!r}")
-    return _answer(call.request, etag(position, today), OwnerRead(owner=found, position=position))
+    body = OwnerRead(owner=found, position=position)
+    return _answer(call.request, etag(position, today, shown), body)
 
 
-async def list_delegations(call: Call[ReadParams, None]) -> Response:
+async def list_delegations(call: Call[ListParams, None]) -> Response:
     p = call.params
-    docs, position = await (await _ready(call.services, p)).list_delegations_json(cut=p.cut)
-    return _raw_list(call.request, "delegations", docs, position)
+    projections = await _ready(call.services, p)
+    keyset, bound = await _keyset(projections, "delegations", p)
+    page = await projections.delegation_page(keyset)
+    last = page.items[-1].delegation_id if page.items else None
+    link = _next(call.request, bound, page, last)
+    body = DelegationList(delegations=page.items, position=page.position, next=link)
+    return _answer(call.request, etag(page.position), body, link)
 
 
 async def get_delegation(call: Call[DelegationParams, None]) -> Response:

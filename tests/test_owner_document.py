@@ -1,0 +1,58 @@
+"""An owner's document stays bounded: counts of everything, open and overdue follow-ups up
+to `owner_follow_ups_shown`, completed and cancelled ones only counted."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from service.cli import record_demo
+from service.settings import Settings
+from tests.conftest import Api
+from tests.test_paging import ELS, FIT_TOKYO, append, applied, event, fetch
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, owner_follow_ups_shown=1)
+
+
+async def test_an_owner_document_lists_open_follow_ups_up_to_its_limit(api: Api) -> None:
+    await record_demo(api.services.store)
+    imec = "imec-rapidus-2022"
+    opened = [
+        event(
+            "FollowUpOpened",
+            follow_up_id=f"f-{n}",
+            title=f"task {n}",
+            owner=FIT_TOKYO,
+            due_on=f"2023-0{n}-01",
+        )
+        for n in range(1, 4)
+    ]
+    await append(api, imec, *opened)
+    done = event("FollowUpCompleted", follow_up_id="f-3", completed_on="2023-02-15")
+    await applied(api, await append(api, imec, done))
+
+    owner = (await fetch_one(api, f"/owners/{ELS}"))["owner"]
+    assert owner["counts"] == {"open": 2, "overdue": 2, "completed": 1, "cancelled": 0}
+    assert [f["follow_up_id"] for f in owner["open"]] == ["f-1"]
+    assert [f["follow_up_id"] for f in owner["overdue"]] == ["f-1"]
+    assert "completed" not in owner and "/follow-ups" in owner["elsewhere"]
+    head = await api.head()
+    replayed = await api.client.get(
+        f"/owners/{ELS}", params={"as_of_position": head}, headers=api.auth("viewer")
+    )
+    assert replayed.json()["owner"] == owner  # the tables' bounded read equals a replay
+    listed = await fetch(api, "/owners")
+    els = next(o for o in listed["owners"] if o["owner_id"] == ELS)
+    assert els["counts"] == owner["counts"] and els["next_due_on"] == "2023-01-01"
+
+
+async def fetch_one(api: Api, url: str) -> dict[str, Any]:
+    response = await api.client.get(url, headers=api.auth("viewer"))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
