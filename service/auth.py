@@ -11,7 +11,8 @@
 | `manage`           | /admin/tokens                        |          |        |         | x     |
 
 Recorders read projections so that staff can see what they just recorded (read-your-writes);
-viewers (dashboards) never write and never see the raw log. Only GET /health is open.
+viewers (dashboards) never write and never see the raw log. Only GET / (a page saying what
+this is) and GET /health are open.
 """
 
 from __future__ import annotations

@@ -32,6 +32,8 @@ _ERROR_TITLES = {
     500: "The server failed (for audit routes: the log fails verification, `log-broken`)",
     503: "The database is unavailable; retry after Retry-After seconds",
 }
+_NO_DATABASE = frozenset({"openapi", "home"})
+"""Routes that answer without the database, so never 503."""
 _EVENT_DATA = [t for t in EVENT_TYPES.values() if t not in (TokenIssued, TokenRevoked)]
 
 
@@ -161,7 +163,7 @@ def _responses(endpoint: Endpoint, params_schema: dict[str, Any] | None) -> dict
         errors.add(422)
     if endpoint.body is not None:
         errors |= {400, 413, 415, 422}
-    if endpoint.name != "openapi":
+    if endpoint.name not in _NO_DATABASE:
         errors.add(503)
     problem = {"application/problem+json": {"schema": {"$ref": _ref(Problem)}}}
     for status in sorted(errors - set(endpoint.responses)):

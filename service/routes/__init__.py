@@ -151,6 +151,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         method="GET",
+        path="/",
+        name="home",
+        summary="A short page saying what this service is and where its documentation is",
+        handler=operations.home,
+        permission=None,
+        responses={200: None},
+        media_type="text/html",
+    ),
+    Endpoint(
+        method="GET",
         path="/health",
         name="health",
         summary="Database reachable, projection lag (no credentials needed)",
