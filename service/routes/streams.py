@@ -38,8 +38,10 @@ _AUDIT_ROLES = frozenset({"auditor", "admin"})
 
 class EventIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     type: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    occurred_at: Annotated[dt.datetime, msgspec.Meta(tz=True)]
-    """Business time: when it happened, as the recorder says (RFC 3339 with an offset)."""
+    occurred_at: Annotated[dt.datetime, msgspec.Meta(tz=True)] | None = None
+    """Business time: when it happened, as the recorder says (RFC 3339 with an offset). Left
+    out, the event happened when it was recorded: the stored `occurred_at` is its
+    `recorded_at`."""
     data: msgspec.Raw
     """The event's data, a JSON object of the shape its `type` requires."""
     event_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
