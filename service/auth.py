@@ -69,14 +69,16 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     role: Role
 
 
-def authorize(tokens: TokenTable, authorization: str | None, permission: Permission) -> Principal:
+async def authorize(
+    tokens: TokenTable, authorization: str | None, permission: Permission
+) -> Principal:
     """The principal behind an `Authorization: Bearer …` header, if allowed `permission`."""
     if not authorization:
         raise Unauthenticated("send an API token as 'Authorization: Bearer <token>'")
     scheme, _, secret = authorization.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
-    record = tokens.authenticate(secret.strip())
+    record = await tokens.check(secret.strip())
     if record is None:
         raise Unauthenticated("the token is unknown or revoked")
     allowed = MATRIX[permission]

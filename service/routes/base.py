@@ -120,7 +120,7 @@ class Endpoint:
             services: Services = request.state.services
             principal = None
             if endpoint.permission is not None:
-                principal = authorize(
+                principal = await authorize(
                     services.tokens, request.headers.get("authorization"), endpoint.permission
                 )
             params = _parse_params(request, endpoint, list_fields)
