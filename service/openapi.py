@@ -124,7 +124,7 @@ def _parameters(endpoint: Endpoint, schema: dict[str, Any]) -> list[dict[str, An
     found = []
     for name, property_schema in schema.get("properties", {}).items():
         in_path = name in endpoint.path_names
-        property_schema = _without_null(property_schema)
+        property_schema = _printable(_without_null(property_schema))
         found.append(
             {
                 "name": name,
@@ -134,6 +134,23 @@ def _parameters(endpoint: Endpoint, schema: dict[str, Any]) -> list[dict[str, An
             }
         )
     return found
+
+
+_PRINTABLE = "^[^\\x00-\\x1f\\x7f]*$"
+"""What every parameter value must match besides its own schema: no control characters
+(refused for every route by the guard, `service.routes.base`)."""
+
+
+def _printable(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` saying that its text may hold no control characters, where its own pattern,
+    format or enumeration does not already rule them out."""
+    if "anyOf" in schema:
+        return {**schema, "anyOf": [_printable(option) for option in schema["anyOf"]]}
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        return {**schema, "items": _printable(schema["items"])}
+    if schema.get("type") == "string" and not {"pattern", "format", "enum"} & schema.keys():
+        return {**schema, "pattern": _PRINTABLE}
+    return schema
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:

@@ -49,7 +49,10 @@ class EventIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 
 class AppendRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    events: list[EventIn]
+    events: Annotated[list[EventIn], msgspec.Meta(extra_json_schema={"minItems": 1})]
+    """One to the server's limit (`AGREEMENTS_MAX_EVENTS_PER_BATCH`, 500 by default), all or
+    nothing. Counted by the store, not while decoding: of a key given twice the last one
+    counts, so an earlier `"events": []` is no refusal."""
     expected_version: Version | Literal["any", "no_stream"] = "any"
     correlation_id: ConversationId | None = None
     causation_id: ConversationId | None = None
