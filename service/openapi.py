@@ -89,6 +89,7 @@ def _describe_raw_json(components: dict[str, Any]) -> None:
         event_in["data"] = {
             "type": "object",
             "description": f"The data of the event's `type`: one of the schemas {names}.",
+            "examples": [{"text": "Minutes of the steering committee's first meeting."}],
         }
     recorded = components.get("RecordedEvent", {}).get("properties", {})
     for name in ("data", "metadata"):

@@ -138,6 +138,7 @@ def _fuzzable(document: dict[str, Any], mode: GenerationMode) -> set[tuple[str, 
     }
 
 
+@pytest.mark.timeout(600)
 def test_st_run_with_every_check_and_phase_finds_nothing(database_url: str, tmp_path: Path) -> None:
     server = start_server(database_url, tmp_path, arguments=("--demo",))
     try:
@@ -153,7 +154,7 @@ def test_st_run_with_every_check_and_phase_finds_nothing(database_url: str, tmp_
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            timeout=240,
+            timeout=480,
             check=False,
         )
     finally:

@@ -104,15 +104,15 @@ class PartnershipFilters(ReadParams, frozen=True, kw_only=True, forbid_unknown_f
 
 
 class PartnershipParams(ReadParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    agreement_id: Id
+    agreement_id: Annotated[Id, msgspec.Meta(examples=["agreement-imec-rapidus-2022"])]
 
 
 class OwnerParams(ReadParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    owner_id: Id
+    owner_id: Annotated[Id, msgspec.Meta(examples=["fit-tokyo-office--els-verhulst"])]
 
 
 class DelegationParams(ReadParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    delegation_id: Id
+    delegation_id: Annotated[Id, msgspec.Meta(examples=["delegation-bem-japan-2022"])]
 
 
 class PartnershipList(msgspec.Struct, frozen=True, kw_only=True):

@@ -37,8 +37,10 @@ _AUDIT_ROLES = frozenset({"auditor", "admin"})
 
 
 class EventIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    type: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    occurred_at: Annotated[dt.datetime, msgspec.Meta(tz=True)] | None = None
+    type: Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["NoteAttached"])]
+    occurred_at: (
+        Annotated[dt.datetime, msgspec.Meta(tz=True, examples=["2023-01-10T09:00:00Z"])] | None
+    ) = None
     """Business time: when it happened, as the recorder says (RFC 3339 with an offset). Left
     out, the event happened when it was recorded: the stored `occurred_at` is its
     `recorded_at`."""
@@ -67,7 +69,7 @@ class AppendResponse(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class StreamParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    stream_id: StreamId
+    stream_id: Annotated[StreamId, msgspec.Meta(examples=["agreement-imec-rapidus-2022"])]
 
 
 class StreamReadParams(StreamParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
