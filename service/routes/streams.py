@@ -39,7 +39,19 @@ _AUDIT_ROLES = frozenset({"auditor", "admin"})
 class EventIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     type: Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["NoteAttached"])]
     occurred_at: (
-        Annotated[dt.datetime, msgspec.Meta(tz=True, examples=["2023-01-10T09:00:00Z"])] | None
+        Annotated[
+            dt.datetime,
+            msgspec.Meta(
+                tz=True,
+                examples=["2023-01-10T09:00:00Z"],
+                description=(
+                    "When it happened (RFC 3339 with an offset, years 1900 to 2200). Left"
+                    " out, it happened when it was recorded: the stored `occurred_at` is the"
+                    " event's `recorded_at`."
+                ),
+            ),
+        ]
+        | None
     ) = None
     """Business time: when it happened, as the recorder says (RFC 3339 with an offset). Left
     out, the event happened when it was recorded: the stored `occurred_at` is its
