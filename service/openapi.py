@@ -37,9 +37,16 @@ _NO_DATABASE = frozenset({"openapi", "home"})
 _EVENT_DATA = [t for t in EVENT_TYPES.values() if t not in (TokenIssued, TokenRevoked)]
 
 
-def document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+def document(
+    endpoints: Sequence[Endpoint], *, max_events_per_batch: int | None = None
+) -> dict[str, Any]:
+    """`max_events_per_batch`: the server's limit on events in one append (a setting, so
+    not part of the body's type), stated as the `maxItems` of `events`."""
     types = _types(endpoints)
     _, components = msgspec.json.schema_components(types, ref_template=_REF)
+    events = components.get("AppendRequest", {}).get("properties", {}).get("events")
+    if events is not None and max_events_per_batch is not None:
+        events["maxItems"] = max_events_per_batch
     params = {e.params.__name__ for e in endpoints}
     parameters = {name: components.pop(name) for name in params if name in components}
     _describe_raw_json(components)
@@ -66,8 +73,8 @@ def document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
     }
 
 
-def render(endpoints: Sequence[Endpoint]) -> bytes:
-    return msgspec.json.encode(document(endpoints))
+def render(endpoints: Sequence[Endpoint], *, max_events_per_batch: int | None = None) -> bytes:
+    return msgspec.json.encode(document(endpoints, max_events_per_batch=max_events_per_batch))
 
 
 def _types(endpoints: Iterable[Endpoint]) -> list[Any]:

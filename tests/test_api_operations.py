@@ -128,6 +128,11 @@ async def test_openapi_references_resolve_and_describe_the_append_body(api: Api)
     assert stream_id["schema"]["pattern"].startswith("^[a-z]")
     body = schemas["AppendRequest"]
     assert body["additionalProperties"] is False
+    events = body["properties"]["events"]
+    assert (events["minItems"], events["maxItems"]) == (
+        1,
+        api.services.settings.max_events_per_batch,
+    )
     assert set(body["required"]) == {"events"}
     assert "AgreementSigned" in schemas
 
