@@ -27,6 +27,7 @@ class StoredId:
     type: str
     data: bytes
     occurred_at: str
+    recorded_at: str
 
 
 @dataclass(slots=True)
@@ -85,7 +86,7 @@ def already_stored(
             stored.stream_id == stream_id
             and stored.type == event.type
             and stored.data == event.data_bytes
-            and stored.occurred_at == event.occurred_at
+            and stored.occurred_at == _business_time(event, stored.recorded_at)
         )
         if not same:
             raise IdempotencyConflict(event.event_id, "already stored with other content")
@@ -101,6 +102,11 @@ def already_stored(
         to_position=last.position,
         created=False,
     )
+
+
+def _business_time(event: Prepared, recorded_at: str) -> str:
+    """An event's `occurred_at` as stored: when left out, the time it was recorded."""
+    return recorded_at if event.occurred_at is None else event.occurred_at
 
 
 def check_expected(stream_id: str, expected: ExpectedVersion, current: int) -> None:
@@ -134,6 +140,7 @@ def stage(
     for event in events:
         stream.version += 1
         tip.position += 1
+        occurred_at = _business_time(event, recorded_at)
         canonical = canonical_bytes(
             position=tip.position,
             event_id=event.event_id,
@@ -141,7 +148,7 @@ def stage(
             version=stream.version,
             type=event.type,
             schema_version=event.schema_version,
-            occurred_at=event.occurred_at,
+            occurred_at=occurred_at,
             recorded_at=recorded_at,
             data=event.data_bytes,
             metadata=metadata,
@@ -158,14 +165,20 @@ def stage(
                 event.schema_version,
                 event.data_bytes,
                 metadata,
-                event.occurred_at,
+                occurred_at,
                 recorded_at,
                 tip.hash,
                 digest,
             )
         )
         staged.ids[event.event_id] = StoredId(
-            stream_id, stream.version, tip.position, event.type, event.data_bytes, event.occurred_at
+            stream_id,
+            stream.version,
+            tip.position,
+            event.type,
+            event.data_bytes,
+            occurred_at,
+            recorded_at,
         )
         tip.hash = digest
     tip.recorded_at = recorded_at

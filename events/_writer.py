@@ -301,7 +301,7 @@ def _in_ids(column: str) -> dict[bool, str]:
 
 _IDS = {
     postgres: text(
-        "SELECT event_id, stream_id, version, position, type, data, occurred_at "
+        "SELECT event_id, stream_id, version, position, type, data, occurred_at, recorded_at "
         f"FROM events WHERE {condition}"
     )
     for postgres, condition in _in_ids("event_id").items()
@@ -340,10 +340,7 @@ def _load_ids(
     if not wanted:
         return {}
     rows = connection.execute(_IDS[_is_postgres(connection)], {"ids": _id_list(connection, wanted)})
-    return {
-        event_id: decisions.StoredId(stream_id, version, position, type_, data, occurred_at)
-        for event_id, stream_id, version, position, type_, data, occurred_at in rows
-    }
+    return {row[0]: decisions.StoredId(*row[1:]) for row in rows}
 
 
 def _load_streams(connection: Connection, stream_ids: set[str]) -> dict[str, decisions.StreamState]:

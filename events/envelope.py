@@ -18,11 +18,13 @@ GENESIS_HASH = "0" * 64
 class Proposed(msgspec.Struct, frozen=True, kw_only=True):
     """One event a caller wants appended. `data` is raw JSON bytes (validated by the store)
     or an already-built `EventData`. Without `event_id` the store makes one (uuid4): clients
-    that retry must send their own."""
+    that retry must send their own. Without `occurred_at` the event happened when it was
+    recorded: the store stores its record time as its business time, so the log always holds
+    a concrete `occurred_at` (and the hash chain covers it)."""
 
     type: str
     data: bytes | EventData
-    occurred_at: dt.datetime
+    occurred_at: dt.datetime | None = None
     event_id: str | None = None
 
 

@@ -35,7 +35,8 @@ class Prepared(msgspec.Struct, frozen=True):
     schema_version: int
     data: EventData
     data_bytes: bytes
-    occurred_at: str
+    occurred_at: str | None
+    """None: the event happened when recorded (the writer fills in the record time)."""
 
 
 def prepare(events: Sequence[Proposed], *, max_events: int) -> list[Prepared]:
@@ -117,7 +118,9 @@ def _event_id(index: int, supplied: str) -> str:
         raise _refused(index, ".event_id", "not a UUID") from None
 
 
-def _occurred_at(index: int, moment: dt.datetime) -> str:
+def _occurred_at(index: int, moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
     if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
         raise _refused(index, ".occurred_at", _YEAR_RANGE)
     return format_timestamp(moment)

@@ -49,7 +49,7 @@ def create_app(
     projections_factory: ProjectionsFactory | None = None,
 ) -> Starlette:
     metrics = Metrics()
-    document = openapi.render(endpoints)
+    document = openapi.render(endpoints, max_events_per_batch=settings.max_events_per_batch)
     make_projections = projections_factory or default_projections
 
     @contextlib.asynccontextmanager

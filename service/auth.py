@@ -11,7 +11,8 @@
 | `manage`           | /admin/tokens                        |          |        |         | x     |
 
 Recorders read projections so that staff can see what they just recorded (read-your-writes);
-viewers (dashboards) never write and never see the raw log. Only GET /health is open.
+viewers (dashboards) never write and never see the raw log. Only GET / (a page saying what
+this is) and GET /health are open.
 """
 
 from __future__ import annotations
@@ -70,14 +71,16 @@ class Forbidden(Exception):
         super().__init__(detail)
 
 
-def authorize(tokens: TokenTable, authorization: str | None, permission: Permission) -> Principal:
+async def authorize(
+    tokens: TokenTable, authorization: str | None, permission: Permission
+) -> Principal:
     """The principal behind an `Authorization: Bearer …` header, if allowed `permission`."""
     if not authorization:
         raise Unauthenticated("send an API token as 'Authorization: Bearer <token>'")
     scheme, _, secret = authorization.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
-    record = tokens.authenticate(secret.strip())
+    record = await tokens.check(secret.strip())
     if record is None:
         raise Unauthenticated("the token is unknown or revoked")
     principal = Principal(token_id=record.token_id, name=record.name, role=record.role)

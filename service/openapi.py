@@ -45,11 +45,20 @@ _ERROR_TITLES = {
 _SERVICE_ONLY = (TokenIssued, TokenRevoked, LogNamed, SigningKeyRegistered, SigningKeyRotated)
 """Recorded by the service's own commands, never by a client."""
 _EVENT_DATA = [t for t in EVENT_TYPES.values() if t not in _SERVICE_ONLY]
+_NO_DATABASE = frozenset({"openapi", "home"})
+"""Routes that answer without the database, so never 503."""
 
 
-def document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+def document(
+    endpoints: Sequence[Endpoint], *, max_events_per_batch: int | None = None
+) -> dict[str, Any]:
+    """`max_events_per_batch`: the server's limit on events in one append (a setting, so
+    not part of the body's type), stated as the `maxItems` of `events`."""
     types = _types(endpoints)
     _, components = msgspec.json.schema_components(types, ref_template=_REF)
+    events = components.get("AppendRequest", {}).get("properties", {}).get("events")
+    if events is not None and max_events_per_batch is not None:
+        events["maxItems"] = max_events_per_batch
     params = {e.params.__name__ for e in endpoints}
     parameters = {name: components.pop(name) for name in params if name in components}
     _describe_raw_json(components)
@@ -76,8 +85,8 @@ def document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
     }
 
 
-def render(endpoints: Sequence[Endpoint]) -> bytes:
-    return msgspec.json.encode(document(endpoints))
+def render(endpoints: Sequence[Endpoint], *, max_events_per_batch: int | None = None) -> bytes:
+    return msgspec.json.encode(document(endpoints, max_events_per_batch=max_events_per_batch))
 
 
 def _types(endpoints: Iterable[Endpoint]) -> list[Any]:
@@ -99,6 +108,7 @@ def _describe_raw_json(components: dict[str, Any]) -> None:
         event_in["data"] = {
             "type": "object",
             "description": f"The data of the event's `type`: one of the schemas {names}.",
+            "examples": [{"text": "Minutes of the steering committee's first meeting."}],
         }
     recorded = components.get("RecordedEvent", {}).get("properties", {})
     for name in ("data", "metadata"):
@@ -134,7 +144,7 @@ def _parameters(endpoint: Endpoint, schema: dict[str, Any]) -> list[dict[str, An
     found = []
     for name, property_schema in schema.get("properties", {}).items():
         in_path = name in endpoint.path_names
-        property_schema = _without_null(property_schema)
+        property_schema = _printable(_without_null(property_schema))
         found.append(
             {
                 "name": name,
@@ -144,6 +154,23 @@ def _parameters(endpoint: Endpoint, schema: dict[str, Any]) -> list[dict[str, An
             }
         )
     return found
+
+
+_PRINTABLE = "^[^\\x00-\\x1f\\x7f]*$"
+"""What every parameter value must match besides its own schema: no control characters
+(refused for every route by the guard, `service.routes.base`)."""
+
+
+def _printable(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` saying that its text may hold no control characters, where its own pattern,
+    format or enumeration does not already rule them out."""
+    if "anyOf" in schema:
+        return {**schema, "anyOf": [_printable(option) for option in schema["anyOf"]]}
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        return {**schema, "items": _printable(schema["items"])}
+    if schema.get("type") == "string" and not {"pattern", "format", "enum"} & schema.keys():
+        return {**schema, "pattern": _PRINTABLE}
+    return schema
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +200,7 @@ def _responses(endpoint: Endpoint, params_schema: dict[str, Any] | None) -> dict
         errors.add(422)
     if endpoint.body is not None:
         errors |= {400, 408, 413, 415, 422}
-    if endpoint.name != "openapi":
+    if endpoint.name not in _NO_DATABASE:
         errors.add(503)
     problem = {"application/problem+json": {"schema": {"$ref": _ref(Problem)}}}
     for status in sorted(errors - set(endpoint.responses)):

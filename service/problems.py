@@ -17,6 +17,7 @@ import sqlalchemy.exc
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from events import errors as store_errors
 from events.catalogue import PATTERN_MEANINGS
@@ -226,7 +227,22 @@ def problem_response(exc: Exception) -> ProblemResponse:
 
 
 async def _handle(request: Request, exc: Exception) -> Response:
-    return problem_response(exc)
+    response = problem_response(exc)
+    if response.status_code == 405:
+        response.headers["Allow"] = allowed_methods(request)
+    return response
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method served at the request's path. Starlette's router answers 405 from the
+    first route whose template matched, which names only that route's methods; a path such
+    as /streams/{id}/events is served by one route per method."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": ""})
+        if match is not Match.NONE and isinstance(route, Route) and route.methods:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 HANDLED: tuple[type[Exception], ...] = (

@@ -6,10 +6,15 @@ the whole token is recorded (`TokenIssued` in stream `admin-tokens`); revocation
 `TokenRevoked` event. Each process keeps a table folded from that stream:
 
 - after this process issues or revokes a token, at once (before the response is sent);
-- after any append by this process (or, on PostgreSQL, any instance: the store's listener),
-  and otherwise every `refresh_seconds`, a background task checks the stream's version and
-  reads only the events it has not seen. A token revoked by another process (the CLI, a
-  second instance) thus stops working within `refresh_seconds`.
+- before the next request is checked, once another process may have changed the stream: on
+  PostgreSQL any other instance's commit (heard through LISTEN/NOTIFY) marks the table stale;
+  on SQLite `service.token_changes` notices another connection's commit without a query;
+- when a well-formed token is unknown: it may have been issued a moment ago elsewhere, so
+  the stream is read once more before refusing (only unknown tokens pay for this);
+- and every `refresh_seconds` in the background, as a fallback.
+
+A token issued or revoked by another process (the CLI, a second instance) thus takes effect
+on the next request; a request with a known token costs no query while nothing changed.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import msgspec
 from events.catalogue import EventData, Role, TokenIssued, TokenRevoked, decoder_for
 from events.envelope import ExpectedVersion, Metadata, Proposed, RecordedEvent
 from events.errors import WrongExpectedVersion
+from service.token_changes import SqliteStreamVersion
 
 if TYPE_CHECKING:
     from events.store import EventStore
@@ -94,6 +100,9 @@ class TokenTable:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._stale = False
+        """Another process may have changed the stream since the last refresh."""
+        self._file_version: SqliteStreamVersion | None = None
 
     @property
     def version(self) -> int:
@@ -111,17 +120,52 @@ class TokenTable:
             return None
         return record
 
+    async def check(self, secret: str) -> TokenRecord | None:
+        """`authenticate`, against the token stream as it is now in the database: catch up
+        first if another process may have changed it, and read it again before refusing a
+        well-formed token this table has never seen."""
+        if self._file_version is not None and self._file_version.moved_from(self._version):
+            self._stale = True
+        if self._stale:
+            await self._catch_up()
+        record = self.authenticate(secret)
+        if record is None and self._unseen(secret):
+            self._stale = True
+            await self._catch_up()
+            record = self.authenticate(secret)
+        return record
+
+    def _unseen(self, secret: str) -> bool:
+        found = _TOKEN.fullmatch(secret)
+        return found is not None and found["token_id"] not in self._tokens
+
+    async def _catch_up(self) -> None:
+        """Refresh if still stale once the lock is ours (a refresh that ran while this one
+        waited has done the work); on failure keep the table, and stay stale."""
+        async with self._lock:
+            if not self._stale:
+                return
+            self._stale = False
+            try:
+                await self._refresh_locked()
+            except Exception as error:
+                self._stale = True
+                log.warning("could not refresh the token table: %s", type(error).__name__)
+
     def tokens(self) -> list[TokenRecord]:
         return sorted(self._tokens.values(), key=lambda t: (t.issued_at, t.token_id))
 
     async def refresh(self) -> None:
         """Fold the events of `admin-tokens` this table has not seen yet."""
         async with self._lock:
-            if await self._store.stream_version(TOKEN_STREAM) == self._version:
-                return
-            for event in await self._store.read_stream(TOKEN_STREAM, after_version=self._version):
-                self._apply(event)
-                self._version = event.version
+            await self._refresh_locked()
+
+    async def _refresh_locked(self) -> None:
+        if await self._store.stream_version(TOKEN_STREAM) == self._version:
+            return
+        for event in await self._store.read_stream(TOKEN_STREAM, after_version=self._version):
+            self._apply(event)
+            self._version = event.version
 
     async def issue(self, *, name: str, role: Role, metadata: Metadata) -> IssuedToken:
         """Record a new token; returns it with its secret (shown once, never stored)."""
@@ -193,14 +237,21 @@ class TokenTable:
         loop = asyncio.get_running_loop()
 
         def on_commit(_head: int) -> None:
+            self._stale = True
             with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to wake
                 loop.call_soon_threadsafe(self._changed.set)
 
         self._store.add_listener(on_commit, streams=frozenset({TOKEN_STREAM}))
+        database = self._store.engine.url.database
+        if self._store.dialect == "sqlite" and database not in (None, "", ":memory:"):
+            self._file_version = SqliteStreamVersion(database, TOKEN_STREAM)
         self._task = asyncio.create_task(self._watch(), name="token-table")
 
     async def stop(self) -> None:
         """Stop the background refresh (letting a refresh in progress finish, briefly)."""
+        if self._file_version is not None:
+            self._file_version.close()
+            self._file_version = None
         if self._task is None:
             return
         self._stopping = True

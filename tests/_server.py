@@ -126,10 +126,12 @@ def start_server(
     token: str | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 60.0,
+    arguments: tuple[str, ...] = (),
 ) -> Server:
     """Start the service on a free port and wait until /health answers 200.
 
-    `token`: the admin token from an earlier start (only a first start prints one)."""
+    `token`: the admin token from an earlier start (only a first start prints one);
+    `arguments`: more options for `serve` (such as `--demo`)."""
     port = free_port()
     log_path = directory / f"server-{port}.log"
     with log_path.open("wb") as output:
@@ -137,6 +139,7 @@ def start_server(
             [
                 *(sys.executable, "-m", "service", "serve", "--host", "127.0.0.1"),
                 *("--port", str(port), "--database-url", database_url),
+                *arguments,
             ],
             cwd=ROOT,
             env=_environment(env),

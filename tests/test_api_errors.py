@@ -152,6 +152,24 @@ async def test_a_wrong_method_is_a_405_problem(api: Api) -> None:
     assert "POST" in response.headers["allow"]
 
 
+@pytest.mark.parametrize(
+    ("method", "url", "served"),
+    [
+        ("OPTIONS", "/streams/agreement-x/events", {"GET", "HEAD", "POST"}),
+        ("PUT", "/streams/agreement-x/events", {"GET", "HEAD", "POST"}),
+        ("OPTIONS", "/admin/tokens", {"GET", "HEAD", "POST"}),
+        ("GET", "/admin/tokens/0123456789abcdef", {"DELETE"}),
+    ],
+)
+async def test_a_405_allows_every_method_of_the_path(
+    api: Api, method: str, url: str, served: set[str]
+) -> None:
+    """A path served by one route per method: `Allow` lists them all, not the first's."""
+    response = await api.client.request(method, url, headers=api.auth("admin"))
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["allow"].split(",")} == served
+
+
 class _Boom(Exception):
     pass
 

@@ -30,6 +30,16 @@ async def test_health_needs_no_token_and_reports_lag(api: Api) -> None:
     }
 
 
+async def test_the_front_page_tells_a_browser_what_this_is_and_where_the_docs_are(
+    api: Api,
+) -> None:
+    response = await api.client.get("/", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Agreements register" in response.text
+    assert 'href="/openapi.json"' in response.text
+
+
 async def test_health_is_503_when_the_database_is_gone(api: Api) -> None:
     original = api.services.store.head
 
@@ -118,6 +128,11 @@ async def test_openapi_references_resolve_and_describe_the_append_body(api: Api)
     assert stream_id["schema"]["pattern"].startswith("^[a-z]")
     body = schemas["AppendRequest"]
     assert body["additionalProperties"] is False
+    events = body["properties"]["events"]
+    assert (events["minItems"], events["maxItems"]) == (
+        1,
+        api.services.settings.max_events_per_batch,
+    )
     assert set(body["required"]) == {"events"}
     assert "AgreementSigned" in schemas
 

@@ -85,6 +85,26 @@ async def test_a_retried_batch_answers_200_with_the_same_positions(api: Api) -> 
     assert await api.head() == head
 
 
+async def test_an_event_without_occurred_at_happened_when_it_was_recorded(api: Api) -> None:
+    """The stored event carries the concrete time (the hash chain covers it), a retry of the
+    same request is recognised, and the same id with a business time of its own is not."""
+    event_id = str(uuid.uuid4())
+    event = {k: v for k, v in signed(event_id).items() if k != "occurred_at"}
+    first = await post(api, {"events": [event]})
+    assert first.status_code == 201, first.text
+
+    again = await post(api, {"events": [event]})
+    assert (again.status_code, again.json()) == (200, first.json())
+    other = await post(api, {"events": [{**event, "occurred_at": "2022-12-06T10:00:00Z"}]})
+    assert other.status_code == 409, other.text
+
+    page = await api.client.get(URL, headers=api.auth("auditor"))
+    (stored,) = page.json()["events"]
+    assert stored["occurred_at"] == stored["recorded_at"]
+    verified = await api.client.get("/audit/verify", headers=api.auth("auditor"))
+    assert verified.status_code == 200, verified.text
+
+
 async def test_wrong_expected_version_is_409_with_the_current_version(api: Api) -> None:
     await post(api, {"events": [signed()]})
     head = await api.head()

@@ -127,3 +127,46 @@ async def test_bad_times_and_dates_are_refused(api: Api) -> None:
         response = await get(api, "/partnerships", **params)
         assert response.status_code == 422, params
         assert response.json()["errors"][0]["path"] == f"query.{next(iter(params))}"
+
+
+async def test_a_record_time_is_an_rfc3339_string_in_the_logs_years(api: Api) -> None:
+    """What the document says: a number is not a time, and a time without a UTC equivalent
+    (year 1 at +14:00) is refused by name, not answered with a server error."""
+    for route in ("/partnerships", "/owners", "/delegations", f"/partnerships/{IMEC}"):
+        for value in (
+            "0.5",
+            "1700000000",
+            "0001-01-01T00:00:00+14:00",
+            "9999-12-31T23:59:59-14:00",
+            "2023-02-30T00:00:00Z",
+        ):
+            response = await get(api, route, as_of_recorded_at=value)
+            assert response.status_code == 422, (route, value, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["errors"][0]["path"] == "query.as_of_recorded_at"
+    accepted = await get(api, "/owners", as_of_recorded_at="1900-01-01T00:00:00+14:00")
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["owners"] == []
+
+
+async def test_an_event_recorded_without_business_time_is_in_force_from_its_record_day(
+    api: Api,
+) -> None:
+    await record_demo(api.services.store)
+    event = {
+        k: v for k, v in amended(dt.date(2023, 1, 1), "photonics").items() if k != "occurred_at"
+    }
+    position = await record(api, event)
+    (stored,) = [
+        e
+        for e in (
+            await api.client.get(f"/streams/{IMEC}/events", headers=api.auth("auditor"))
+        ).json()["events"]
+        if e["position"] == position
+    ]
+    day = dt.date.fromisoformat(stored["recorded_at"][:10])
+    url = f"/partnerships/{IMEC}"
+    assert amendments(await get(api, url, in_force_on=day.isoformat())) == ["photonics"]
+    assert (
+        amendments(await get(api, url, in_force_on=(day - dt.timedelta(days=1)).isoformat())) == []
+    )

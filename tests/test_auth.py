@@ -58,14 +58,14 @@ def _assert_unauthenticated(response: httpx.Response) -> None:
     ],
     ids=["none", "empty", "no-secret", "blank", "basic", "garbage", "unknown", "other-scheme"],
 )
-async def test_every_route_but_health_refuses_missing_and_bad_tokens(
+async def test_every_route_but_home_and_health_refuses_missing_and_bad_tokens(
     api: Api, authorization: str | None
 ) -> None:
     head = await api.head()
     for method, url, endpoint in _served(api):
         response = await _call(api, method, url, authorization)
         if endpoint.permission is None:
-            assert endpoint.path == "/health"
+            assert endpoint.path in ("/", "/health")
             assert response.status_code == 200
         else:
             _assert_unauthenticated(response)

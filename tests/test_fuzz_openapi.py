@@ -1,11 +1,17 @@
 """Schema-driven fuzzing: schemathesis generates requests from the service's own /openapi.json.
 
-Requests go in-process to the running app (its lifespan held open across requests) through
-the same httpx client the API tests use, under an admin token so that they get past the
-guard; schemathesis generates the cases and checks every answer against the document. Each
-route is fuzzed with data that fits its schema (positive) and data that breaks it
-(negative). For every answer: no 5xx; status, content type, headers and body as documented;
-schema-breaking input refused; and a refused request leaves the log's head where it was.
+First as a user of the service would run it: `st run --checks all` with every phase
+(examples, coverage, fuzzing, stateful) against a running `agreements serve --demo`, over
+HTTP, on each database, with a fixed seed and a fixed number of cases per operation
+(`tests/schemathesis.toml` names the few refusals that depend on the log, not the request).
+
+Then in-process, with the log checked around each request: requests go to the running app
+(its lifespan held open across requests) through the same httpx client the API tests use,
+under an admin token so that they get past the guard; schemathesis generates the cases and
+checks every answer against the document. Each route is fuzzed with data that fits its schema
+(positive) and data that breaks it (negative). For every answer: no 5xx; status, content
+type, headers and body as documented; schema-breaking input refused; and a refused request
+leaves the log's head where it was.
 
 Bounded and repeatable: the cases are generated up front by a derandomized Hypothesis run of
 a fixed size (no example database), so CI sends the same requests every time (about a minute for
@@ -18,6 +24,10 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,12 +45,18 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests._server import start_server
 from tests.conftest import Api
 
 pytestmark = pytest.mark.slow
 
 CASES = 1000
 """Per generation mode."""
+
+ST_CASES = 20
+"""Per operation and phase, for `st run`: about a minute a database on this machine."""
+ST_SEED = 20261130
+ST_CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 _PLACEHOLDER = "Bearer placeholder"
 """Generation never sees a real token (it differs per run); it is swapped in when sending."""
@@ -120,3 +136,30 @@ def _fuzzable(document: dict[str, Any], mode: GenerationMode) -> set[tuple[str, 
         for method, operation in operations.items()
         if mode.is_positive or "parameters" in operation or "requestBody" in operation
     }
+
+
+@pytest.mark.timeout(600)
+def test_st_run_with_every_check_and_phase_finds_nothing(database_url: str, tmp_path: Path) -> None:
+    server = start_server(database_url, tmp_path, arguments=("--demo",))
+    try:
+        done = subprocess.run(
+            [
+                *(str(Path(sys.executable).with_name("st")), "--config-file", str(ST_CONFIG)),
+                *("run", f"{server.base_url}/openapi.json"),
+                *("--header", f"Authorization: Bearer {server.token}"),
+                *("--checks", "all", "--phases", "examples,coverage,fuzzing,stateful"),
+                *("--max-examples", str(ST_CASES), "--seed", str(ST_SEED), "--workers", "1"),
+                *("--generation-database", "none", "--no-color", "--request-timeout", "30"),
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=480,
+            check=False,
+        )
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-5000:]
+    selected = re.search(r"Selected: (\d+)/(\d+)\s+Tested: (\d+)", done.stdout)
+    assert selected is not None, done.stdout[-5000:]
+    assert len(set(selected.groups())) == 1, selected[0]  # every operation, and all tested

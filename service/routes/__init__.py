@@ -15,7 +15,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         summary="Record events in a stream",
         description=(
             "All or nothing. `201` when stored, `200` with the original result when the batch"
-            " (same event ids, same content) was stored before: retries are safe."
+            " (same event ids, same content) was stored before: retries are safe. A batch"
+            " that fits this schema can still break a rule of its stream (an unknown"
+            " category, a follow-up already closed, a date out of 1900..2200, ...): 422 with"
+            " the rule's name in `rule`, or the path of the refused value in `errors`."
         ),
         handler=streams.append,
         permission="append",
@@ -153,6 +156,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         params=admin.RevokeParams,
         responses={200: admin.TokenInfo},
         errors=(404,),
+    ),
+    Endpoint(
+        method="GET",
+        path="/",
+        name="home",
+        summary="A short page saying what this service is and where its documentation is",
+        handler=operations.home,
+        permission=None,
+        responses={200: None},
+        media_type="text/html",
     ),
     Endpoint(
         method="GET",

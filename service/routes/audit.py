@@ -287,7 +287,8 @@ AUDIT_ROUTES: tuple[Endpoint, ...] = (
         description=(
             "Checks at most 100,000 events from `from`; `next` gives the query for the next"
             " call. A broken log answers 200 with `report.ok` false and"
-            " `report.first_broken_position`."
+            " `report.first_broken_position`. A `from` past the log's head plus one is 422"
+            " (`query.from`): the log is not that long yet."
         ),
         handler=verify,
         permission="read_log",
@@ -314,6 +315,10 @@ AUDIT_ROUTES: tuple[Endpoint, ...] = (
         path="/audit/consistency",
         name="audit_consistency",
         summary="Proof that the log of size `to` extends the log of size `from`",
+        description=(
+            "422 when `from` exceeds `to` (`query.from`) or `to` exceeds the log's current"
+            " size (`query.to`): no proof exists yet for a log that long."
+        ),
         handler=consistency,
         errors=(500,),
         permission="read_log",
@@ -325,6 +330,10 @@ AUDIT_ROUTES: tuple[Endpoint, ...] = (
         path="/audit/inclusion",
         name="audit_inclusion",
         summary="Proof that the event at `position` is in the log of `size` events",
+        description=(
+            "422 when `size` (or, without it, `position`) exceeds the log's current size"
+            " (`query.size`), or `position` exceeds `size` (`query.position`)."
+        ),
         handler=inclusion,
         errors=(500,),
         permission="read_log",

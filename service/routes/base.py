@@ -124,7 +124,7 @@ class Endpoint:
             principal = None
             if endpoint.permission is not None:
                 try:
-                    principal = authorize(
+                    principal = await authorize(
                         services.tokens, request.headers.get("authorization"), endpoint.permission
                     )
                 except Forbidden as refused:

@@ -44,13 +44,27 @@ from projections.summaries import (
     OwnerListItem,
     PartnershipSummary,
 )
-from service.problems import NotFound
+from service.problems import InvalidInput, NotFound
+from service.responses import FieldProblem
 from service.routes import paging
 from service.routes.base import POSITION_MAX, Call, Services
 from service.routes.paging import DEFAULT_LIMIT, CursorToken, Limit
 
 Position = Annotated[int, msgspec.Meta(ge=0, le=POSITION_MAX)]
-Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+RECORD_TIME_PATTERN = (
+    r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+"""An RFC 3339 date-time with a zone, in the years the log can hold (1900 to 2200, as for
+business time): a number is not a time, and a year such as 0001 at +14:00 has no UTC."""
+Instant = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=RECORD_TIME_PATTERN,
+        extra_json_schema={"format": "date-time"},
+        description="RFC 3339 date-time with a zone, years 1900 to 2200",
+    ),
+]
 Filter = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
@@ -78,9 +92,21 @@ class ReadParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             return None
         return Cut(
             position=self.as_of_position,
-            recorded_at=self.as_of_recorded_at,
+            recorded_at=_record_time(self.as_of_recorded_at),
             in_force_on=self.in_force_on,
         )
+
+
+def _record_time(text: str | None) -> dt.datetime | None:
+    """`as_of_recorded_at` as a time; the pattern has checked its shape, not the calendar."""
+    if text is None:
+        return None
+    try:
+        moment = msgspec.convert(text, dt.datetime)
+    except msgspec.ValidationError:
+        problem = FieldProblem("query.as_of_recorded_at", "not a valid RFC 3339 date-time")
+        raise InvalidInput([problem]) from None
+    return moment
 
 
 class ListParams(ReadParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -98,15 +124,15 @@ class PartnershipFilters(ListParams, frozen=True, kw_only=True, forbid_unknown_f
 
 
 class PartnershipParams(ReadParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    agreement_id: Id
+    agreement_id: Annotated[Id, msgspec.Meta(examples=["agreement-imec-rapidus-2022"])]
 
 
 class OwnerParams(ReadParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    owner_id: Id
+    owner_id: Annotated[Id, msgspec.Meta(examples=["fit-tokyo-office--els-verhulst"])]
 
 
 class DelegationParams(ReadParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    delegation_id: Id
+    delegation_id: Annotated[Id, msgspec.Meta(examples=["delegation-bem-japan-2022"])]
 
 
 class PartnershipList(msgspec.Struct, frozen=True, kw_only=True):

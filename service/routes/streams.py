@@ -37,9 +37,25 @@ _AUDIT_ROLES = frozenset({"auditor", "admin"})
 
 
 class EventIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    type: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    occurred_at: Annotated[dt.datetime, msgspec.Meta(tz=True)]
-    """Business time: when it happened, as the recorder says (RFC 3339 with an offset)."""
+    type: Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["NoteAttached"])]
+    occurred_at: (
+        Annotated[
+            dt.datetime,
+            msgspec.Meta(
+                tz=True,
+                examples=["2023-01-10T09:00:00Z"],
+                description=(
+                    "When it happened (RFC 3339 with an offset, years 1900 to 2200). Left"
+                    " out, it happened when it was recorded: the stored `occurred_at` is the"
+                    " event's `recorded_at`."
+                ),
+            ),
+        ]
+        | None
+    ) = None
+    """Business time: when it happened, as the recorder says (RFC 3339 with an offset). Left
+    out, the event happened when it was recorded: the stored `occurred_at` is its
+    `recorded_at`."""
     data: msgspec.Raw
     """The event's data, a JSON object of the shape its `type` requires."""
     event_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
@@ -47,7 +63,10 @@ class EventIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 
 class AppendRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    events: list[EventIn]
+    events: Annotated[list[EventIn], msgspec.Meta(extra_json_schema={"minItems": 1})]
+    """One to the server's limit (`AGREEMENTS_MAX_EVENTS_PER_BATCH`, 500 by default), all or
+    nothing. Counted by the store, not while decoding: of a key given twice the last one
+    counts, so an earlier `"events": []` is no refusal."""
     expected_version: Version | Literal["any", "no_stream"] = "any"
     correlation_id: ConversationId | None = None
     causation_id: ConversationId | None = None
@@ -62,7 +81,7 @@ class AppendResponse(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class StreamParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    stream_id: StreamId
+    stream_id: Annotated[StreamId, msgspec.Meta(examples=["agreement-imec-rapidus-2022"])]
 
 
 class StreamReadParams(StreamParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
