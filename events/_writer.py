@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from events import _decisions as decisions
+from events import stored_tree
 from events._notifications import CHANNEL as NOTIFY_CHANNEL
 from events._write_channel import WriteChannel
 from events.database import is_unavailable
@@ -375,6 +376,10 @@ def _write(
     if moved:
         connection.exec_driver_sql(_driver_sql(connection, _MOVE, ("new_version", "key")), moved)
     connection.exec_driver_sql(_driver_sql(connection, _INSERT, decisions.ROW_COLUMNS), staged.rows)
+    # The Merkle tree's new nodes, in the same transaction: size and last leaf come from the
+    # first row (its position and prev_hash), the leaves are the rows' hashes.
+    first = staged.rows[0]
+    stored_tree.extend(connection, first[0] - 1, first[-2], [row[-1] for row in staged.rows])
     for s in streams.values():
         s.is_new = False
 

@@ -1,0 +1,181 @@
+"""The log's Merkle tree kept in the database, so roots and proofs read O(log n) stored hashes.
+
+The table `merkle_nodes` holds, by (level, index), the hash of every complete aligned subtree
+of level 1 and up: about one row per event. Level 0 (a leaf's hash) is computed from the
+event's `hash` column, the leaf itself, rather than stored twice. This is the layout of Go's
+`sumdb/tlog` (`StoredHashIndex`, `ReadHashes`) in rows instead of a flat file.
+
+The writer calls `extend` inside each append's transaction, after inserting the events: the
+new nodes commit or roll back with them, so the tree never disagrees with the log it was
+written with, on SQLite or PostgreSQL, whatever the group size. `StoredTree` answers roots and
+proofs by asking `events.merkle` which subtrees a call needs and reading exactly those, so it
+costs the same in a fresh process as in an old one and keeps nothing that grows with the log.
+`stream_nodes` recomputes the nodes from the leaves, for the migration that fills the table
+for an existing log and for verification, in bounded batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from events import merkle
+from events.schema import events as events_table
+from events.schema import merkle_nodes
+
+_N, _E = merkle_nodes.c, events_table.c
+_INSERT = merkle_nodes.insert()
+_DRIVER_SQL: dict[str, str] = {}
+
+T = TypeVar("T")
+
+
+class TreeIncomplete(LookupError):
+    """A hash the tree needs is not stored (the database was not migrated, or was edited)."""
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def extend(connection: Connection, size: int, last_leaf: str, leaves: Sequence[str]) -> None:
+    """Store the subtrees that appending `leaves` (events' hashes, hex, in position order) to a
+    log of `size` events completes; `last_leaf` is the hash of the event at `size`.
+
+    Reads the O(log n) peaks it combines with; runs on the caller's connection, inside its
+    transaction."""
+    if not leaves:
+        return
+    peaks = merkle.peaks(size)
+    stored = _read_sync(connection, [key for key in peaks if key[0] > 0])
+    if size & 1:
+        stored[(0, size - 1)] = merkle.leaf_hash(bytes.fromhex(last_leaf))
+    try:
+        peak_hashes = [stored[key] for key in peaks]
+    except KeyError as missing:
+        raise TreeIncomplete(f"the stored tree lacks node {missing} of a log of {size}") from None
+    rows = [
+        (level, index, node)
+        for level, index, node in merkle.completed_nodes(
+            size, peak_hashes, (bytes.fromhex(leaf) for leaf in leaves)
+        )
+        if level > 0
+    ]
+    if rows:
+        connection.exec_driver_sql(_insert_sql(connection), rows)
+
+
+def stream_nodes(
+    leaves: Iterable[bytes], *, size: int = 0, peak_hashes: Sequence[bytes] = ()
+) -> Iterator[tuple[int, int, bytes]]:
+    """(level, index, hash) of every stored node (level 1 and up) that the leaves complete, in
+    the order they complete; O(log n) memory."""
+    for level, index, node in merkle.completed_nodes(size, peak_hashes, leaves):
+        if level > 0:
+            yield level, index, node
+
+
+def _insert_sql(connection: Connection) -> str:
+    name = connection.dialect.name
+    if name not in _DRIVER_SQL:
+        compiled = _INSERT.compile(dialect=connection.dialect)
+        assert tuple(compiled.positiontup or ()) == ("level", "idx", "hash"), compiled.positiontup
+        _DRIVER_SQL[name] = str(compiled)
+    return _DRIVER_SQL[name]
+
+
+def _read_sync(connection: Connection, keys: Sequence[tuple[int, int]]) -> dict[Any, bytes]:
+    if not keys:
+        return {}
+    rows = connection.execute(_nodes_query(keys))
+    return {(level, index): bytes(node) for level, index, node in rows}
+
+
+def _nodes_query(keys: Sequence[tuple[int, int]]) -> Any:
+    return select(_N.level, _N.idx, _N.hash).where(
+        or_(*(and_(_N.level == level, _N.idx == index) for level, index in keys))
+    )
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+class StoredTree:
+    """Roots and proofs for any prefix of the log, from the stored hashes.
+
+    The caller checks sizes and positions against the log's head; `hashes_read` counts the
+    stored hashes (and leaves) read so far, for tests and benchmarks.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.hashes_read = 0
+
+    async def root(self, size: int) -> bytes:
+        return await self._compute(lambda get: merkle.root_from(size, get))
+
+    async def inclusion(self, position: int, size: int) -> list[bytes]:
+        """RFC 9162 proof that the event at `position` (1..size) is in the log of `size`."""
+        return await self._compute(lambda get: merkle.inclusion_from(position - 1, size, get))
+
+    async def consistency(self, m: int, n: int) -> list[bytes]:
+        """RFC 9162 proof that the log of size m (0..n) is a prefix of the log of size n."""
+        return await self._compute(lambda get: merkle.consistency_from(m, n, get))
+
+    async def _compute(self, compute: Callable[[merkle.HashSource], T]) -> T:
+        keys = merkle.needed(compute)
+        async with self._engine.connect() as connection:
+            found = await read_hashes(connection, keys)
+        self.hashes_read += len(found)
+
+        def get(level: int, index: int) -> bytes:
+            try:
+                return found[(level, index)]
+            except KeyError:
+                raise TreeIncomplete(
+                    f"the stored tree lacks the hash of level {level}, index {index}"
+                ) from None
+
+        return compute(get)
+
+
+async def read_hashes(
+    connection: AsyncConnection, keys: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
+    """The stored hashes of the subtrees `keys` name; those not stored are left out. Leaves
+    (level 0) are hashed from their events' `hash`."""
+    found: dict[tuple[int, int], bytes] = {}
+    leaves = [index + 1 for level, index in keys if level == 0]
+    if leaves:
+        rows = await connection.execute(select(_E.position, _E.hash).where(_E.position.in_(leaves)))
+        for position, leaf in rows:
+            found[(0, position - 1)] = merkle.leaf_hash(bytes.fromhex(leaf))
+    nodes = [key for key in keys if key[0] > 0]
+    if nodes:
+        for level, index, node in await connection.execute(_nodes_query(nodes)):
+            found[(level, index)] = bytes(node)
+    return found
+
+
+async def stored_nodes(
+    connection: AsyncConnection, first: int, last: int
+) -> list[tuple[int, int, bytes]]:
+    """The stored nodes completed by the leaves at indexes first..last (the subtree of level L
+    at index i is completed by leaf (i+1)·2^L - 1), level by level, each level by index."""
+    found: list[tuple[int, int, bytes]] = []
+    level = 1
+    while (1 << level) <= last + 1:
+        low = -(-(first + 1) >> level) - 1
+        high = ((last + 1) >> level) - 1
+        if low <= high:
+            rows = await connection.execute(
+                select(_N.idx, _N.hash)
+                .where(_N.level == level, _N.idx >= low, _N.idx <= high)
+                .order_by(_N.idx)
+            )
+            found.extend((level, index, bytes(node)) for index, node in rows)
+        level += 1
+    return found
