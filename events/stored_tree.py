@@ -119,10 +119,14 @@ class StoredTree:
 
     async def inclusion(self, position: int, size: int) -> list[bytes]:
         """RFC 9162 proof that the event at `position` (1..size) is in the log of `size`."""
+        if not 1 <= position <= size:
+            raise ValueError(f"position {position} is outside 1..{size}")
         return await self._compute(lambda get: merkle.inclusion_from(position - 1, size, get))
 
     async def consistency(self, m: int, n: int) -> list[bytes]:
         """RFC 9162 proof that the log of size m (0..n) is a prefix of the log of size n."""
+        if not 0 <= m <= n:
+            raise ValueError(f"from ({m}) must be between 0 and to ({n})")
         return await self._compute(lambda get: merkle.consistency_from(m, n, get))
 
     async def _compute(self, compute: Callable[[merkle.HashSource], T]) -> T:

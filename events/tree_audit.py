@@ -18,6 +18,7 @@ import datetime as dt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events import merkle, stored_tree
 from events.audit import DEFAULT_BATCH, LogBroken
@@ -118,12 +119,7 @@ class StoredLogTree:
         """Chain-verify (size, head] and check that the stored nodes they complete are the ones
         their hashes give; the head's hash."""
         verifier = ChainVerifier(start_position=size + 1, start_prev_hash=head_hash)
-        async with self._store.engine.connect() as connection:
-            peak_keys = merkle.peaks(size)
-            known = await stored_tree.read_hashes(connection, peak_keys)
-        if any(key not in known for key in peak_keys):
-            raise LogBroken(_broken(size, size, "the stored Merkle tree lacks nodes (migrated?)"))
-        peaks = [known[key] for key in peak_keys]
+        nodes = await _NodeCheck.at(self._store.engine, size)
         done = size
         while done < head:
             batch = await self._store.read_all(after=done, limit=batch_size, until=head)
@@ -131,23 +127,11 @@ class StoredLogTree:
                 break
             if not verifier.feed(batch):
                 raise LogBroken(verifier.report(at_end=False))
-            leaves = [bytes.fromhex(event.hash) for event in batch]
-            expected = list(stored_tree.stream_nodes(leaves, size=done, peak_hashes=peaks))
-            async with self._store.engine.connect() as connection:
-                stored = await stored_tree.stored_nodes(connection, done, done + len(batch) - 1)
-            if sorted(expected) != stored:
-                wrong = _first_difference(expected, stored)
-                raise LogBroken(
-                    _broken(
-                        done,
-                        wrong,
-                        f"the stored Merkle tree disagrees with the chain at position {wrong}",
-                    )
-                )
-            peaks = _advance(peaks, done, leaves)
+            wrong = await nodes.feed(self._store.engine, [bytes.fromhex(e.hash) for e in batch])
+            if wrong is not None:
+                raise LogBroken(_tree_broken(done, wrong))
             done += len(batch)
-        report = verifier.report(at_end=False)
-        return report.head_hash
+        return verifier.report(at_end=False).head_hash
 
     async def _recorded(self) -> tuple[int, str]:
         async with self._store.engine.connect() as connection:
@@ -180,6 +164,62 @@ class StoredLogTree:
             raise ValueError(f"position {position} is outside 1..{size}")
 
 
+async def verify_stored_tree(
+    store: EventStore, *, until: int | None = None, batch_size: int = DEFAULT_BATCH
+) -> VerificationReport:
+    """Recompute every stored Merkle node of positions 1..`until` (default: the head) from the
+    events' hashes and compare: a stored hash edited, deleted or never written is found at the
+    first position whose nodes differ. Bounded memory; the chain itself is `verify_store`'s."""
+    head = await store.head() if until is None else until
+    nodes = await _NodeCheck.at(store.engine, 0)
+    done, last_hash = 0, GENESIS_HASH
+    while done < head:
+        batch = await store.read_all(after=done, limit=batch_size, until=head)
+        if not batch:
+            break
+        wrong = await nodes.feed(store.engine, [bytes.fromhex(e.hash) for e in batch])
+        if wrong is not None:
+            return _tree_broken(done, wrong)
+        done, last_hash = batch[-1].position, batch[-1].hash
+    return VerificationReport(ok=True, checked=done, head_position=done, head_hash=last_hash)
+
+
+class _NodeCheck:
+    """Walks the leaves forward from `size`, comparing the nodes they complete with the stored
+    ones; keeps only the O(log n) peaks."""
+
+    def __init__(self, size: int, peaks: list[bytes]) -> None:
+        self.size = size
+        self._peaks = peaks
+
+    @classmethod
+    async def at(cls, engine: AsyncEngine, size: int) -> _NodeCheck:
+        keys = merkle.peaks(size)
+        async with engine.connect() as connection:
+            known = await stored_tree.read_hashes(connection, keys)
+        missing = [key for key in keys if key not in known]
+        if missing:
+            level, index = missing[0]
+            raise LogBroken(_tree_broken(size, (index + 1) << level))
+        return cls(size, [known[key] for key in keys])
+
+    async def feed(self, engine: AsyncEngine, leaves: list[bytes]) -> int | None:
+        """None if the stored nodes completed by `leaves` are right, else the position of the
+        first leaf whose nodes are not."""
+        if not leaves:
+            return None
+        expected = sorted(stored_tree.stream_nodes(leaves, size=self.size, peak_hashes=self._peaks))
+        async with engine.connect() as connection:
+            stored = await stored_tree.stored_nodes(
+                connection, self.size, self.size + len(leaves) - 1
+            )
+        if expected != stored:
+            return _first_difference(expected, stored)
+        self._peaks = _advance(self._peaks, self.size, leaves)
+        self.size += len(leaves)
+        return None
+
+
 def _advance(peaks: list[bytes], size: int, leaves: list[bytes]) -> list[bytes]:
     """The peaks after appending `leaves` to a tree of `size` whose peaks are `peaks`."""
     stack = list(peaks)
@@ -199,10 +239,15 @@ def _first_difference(
 ) -> int:
     """The position of the first leaf whose completed nodes are not stored as expected."""
     have = {(level, index): node for level, index, node in stored}
-    for level, index, node in expected:
-        if have.get((level, index)) != node:
-            return ((index + 1) << level) if level else index + 1
-    return min(((index + 1) << level) for level, index, _ in stored) if stored else 0
+    want = {(level, index): node for level, index, node in expected}
+    differ = [key for key in have.keys() | want.keys() if have.get(key) != want.get(key)]
+    return min((index + 1) << level for level, index in differ)
+
+
+def _tree_broken(position: int, wrong: int) -> VerificationReport:
+    return _broken(
+        position, wrong, f"the stored Merkle tree disagrees with the chain at position {wrong}"
+    )
 
 
 def _broken(position: int, first_broken: int, reason: str) -> VerificationReport:

@@ -11,7 +11,8 @@ and the operator's public key, and nothing of the service. Exit status: 0 the lo
 input could not be read.
 
 Verifying a database only reads it (no migration, no writer), so it is safe beside a running
-server. With `--from-checkpoint` only the events after the checkpoint are checked, against its
+server. A whole-log check also recomputes the stored Merkle tree from the events' hashes, so a
+checkpoint or proof the server would serve from it matches the chain. With `--from-checkpoint` only the events after the checkpoint are checked, against its
 head hash: quick, and it trusts the checkpoint for everything before.
 """
 
@@ -45,6 +46,7 @@ from events.database import database_url as resolve_database_url
 from events.envelope import GENESIS_HASH, RecordedEvent
 from events.export import ExportFormatError, read_jsonl
 from events.store import EventStore
+from events.tree_audit import verify_stored_tree
 from events.verification import (
     VerificationReport,
     verify_against_checkpoint,
@@ -261,12 +263,17 @@ def _after(events: Iterable[RecordedEvent], start: int) -> Iterator[RecordedEven
 async def _verify_database(url: str, kept: Checkpoint | None, start: int) -> VerificationReport:
     async with _reader(url) as store:
         try:
-            return await verify_store(
+            report = await verify_store(
                 store,
                 start_position=start + 1,
                 start_prev_hash=kept.head_hash if kept is not None and start else GENESIS_HASH,
                 checkpoint=kept,
             )
+            if report.ok and start == 0:
+                tree = await verify_stored_tree(store, until=report.head_position)
+                if not tree.ok:
+                    return tree
+            return report
         except Exception as error:  # no such table, unreachable server, bad credentials...
             raise _Usage(f"cannot read the log at {_safe(url)}: {error}") from None
 
