@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select, text
 
@@ -25,8 +26,13 @@ from events.schema import merkle_nodes
 from events.store import EventStore, open_store
 from events.stored_tree import StoredTree, stream_nodes
 from events.tree_audit import StoredLogTree, verify_stored_tree
+from service.app import create_app
 from service.audit_commands import verify as verify_command
+from service.routes import ENDPOINTS
+from service.routes.audit import AUDIT_ROUTES
+from service.settings import Settings
 from tests._databases import ADMIN_DSN, fresh_postgres
+from tests.test_audit_http import Auditor, _WithState
 
 META = data.METADATA
 
@@ -296,3 +302,68 @@ async def _assert_tree_served(url: str, head: int) -> None:
         assert count == head - bin(head).count("1")
     finally:
         await store.close()
+
+
+# --- over HTTP -------------------------------------------------------------------------------
+
+
+async def test_a_restarted_server_signs_a_checkpoint_without_reading_the_log(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await open_store(database_url)
+    try:
+        for stream in range(12):
+            await append_notes(store, stream, 50)
+    finally:
+        await store.close()
+    read: list[int] = []
+    read_all = EventStore.read_all
+
+    async def counting(self: EventStore, **query: Any) -> list[RecordedEvent]:
+        found = await read_all(self, **query)
+        read.append(len(found))
+        return found
+
+    monkeypatch.setattr(EventStore, "read_all", counting)
+
+    token, first = await _serve(database_url, None, ("/audit/checkpoint", {}))
+    assert sum(read) >= 600  # the first checkpoint verifies the log once
+    read.clear()
+    _, again = await _serve(
+        database_url, token, ("/audit/checkpoint", {}), ("/audit/inclusion", {"position": 300})
+    )
+    assert sum(read) <= 1  # the proof's leaf: the restart reads nothing else of the log
+    assert again[0]["size"] == first[0]["size"]
+    assert again[0]["merkle_root"] == first[0]["merkle_root"]
+    assert merkle.verify_inclusion(
+        bytes.fromhex(again[1]["leaf"]),
+        299,
+        first[0]["size"],
+        [bytes.fromhex(node) for node in again[1]["proof"]],
+        bytes.fromhex(first[0]["merkle_root"]),
+    )
+
+
+async def _serve(
+    database_url: str, token: str | None, *requests: tuple[str, dict[str, Any]]
+) -> tuple[str, list[Any]]:
+    """Start the app on the database, GET each path as an auditor (made with the first admin
+    token when `token` is None), stop it: the auditor's token and the answers."""
+    announced: list[str] = []
+    settings = Settings(
+        database_url=database_url, start_projections=False, announce_token=announced.append
+    )
+    app = create_app(settings, endpoints=(*ENDPOINTS, *AUDIT_ROUTES))
+    answers = []
+    async with app.router.lifespan_context(app) as state:
+        assert state is not None
+        transport = httpx.ASGITransport(app=_WithState(app, dict(state)))
+        async with httpx.AsyncClient(transport=transport, base_url="http://agreements") as client:
+            auditor = Auditor(client, announced[0] if announced else "")
+            if token is None:
+                await auditor.start()
+            else:
+                auditor.auditor = token
+            for path, query in requests:
+                answers.append(await auditor.ok(path, **query))
+    return auditor.auditor, answers
