@@ -74,10 +74,10 @@ class StoredLogTree:
                     )
                 )
             if size < head:
-                head_hash = await self._verify(size, head_hash, head, batch_size)
-                await self._record(size, head, head_hash)
-            self._size, self._head_hash = head, head_hash
-            return head
+                size, head_hash = await self._verify(size, head_hash, head, batch_size)
+                await self._record(size, head_hash)
+            self._size, self._head_hash = size, head_hash
+            return size
 
     async def root(self, size: int | None = None) -> bytes:
         size = self._size if size is None else size
@@ -115,9 +115,11 @@ class StoredLogTree:
 
     # --- verification of what is new ----------------------------------------------------------
 
-    async def _verify(self, size: int, head_hash: str, head: int, batch_size: int) -> str:
+    async def _verify(
+        self, size: int, head_hash: str, head: int, batch_size: int
+    ) -> tuple[int, str]:
         """Chain-verify (size, head] and check that the stored nodes they complete are the ones
-        their hashes give; the head's hash."""
+        their hashes give; the size reached and its last hash."""
         verifier = ChainVerifier(start_position=size + 1, start_prev_hash=head_hash)
         nodes = await _NodeCheck.at(self._store.engine, size)
         done = size
@@ -131,27 +133,24 @@ class StoredLogTree:
             if wrong is not None:
                 raise LogBroken(_tree_broken(done, wrong))
             done += len(batch)
-        return verifier.report(at_end=False).head_hash
+        report = verifier.report(at_end=False)
+        return report.head_position, report.head_hash
 
     async def _recorded(self) -> tuple[int, str]:
         async with self._store.engine.connect() as connection:
-            row = (await connection.execute(select(_V.size, _V.head_hash))).first()
-        return (0, GENESIS_HASH) if row is None else (row[0], row[1])
+            row = (await connection.execute(select(_V.size, _V.head_hash).where(_V.id == 1))).one()
+        return row[0], row[1]
 
-    async def _record(self, size: int, head: int, head_hash: str) -> None:
+    async def _record(self, size: int, head_hash: str) -> None:
+        """Move the record forward (never back: another process may have gone further)."""
+
         def work(connection: Connection) -> None:
             with connection.begin():
-                moved = connection.execute(
+                connection.execute(
                     update(tree_verified)
-                    .where(_V.id == 1, _V.size < head)
-                    .values(size=head, head_hash=head_hash)
+                    .where(_V.id == 1, _V.size < size)
+                    .values(size=size, head_hash=head_hash)
                 )
-                if moved.rowcount == 0 and size == 0:
-                    exists = connection.execute(select(_V.id)).first()
-                    if exists is None:
-                        connection.execute(
-                            tree_verified.insert().values(id=1, size=head, head_hash=head_hash)
-                        )
 
         await self._store.run_write(work)
 

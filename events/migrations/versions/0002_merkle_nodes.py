@@ -19,6 +19,7 @@ branch_labels = None
 depends_on = None
 
 _BATCH = 10_000
+_GENESIS = "0" * 64
 
 
 def upgrade() -> None:
@@ -34,6 +35,11 @@ def upgrade() -> None:
         sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
         sa.Column("size", sa.BigInteger, nullable=False),
         sa.Column("head_hash", sa.String(64), nullable=False),
+    )
+    op.execute(
+        sa.text(
+            "INSERT INTO tree_verified (id, size, head_hash) VALUES (1, 0, :genesis)"
+        ).bindparams(genesis="0" * 64)
     )
     _fill(op.get_bind())
 
