@@ -94,6 +94,22 @@ async def test_group_commits_and_refusals_keep_the_stored_tree_exactly_the_logs(
     assert len(expected) == len(events) - bin(len(events)).count("1")  # n - popcount(n) nodes
 
 
+async def test_two_stores_writing_one_database_keep_one_tree(database_url: str) -> None:
+    # Two instances (two writers) on one database: each group reads the peaks the other left.
+    first, second = await open_store(database_url), await open_store(database_url)
+    try:
+        await asyncio.gather(
+            *(append_notes(first, s, 3) for s in range(0, 30, 2)),
+            *(append_notes(second, s, 2) for s in range(1, 30, 2)),
+        )
+        events = await everything(first)
+        assert len(events) == 15 * 3 + 15 * 2
+        assert await stored_rows(first) == set(stream_nodes(leaves_of(events)))
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def test_roots_and_proofs_from_storage_equal_the_in_memory_trees(store: EventStore) -> None:
     for stream in range(7):
         await append_notes(store, stream, 3 + stream * 5)
