@@ -11,9 +11,10 @@ and the operator's public key, and nothing of the service. Exit status: 0 the lo
 input could not be read.
 
 Verifying a database only reads it (no migration, no writer), so it is safe beside a running
-server. A whole-log check also recomputes the stored Merkle tree from the events' hashes, so a
-checkpoint or proof the server would serve from it matches the chain. With `--from-checkpoint` only the events after the checkpoint are checked, against its
-head hash: quick, and it trusts the checkpoint for everything before.
+server. A whole-log check also recomputes the stored Merkle tree from the events' hashes, so
+the checkpoints and proofs the server answers from it match the chain. With
+`--from-checkpoint` only the events after the checkpoint are checked, against its head hash:
+quick, and it trusts the checkpoint for everything before.
 """
 
 from __future__ import annotations
