@@ -58,10 +58,12 @@ async def figures(ctx: Context) -> list[Row]:
         )
         for key, title, unit, _ in FIGURES
     }
-    for path, is_big in ((small_path, False), (big.path, True)):
+    for path in (small_path, big.path):
         primed = await _child("prime", path)
         ctx.say(f"first checkpoint of {primed['events']:,} events: {primed['seconds']:.1f} s")
-        for _ in range(ctx.runs):
+    # Small and big alternate, so that a machine's drifting load weighs on both alike.
+    for _ in range(ctx.runs):
+        for path, is_big in ((small_path, False), (big.path, True)):
             measured = msgspec.convert(await _child("measure", path), _Pass)
             for key, _, _, field in FIGURES:
                 value = float(getattr(measured, field))
