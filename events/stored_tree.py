@@ -169,17 +169,17 @@ async def stored_nodes(
 ) -> list[tuple[int, int, bytes]]:
     """The stored nodes completed by the leaves at indexes first..last (the subtree of level L
     at index i is completed by leaf (i+1)·2^L - 1), level by level, each level by index."""
-    found: list[tuple[int, int, bytes]] = []
+    ranges = []
     level = 1
     while (1 << level) <= last + 1:
         low = -(-(first + 1) >> level) - 1
         high = ((last + 1) >> level) - 1
         if low <= high:
-            rows = await connection.execute(
-                select(_N.idx, _N.hash)
-                .where(_N.level == level, _N.idx >= low, _N.idx <= high)
-                .order_by(_N.idx)
-            )
-            found.extend((level, index, bytes(node)) for index, node in rows)
+            ranges.append(and_(_N.level == level, _N.idx >= low, _N.idx <= high))
         level += 1
-    return found
+    if not ranges:
+        return []
+    rows = await connection.execute(
+        select(_N.level, _N.idx, _N.hash).where(or_(*ranges)).order_by(_N.level, _N.idx)
+    )
+    return [(level, index, bytes(node)) for level, index, node in rows]

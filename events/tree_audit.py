@@ -207,30 +207,21 @@ class _NodeCheck:
         first leaf whose nodes are not."""
         if not leaves:
             return None
-        expected = sorted(stored_tree.stream_nodes(leaves, size=self.size, peak_hashes=self._peaks))
+        size, end = self.size, self.size + len(leaves)
+        made = {
+            (level, index): node
+            for level, index, node in merkle.completed_nodes(size, self._peaks, leaves)
+        }
+        expected = sorted((level, index, node) for (level, index), node in made.items() if level)
         async with engine.connect() as connection:
-            stored = await stored_tree.stored_nodes(
-                connection, self.size, self.size + len(leaves) - 1
-            )
+            stored = await stored_tree.stored_nodes(connection, size, end - 1)
         if expected != stored:
             return _first_difference(expected, stored)
-        self._peaks = _advance(self._peaks, self.size, leaves)
-        self.size += len(leaves)
+        # The new peaks are old peaks or nodes just made.
+        made.update(zip(merkle.peaks(size), self._peaks, strict=True))
+        self._peaks = [made[key] for key in merkle.peaks(end)]
+        self.size = end
         return None
-
-
-def _advance(peaks: list[bytes], size: int, leaves: list[bytes]) -> list[bytes]:
-    """The peaks after appending `leaves` to a tree of `size` whose peaks are `peaks`."""
-    stack = list(peaks)
-    for leaf in leaves:
-        node = merkle.leaf_hash(leaf)
-        index = size
-        size += 1
-        while index & 1:
-            node = merkle.node_hash(stack.pop(), node)
-            index >>= 1
-        stack.append(node)
-    return stack
 
 
 def _first_difference(
