@@ -80,6 +80,7 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         # stream_id -> (version, decider state): saves folding a stream's past on every append.
         self._states: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+        self._tree = stored_tree.Frontier()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-writer")
@@ -143,12 +144,14 @@ class Writer:
                 # clients. Every id is looked up on the retry, so a commit that succeeded
                 # before the connection died is found, not stored twice.
                 self._states.clear()
+                self._tree.forget()
                 await self._channel.drop()
                 outcomes, head = await self._channel.run(
                     lambda connection: self._transact(connection, group, look_up_every_id=True)
                 )
         except Exception as error:  # the whole transaction failed: nobody's events were stored
             self._states.clear()
+            self._tree.forget()
             failure = _as_store_error(error)
             for pending in group:
                 if not pending.future.done():
@@ -239,11 +242,16 @@ class Writer:
                 self._remember_all(streams)
                 return outcomes, None
             _write(connection, streams, staged)
+            # The Merkle tree's new nodes, in the same transaction: size and last leaf come
+            # from the first row (its position and prev_hash), the leaves are the rows' hashes.
+            first = staged.rows[0]
+            self._tree.extend(connection, first[0] - 1, first[-2], [r[-1] for r in staged.rows])
             if self._postgres:
                 connection.execute(
                     text("SELECT pg_notify(:channel, :head)"),
                     {"channel": NOTIFY_CHANNEL, "head": str(tip.position)},
                 )
+        self._tree.committed()
         self._remember_all(streams)
         return outcomes, tip.position
 
@@ -376,10 +384,6 @@ def _write(
     if moved:
         connection.exec_driver_sql(_driver_sql(connection, _MOVE, ("new_version", "key")), moved)
     connection.exec_driver_sql(_driver_sql(connection, _INSERT, decisions.ROW_COLUMNS), staged.rows)
-    # The Merkle tree's new nodes, in the same transaction: size and last leaf come from the
-    # first row (its position and prev_hash), the leaves are the rows' hashes.
-    first = staged.rows[0]
-    stored_tree.extend(connection, first[0] - 1, first[-2], [row[-1] for row in staged.rows])
     for s in streams.values():
         s.is_new = False
 

@@ -5,11 +5,12 @@ of level 1 and up: about one row per event. Level 0 (a leaf's hash) is computed 
 event's `hash` column, the leaf itself, rather than stored twice. This is the layout of Go's
 `sumdb/tlog` (`StoredHashIndex`, `ReadHashes`) in rows instead of a flat file.
 
-The writer calls `extend` inside each append's transaction, after inserting the events: the
-new nodes commit or roll back with them, so the tree never disagrees with the log it was
-written with, on SQLite or PostgreSQL, whatever the group size. `StoredTree` answers roots and
-proofs by asking `events.merkle` which subtrees a call needs and reading exactly those, so it
-costs the same in a fresh process as in an old one and keeps nothing that grows with the log.
+The writer's `Frontier` stores the nodes each append completes inside the append's own
+transaction, after inserting the events: the new nodes commit or roll back with them, so the
+tree never disagrees with the log it was written with, on SQLite or PostgreSQL, whatever the
+group size. `StoredTree` answers roots and proofs by asking `events.merkle` which subtrees a
+call needs and reading exactly those, so it costs the same in a fresh process as in an old
+one and keeps nothing that grows with the log.
 `stream_nodes` recomputes the nodes from the leaves, for the migration that fills the table
 for an existing log and for verification, in bounded batches.
 """
@@ -41,31 +42,62 @@ class TreeIncomplete(LookupError):
 # --- writing ---------------------------------------------------------------------------------
 
 
-def extend(connection: Connection, size: int, last_leaf: str, leaves: Sequence[str]) -> None:
-    """Store the subtrees that appending `leaves` (events' hashes, hex, in position order) to a
-    log of `size` events completes; `last_leaf` is the hash of the event at `size`.
+class Frontier:
+    """Stores the nodes each append completes; kept by the writer for its life.
 
-    Reads the O(log n) peaks it combines with; runs on the caller's connection, inside its
-    transaction."""
-    if not leaves:
-        return
+    It remembers the tree's peaks as of its last commit, so a group does not read them again;
+    they are read from the table (O(log n) rows) when the log moved without it: another
+    instance appended, or a transaction failed and `forget` was called.
+    """
+
+    def __init__(self) -> None:
+        self._committed: tuple[int, list[bytes]] | None = None
+        self._staged: tuple[int, list[bytes]] | None = None
+
+    def extend(
+        self, connection: Connection, size: int, last_leaf: str, leaves: Sequence[str]
+    ) -> None:
+        """Store the subtrees that appending `leaves` (events' hashes, hex, in position order)
+        to a log of `size` events completes; `last_leaf` is the hash of the event at `size`.
+        Runs on the caller's connection, inside its transaction."""
+        if not leaves:
+            return
+        if self._committed is not None and self._committed[0] == size:
+            peaks = self._committed[1]
+        else:
+            peaks = _read_peaks(connection, size, last_leaf)
+        made = {
+            (level, index): node
+            for level, index, node in merkle.completed_nodes(
+                size, peaks, [bytes.fromhex(leaf) for leaf in leaves]
+            )
+        }
+        rows = [(level, index, node) for (level, index), node in made.items() if level > 0]
+        if rows:
+            connection.exec_driver_sql(_insert_sql(connection), rows)
+        made.update(zip(merkle.peaks(size), peaks, strict=True))  # the new peaks are among these
+        end = size + len(leaves)
+        self._staged = (end, [made[key] for key in merkle.peaks(end)])
+
+    def committed(self) -> None:
+        """The transaction that called `extend` committed: its peaks are the tree's now."""
+        if self._staged is not None:
+            self._committed, self._staged = self._staged, None
+
+    def forget(self) -> None:
+        """A transaction failed or its outcome is unknown: read the peaks next time."""
+        self._committed = self._staged = None
+
+
+def _read_peaks(connection: Connection, size: int, last_leaf: str) -> list[bytes]:
     peaks = merkle.peaks(size)
     stored = _read_sync(connection, [key for key in peaks if key[0] > 0])
     if size & 1:
         stored[(0, size - 1)] = merkle.leaf_hash(bytes.fromhex(last_leaf))
     try:
-        peak_hashes = [stored[key] for key in peaks]
+        return [stored[key] for key in peaks]
     except KeyError as missing:
         raise TreeIncomplete(f"the stored tree lacks node {missing} of a log of {size}") from None
-    rows = [
-        (level, index, node)
-        for level, index, node in merkle.completed_nodes(
-            size, peak_hashes, (bytes.fromhex(leaf) for leaf in leaves)
-        )
-        if level > 0
-    ]
-    if rows:
-        connection.exec_driver_sql(_insert_sql(connection), rows)
 
 
 def stream_nodes(

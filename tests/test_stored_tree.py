@@ -24,7 +24,7 @@ from events.envelope import RecordedEvent
 from events.errors import WrongExpectedVersion
 from events.schema import merkle_nodes
 from events.store import EventStore, open_store
-from events.stored_tree import StoredTree, stream_nodes
+from events.stored_tree import Frontier, StoredTree, stream_nodes
 from events.tree_audit import StoredLogTree, verify_stored_tree
 from service.app import create_app
 from service.audit_commands import verify as verify_command
@@ -92,6 +92,27 @@ async def test_group_commits_and_refusals_keep_the_stored_tree_exactly_the_logs(
     expected = set(stream_nodes(leaves_of(events)))
     assert await stored_rows(store) == expected
     assert len(expected) == len(events) - bin(len(events)).count("1")  # n - popcount(n) nodes
+
+
+async def test_a_failed_transaction_leaves_no_nodes_and_the_next_carries_on(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await append_notes(store, 0, 5)
+    extend = Frontier.extend
+    failures = [RuntimeError("the disk went away after the tree was written")]
+
+    def failing(self: Frontier, *args: Any) -> None:
+        extend(self, *args)
+        if failures:
+            raise failures.pop()
+
+    monkeypatch.setattr(Frontier, "extend", failing)
+    with pytest.raises(RuntimeError):
+        await append_notes(store, 1, 6)
+    await append_notes(store, 2, 7)
+    events = await everything(store)
+    assert len(events) == 12
+    assert await stored_rows(store) == set(stream_nodes(leaves_of(events)))
 
 
 async def test_two_stores_writing_one_database_keep_one_tree(database_url: str) -> None:
