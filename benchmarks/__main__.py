@@ -13,7 +13,7 @@ from pathlib import Path
 
 import uvloop
 
-from benchmarks import as_of, http_load, machine, rebuild, report, store_appends, verify
+from benchmarks import as_of, http_load, machine, proofs, rebuild, report, store_appends, verify
 from benchmarks.context import FULL, QUICK, Context
 from benchmarks.results import Row
 
@@ -26,6 +26,7 @@ FAMILIES: dict[str, Family] = {
     "rebuild": rebuild.figures,
     "as_of": as_of.figures,
     "verify": verify.figures,
+    "proofs": proofs.figures,
 }
 
 

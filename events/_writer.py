@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from events import _decisions as decisions
+from events import stored_tree
 from events._notifications import CHANNEL as NOTIFY_CHANNEL
 from events._write_channel import WriteChannel
 from events.database import is_unavailable
@@ -81,6 +82,7 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         # stream_id -> (version, decider state): saves folding a stream's past on every append.
         self._states: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+        self._tree = stored_tree.Frontier()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-writer")
@@ -144,12 +146,14 @@ class Writer:
                 # clients. Every id is looked up on the retry, so a commit that succeeded
                 # before the connection died is found, not stored twice.
                 self._states.clear()
+                self._tree.forget()
                 await self._channel.drop()
                 outcomes, head = await self._channel.run(
                     lambda connection: self._transact(connection, group, look_up_every_id=True)
                 )
         except Exception as error:  # the whole transaction failed: nobody's events were stored
             self._states.clear()
+            self._tree.forget()
             failure = _as_store_error(error)
             for pending in group:
                 if not pending.future.done():
@@ -242,11 +246,16 @@ class Writer:
                 self._remember_all(streams)
                 return outcomes, None
             _write(connection, streams, staged)
+            # The Merkle tree's new nodes, in the same transaction: size and last leaf come
+            # from the first row (its position and prev_hash), the leaves are the rows' hashes.
+            first = staged.rows[0]
+            self._tree.extend(connection, first[0] - 1, first[-2], [r[-1] for r in staged.rows])
             if self._postgres:
                 connection.execute(
                     text("SELECT pg_notify(:channel, :head)"),
                     {"channel": NOTIFY_CHANNEL, "head": str(tip.position)},
                 )
+        self._tree.committed()
         self._remember_all(streams)
         return outcomes, tip.position
 

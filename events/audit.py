@@ -141,6 +141,9 @@ async def _row_before_start(store: LogReader) -> VerificationReport | None:
 class LogTree:
     """The log's Merkle tree (leaves: each event's chain hash as 32 bytes), kept in memory.
 
+    For a process that re-verifies the whole log itself; the server reads the tree stored in
+    the database instead (`events.tree_audit.StoredLogTree`), which gives the same answers.
+
     `refresh` reads only what was appended since the last refresh, verifying the chain as it
     goes; proofs and checkpoints are then answered from memory. Safe to share between
     concurrent requests of one event loop.

@@ -11,8 +11,9 @@ PostgreSQL: `pg_dump --format=custom` run on a snapshot exported from a REPEATAB
 transaction, so the head reported is the head in the dump. Restore with
 `createdb NEW && pg_restore --no-owner --dbname=NEW FILE`.
 
-Either way the copy holds the log, the token table (as events) and the projections with their
-checkpoints, so a server started on it serves at once. The audit signing key is a file, not
+Either way the copy holds the log with its stored Merkle tree (the same snapshot, so the two
+agree), the token table (as events) and the projections with their checkpoints, so a server
+started on it serves at once, proofs included. The audit signing key is a file, not
 part of the database: back it up separately.
 """
 

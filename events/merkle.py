@@ -10,15 +10,18 @@ envelope, so the tree adds what a chain cannot: short proofs that one event is i
 (inclusion) and that a later log extends an earlier one (consistency), which an auditor can
 check against the roots in signed checkpoints without downloading the log.
 
-`MerkleTree` keeps the hashes of every complete, aligned subtree (2n hashes for n leaves), so
-a root or proof for any prefix costs O(log² n) after an O(n) build; `CompactRange` keeps only
-the O(log n) peaks, for computing a root while streaming the log once.
+A root or proof for any prefix needs only the hashes of O(log n) complete, aligned subtrees,
+named by (level, index) as in Go's `sumdb/tlog`. `root_from`, `inclusion_from` and
+`consistency_from` compute from whatever gives those hashes (`needed` says which ones a call
+asks for, `completed_nodes` which ones appending makes); `MerkleTree` keeps them all in memory
+(2n hashes for n leaves), `events.stored_tree` in the database; `CompactRange` keeps only the
+O(log n) peaks, for computing a root while streaming the log once.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -39,6 +42,116 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 def _split(size: int) -> int:
     """The largest power of two strictly smaller than `size` (size >= 2)."""
     return 1 << ((size - 1).bit_length() - 1)
+
+
+HashSource = Callable[[int, int], bytes]
+"""`get(level, index)`: the hash of leaves [index·2^level, (index+1)·2^level), a complete
+aligned subtree. Where it comes from (memory, a database) is the caller's business, as with
+Go's `sumdb/tlog` `HashReader`."""
+
+
+def root_from(size: int, get: HashSource) -> bytes:
+    """MTH of the first `size` leaves, from the complete subtrees `get` gives."""
+    return EMPTY_ROOT if size == 0 else _hash(get, 0, size)
+
+
+def inclusion_from(index: int, size: int, get: HashSource) -> list[bytes]:
+    """RFC 6962 §2.1.1 PATH(index, D[0:size]); the caller has checked 0 <= index < size."""
+    # Iterative PATH: collect siblings top-down, then emit them bottom-up.
+    siblings: list[bytes] = []
+    start, end = 0, size
+    while end - start > 1:
+        k = _split(end - start)
+        if index < start + k:
+            siblings.append(_hash(get, start + k, end))
+            end = start + k
+        else:
+            siblings.append(_hash(get, start, start + k))
+            start += k
+    return siblings[::-1]
+
+
+def consistency_from(m: int, n: int, get: HashSource) -> list[bytes]:
+    """RFC 6962 §2.1.2 PROOF(m, D[0:n]); empty when m is 0 or m equals n (0 <= m <= n)."""
+    if not 0 < m < n:
+        return []
+    # Iterative SUBPROOF(m, D[0:n], true): nodes are found top-down, emitted bottom-up.
+    found: list[bytes] = []
+    start, end, complete = 0, n, True
+    while True:
+        width = end - start
+        if m == width:
+            if not complete:
+                found.append(_hash(get, start, end))
+            break
+        k = _split(width)
+        if m <= k:
+            found.append(_hash(get, start + k, end))
+            end = start + k
+        else:
+            found.append(_hash(get, start, start + k))
+            start += k
+            m -= k
+            complete = False
+    return found[::-1]
+
+
+def needed(compute: Callable[[HashSource], object]) -> list[tuple[int, int]]:
+    """The (level, index) of every complete subtree `compute` asks for, in first-asked order.
+
+    The root and proof functions visit the same subtrees whatever their hashes are, so one dry
+    run with placeholder hashes tells a store exactly what to read: O(log n) of them.
+    """
+    asked: dict[tuple[int, int], None] = {}
+
+    def record(level: int, index: int) -> bytes:
+        asked[(level, index)] = None
+        return EMPTY_ROOT
+
+    compute(record)
+    return list(asked)
+
+
+def _hash(get: HashSource, start: int, end: int) -> bytes:
+    """MTH(D[start:end]); `start` is always aligned to the largest split of the range."""
+    width = end - start
+    if width & (width - 1) == 0 and start % width == 0:
+        return get(width.bit_length() - 1, start // width)
+    k = _split(width)
+    return node_hash(_hash(get, start, start + k), _hash(get, start + k, end))
+
+
+def peaks(size: int) -> list[tuple[int, int]]:
+    """(level, index) of the complete subtrees a tree of `size` leaves ends in, largest first:
+    what appending to it combines with."""
+    found: list[tuple[int, int]] = []
+    start = 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size >> level & 1:
+            found.append((level, start >> level))
+            start += 1 << level
+    return found
+
+
+def completed_nodes(
+    size: int, peak_hashes: Sequence[bytes], leaves: Iterable[bytes]
+) -> Iterator[tuple[int, int, bytes]]:
+    """Append `leaves` to a tree of `size` leaves whose peaks (see `peaks`) hash to
+    `peak_hashes`: yields (level, index, hash) of every subtree completed, leaves included, in
+    the order they complete. `size` and the peaks are not changed."""
+    stack = list(peak_hashes)
+    for leaf in leaves:
+        node = leaf_hash(leaf)
+        index = size
+        yield 0, index, node
+        level = 0
+        size += 1
+        while index & 1:
+            node = node_hash(stack.pop(), node)
+            level += 1
+            index >>= 1
+            yield level, index, node
+        stack.append(node)
 
 
 class MerkleTree:
@@ -73,7 +186,7 @@ class MerkleTree:
         """MTH of the first `size` leaves (all of them by default)."""
         size = self.size if size is None else size
         self._check_size(size)
-        return EMPTY_ROOT if size == 0 else self._hash(0, size)
+        return root_from(size, self._get)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """RFC 6962 §2.1.1 PATH(index, D[0:size])."""
@@ -81,9 +194,7 @@ class MerkleTree:
         self._check_size(size)
         if not 0 <= index < size:
             raise ValueError(f"leaf index {index} is outside a tree of size {size}")
-        proof: list[bytes] = []
-        self._path(index, 0, size, proof)
-        return proof
+        return inclusion_from(index, size, self._get)
 
     def consistency_proof(self, m: int, n: int | None = None) -> list[bytes]:
         """RFC 6962 §2.1.2 PROOF(m, D[0:n]); empty when m is 0 or m equals n."""
@@ -91,55 +202,14 @@ class MerkleTree:
         self._check_size(n)
         if not 0 <= m <= n:
             raise ValueError(f"cannot prove size {m} consistent with the smaller size {n}")
-        proof: list[bytes] = []
-        if 0 < m < n:
-            self._subproof(m, 0, n, True, proof)
-        return proof
+        return consistency_from(m, n, self._get)
 
     def _check_size(self, size: int) -> None:
         if not 0 <= size <= self.size:
             raise ValueError(f"tree size {size} is outside 0..{self.size}")
 
-    def _hash(self, start: int, end: int) -> bytes:
-        """MTH(D[start:end]); `start` is always aligned to the largest split of the range."""
-        width = end - start
-        if width & (width - 1) == 0 and start % width == 0:
-            return self._levels[width.bit_length() - 1][start // width]
-        k = _split(width)
-        return node_hash(self._hash(start, start + k), self._hash(start + k, end))
-
-    def _path(self, index: int, start: int, end: int, proof: list[bytes]) -> None:
-        # Iterative PATH: collect siblings top-down, then emit them bottom-up.
-        siblings: list[bytes] = []
-        while end - start > 1:
-            k = _split(end - start)
-            if index < start + k:
-                siblings.append(self._hash(start + k, end))
-                end = start + k
-            else:
-                siblings.append(self._hash(start, start + k))
-                start += k
-        proof.extend(reversed(siblings))
-
-    def _subproof(self, m: int, start: int, end: int, complete: bool, proof: list[bytes]) -> None:
-        # Iterative SUBPROOF(m, D[start:end], b): nodes are found top-down, emitted bottom-up.
-        found: list[bytes] = []
-        while True:
-            width = end - start
-            if m == width:
-                if not complete:
-                    found.append(self._hash(start, end))
-                break
-            k = _split(width)
-            if m <= k:
-                found.append(self._hash(start + k, end))
-                end = start + k
-            else:
-                found.append(self._hash(start, start + k))
-                start += k
-                m -= k
-                complete = False
-        proof.extend(reversed(found))
+    def _get(self, level: int, index: int) -> bytes:
+        return self._levels[level][index]
 
 
 class CompactRange:

@@ -18,8 +18,10 @@ and the operator's public key, and nothing of the service. Exit status: 0 the lo
 input could not be read.
 
 Verifying a database only reads it (no migration, no writer), so it is safe beside a running
-server. With `--from-checkpoint` only the events after the checkpoint are checked, against its
-head hash: quick, and it trusts the checkpoint for everything before.
+server. A whole-log check also recomputes the stored Merkle tree from the events' hashes, so
+the checkpoints and proofs the server answers from it match the chain. With
+`--from-checkpoint` only the events after the checkpoint are checked, against its head hash:
+quick, and it trusts the checkpoint for everything before.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from events.log_identity import (
     signing_key,
 )
 from events.store import EventStore, open_store
+from events.tree_audit import verify_stored_tree
 from events.verification import (
     VerificationReport,
     origin_problem,
@@ -374,6 +377,10 @@ async def _verify_database(
                 start_prev_hash=kept.head_hash if kept is not None and start else GENESIS_HASH,
                 checkpoint=kept,
             )
+            if report.ok and start == 0:
+                tree = await verify_stored_tree(store, until=report.head_position)
+                if not tree.ok:
+                    report = tree
             return report, await read_identity(store)
         except Exception as error:  # no such table, unreachable server, bad credentials...
             raise _Usage(f"cannot read the log at {_safe(url)}: {error}") from None

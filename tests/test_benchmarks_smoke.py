@@ -21,6 +21,10 @@ LOG_FIGURES = [
     "rebuild_projections",
     "as_of_partnership",
     "verify_chain_sqlite",
+    "proofs_checkpoint",
+    "proofs_inclusion",
+    "proofs_consistency",
+    "proofs_rss",
 ]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

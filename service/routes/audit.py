@@ -3,8 +3,9 @@ Merkle proofs that an auditor checks against checkpoints they keep.
 
 `/audit/verify` checks at most `MAX_VERIFY_EVENTS` events a call and says where to resume,
 passing the hash it ended on so that the next call also proves the two scans join up. A broken
-log is a result (`ok: false`, 200), not an error. Checkpoints and proofs come from one
-`LogTree` per app, which signs nothing over a log that fails verification (500 `log-broken`).
+log is a result (`ok: false`, 200), not an error. Checkpoints and proofs read the Merkle tree
+stored in the database (`events.tree_audit.StoredLogTree`, one per app), which signs nothing
+over events that fail verification (500 `log-broken`).
 
 The per-app audit state (`AuditState`: the tree and the signing key) is taken from
 `request.state.audit` when the lifespan provides it, and otherwise made on first use from the
@@ -24,7 +25,6 @@ from starlette.responses import Response
 
 from events.audit import (
     LogBroken,
-    LogTree,
     resume_hash,
     signing_key_path,
     verify_store,
@@ -33,6 +33,7 @@ from events.checkpoints import Checkpoint, origin_for, public_key_pem
 from events.envelope import Metadata
 from events.log_identity import UnknownSigningKey, signing_key
 from events.store import EventStore
+from events.tree_audit import StoredLogTree
 from events.verification import VerificationReport
 from service.problems import InvalidInput
 from service.responses import FieldProblem, JSONResponse, ProblemResponse, problem
@@ -60,13 +61,18 @@ class AuditState:
     """What audit keeps for the life of the app: the log's tree and the signing key."""
 
     key_path: Path
-    tree: LogTree = dataclasses.field(default_factory=LogTree)
+    _tree: StoredLogTree | None = None
     _key: tuple[Ed25519PrivateKey, str] | None = None
     _key_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> AuditState:
         return cls(key_path=signing_key_path(settings.database_url))
+
+    def tree(self, store: EventStore) -> StoredLogTree:
+        if self._tree is None:
+            self._tree = StoredLogTree(store)
+        return self._tree
 
     async def signing_key(self, store: EventStore) -> tuple[Ed25519PrivateKey, str]:
         """The key the log records and the log's origin, on first use; a log that records no
@@ -185,14 +191,16 @@ async def verify(call: Call[VerifyParams, None]) -> Response:
 
 async def checkpoint(call: Call[NoParams, None]) -> Response:
     state = audit_state(call)
+    tree = state.tree(call.services.store)
     try:
+        # The key first: its registration must be inside the checkpoint it signs.
         key, origin = await state.signing_key(call.services.store)
-        await state.tree.refresh(call.services.store)
+        await tree.refresh()
     except LogBroken as broken:
         return _log_broken(broken)
     except UnknownSigningKey as unknown:
         return _unknown_key(unknown)
-    signed: Checkpoint = state.tree.checkpoint(key, origin=origin)
+    signed: Checkpoint = await tree.checkpoint(key, origin=origin)
     return JSONResponse(signed)
 
 
@@ -200,17 +208,17 @@ async def consistency(call: Call[ConsistencyParams, None]) -> Response:
     m, n = call.params.from_, call.params.to
     if m > n:
         raise _invalid("query.from", f"must not exceed `to` ({n})")
-    tree = audit_state(call).tree
-    broken = await _grow(tree, call, n, "query.to")
+    tree = audit_state(call).tree(call.services.store)
+    broken = await _grow(tree, n, "query.to")
     if broken is not None:
         return broken
-    proof = tree.consistency(m, n)
+    proof = await tree.consistency(m, n)
     return JSONResponse(
         ConsistencyProof(
             from_=m,
             to=n,
-            from_root=tree.root(m).hex(),
-            to_root=tree.root(n).hex(),
+            from_root=(await tree.root(m)).hex(),
+            to_root=(await tree.root(n)).hex(),
             proof=[node.hex() for node in proof],
         )
     )
@@ -218,8 +226,8 @@ async def consistency(call: Call[ConsistencyParams, None]) -> Response:
 
 async def inclusion(call: Call[InclusionParams, None]) -> Response:
     position, size = call.params.position, call.params.size
-    tree = audit_state(call).tree
-    broken = await _grow(tree, call, max(position, size or 0), "query.size")
+    tree = audit_state(call).tree(call.services.store)
+    broken = await _grow(tree, max(position, size or 0), "query.size")
     if broken is not None:
         return broken
     size = tree.size if size is None else size
@@ -229,9 +237,9 @@ async def inclusion(call: Call[InclusionParams, None]) -> Response:
         InclusionProof(
             position=position,
             size=size,
-            leaf=tree.leaf(position).hex(),
-            root=tree.root(size).hex(),
-            proof=[node.hex() for node in tree.inclusion(position, size)],
+            leaf=(await tree.leaf(position)).hex(),
+            root=(await tree.root(size)).hex(),
+            proof=[node.hex() for node in await tree.inclusion(position, size)],
         )
     )
 
@@ -244,11 +252,11 @@ async def public_key(call: Call[NoParams, None]) -> Response:
     return Response(public_key_pem(key), media_type=PEM_MEDIA_TYPE)
 
 
-async def _grow(tree: LogTree, call: Call[Any, None], size: int, field: str) -> Response | None:
+async def _grow(tree: StoredLogTree, size: int, field: str) -> Response | None:
     """Refresh the tree if it is smaller than `size`; a problem response if that fails."""
     if size > tree.size:
         try:
-            await tree.refresh(call.services.store)
+            await tree.refresh()
         except LogBroken as broken:
             return _log_broken(broken)
         if size > tree.size:

@@ -1,0 +1,121 @@
+"""Audit answers at scale (issue 17): a checkpoint after a restart, an inclusion proof and a
+consistency proof, and the process's resident memory after them, on the big log and on a log a
+tenth of its size (1,000,000 and 100,000 events in a full run).
+
+Each figure's value is the big log's, its baseline the small log's: the Merkle tree is read
+from the database, O(log n) hashes an answer, so the ratio should stay near 1 (target: at most
+1.5). Every measured pass is a fresh process (`benchmarks.proofs_child`), as after a restart;
+before them one process makes the first checkpoint, which verifies the whole log once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+
+from benchmarks import baselines, data
+from benchmarks.context import Context
+from benchmarks.log import CLIENTS, STREAM_EVENTS, big_log, first_report
+from benchmarks.results import Check, Row
+from events.store import open_store
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+FIGURES = (
+    ("proofs_checkpoint", "checkpoint after a restart", "ms", "checkpoint_ms"),
+    ("proofs_inclusion", "inclusion proof (with leaf and root)", "ms", "inclusion_ms"),
+    ("proofs_consistency", "consistency proof (with both roots)", "ms", "consistency_ms"),
+    ("proofs_rss", "resident memory after the answers", "MB", "rss_mb"),
+)
+
+
+class _Pass(msgspec.Struct, frozen=True):
+    events: int
+    checkpoint_ms: float
+    inclusion_ms: float
+    consistency_ms: float
+    rss_mb: float
+    start_rss_mb: float
+    hashes_read: int
+
+
+async def figures(ctx: Context) -> list[Row]:
+    big = await big_log(ctx)
+    small_path = await _small_log(ctx, max(STREAM_EVENTS, big.events // 10))
+    checks = [Check("≤ 1.5x the small log", "ratio", 1.5, at_most=True)]
+    rows = {
+        key: Row(
+            key=key,
+            title=title,
+            unit=unit,
+            baseline="the same on a log a tenth the size",
+            checks=checks if ctx.scale.log_events >= 1_000_000 else [],
+        )
+        for key, title, unit, _ in FIGURES
+    }
+    for path in (small_path, big.path):
+        primed = await _child("prime", path)
+        ctx.say(f"first checkpoint of {primed['events']:,} events: {primed['seconds']:.1f} s")
+    # Small and big alternate, so that a machine's drifting load weighs on both alike.
+    for _ in range(ctx.runs):
+        for path, is_big in ((small_path, False), (big.path, True)):
+            measured = msgspec.convert(await _child("measure", path), _Pass)
+            for key, _, _, field in FIGURES:
+                value = float(getattr(measured, field))
+                row = rows[key]
+                (row.samples if is_big else row.baseline_samples).append(value)
+            if is_big:
+                rows["proofs_rss"].add_extra("start_rss_mb", measured.start_rss_mb)
+                rows["proofs_checkpoint"].add_extra("hashes_read", measured.hashes_read)
+    for row in rows.values():
+        row.notes.append(f"{big.events:,} events vs a tenth; each run a fresh process")
+    return [*first_report(ctx, big), *rows.values()]
+
+
+async def _small_log(ctx: Context, events: int) -> Path:
+    """A log built the way the big one is (20 clients appending 50-event histories)."""
+    path = ctx.path("small-log.db")
+    streams = max(1, events // STREAM_EVENTS)
+    ctx.say(f"building a log of {streams * STREAM_EVENTS:,} events")
+    store = await open_store(baselines.sqlite_url(path))
+    try:
+        numbers = iter(range(streams))
+
+        async def client() -> None:
+            for number in numbers:
+                history = data.proposed(number, 1, STREAM_EVENTS)
+                await store.append(data.stream_id("small", number), history, metadata=data.METADATA)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(CLIENTS)))
+        ctx.say(f"built in {time.perf_counter() - started:.1f} s")
+    finally:
+        await store.close()
+    return path
+
+
+async def _child(mode: str, path: Path) -> dict[str, float]:
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(_ROOT), environment.get("PYTHONPATH", "")) if p
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks.proofs_child",
+        mode,
+        str(path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environment,
+    )
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"{mode} pass failed:\n{err.decode(errors='replace')[-3000:]}")
+    result: dict[str, float] = msgspec.json.decode(out.splitlines()[-1])
+    return result
