@@ -174,8 +174,11 @@ class EventStore:
         types: Sequence[str] | None = None,
         category: str | None = None,
         until: int | None = None,
+        stream: str | None = None,
     ) -> list[RecordedEvent]:
         query = select(*_COLUMNS).where(events_table.c.position > after)
+        if stream is not None:
+            query = query.where(events_table.c.stream_id == stream)
         if until is not None:
             query = query.where(events_table.c.position <= until)
         if types:

@@ -21,6 +21,7 @@ from events.envelope import Metadata
 from events.store import EventStore, open_store
 from projections.facade import Projections
 from service import openapi
+from service.live import running_live
 from service.metrics import Metrics, MetricsMiddleware
 from service.problems import exception_handlers
 from service.routes import ENDPOINTS
@@ -67,6 +68,9 @@ def create_app(
                 projections = make_projections(store, settings)
                 await projections.start()
                 stack.push_async_callback(projections.stop)
+            live = await stack.enter_async_context(
+                running_live(store, tokens, metrics, settings, projections)
+            )
             services = Services(
                 settings=settings,
                 store=store,
@@ -74,6 +78,7 @@ def create_app(
                 projections=projections,
                 metrics=metrics,
                 openapi=document,
+                live=live,
             )
             yield {"services": services}
 

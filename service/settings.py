@@ -64,6 +64,16 @@ class Settings:
     not a hung request). SQLite has no such limit."""
     projection_batch_size: int = 1000
     """Most events the projection runner applies in one transaction."""
+    max_subscribers: int = 100
+    """Open live subscriptions (`/events/live`, `/live`) per process; past it 503."""
+    live_heartbeat_seconds: float = 15.0
+    """A comment line goes to every live subscriber at least this often (proxies drop idle
+    connections)."""
+    live_max_lag: int = 5000
+    """Events a live subscriber may fall behind the head before it is told `overflow` and
+    closed (it reconnects from its last id and catches up from the log)."""
+    live_send_timeout_seconds: float = 60.0
+    """A live stream whose client takes no data for this long is closed."""
 
     def engine_settings(self) -> dict[str, Any]:
         """Keyword arguments for `open_store` / `events.database.create_engine`."""
@@ -102,4 +112,8 @@ _FROM_ENV: dict[str, Callable[[str], Any]] = {
     "pool_timeout": float,
     "statement_timeout_ms": int,
     "projection_batch_size": int,
+    "max_subscribers": int,
+    "live_heartbeat_seconds": float,
+    "live_max_lag": int,
+    "live_send_timeout_seconds": float,
 }

@@ -36,6 +36,7 @@ from service.responses import FieldProblem
 if TYPE_CHECKING:
     from events.store import EventStore
     from projections.facade import Projections
+    from service.live import Live
     from service.metrics import Metrics
     from service.settings import Settings
     from service.tokens import TokenTable
@@ -61,6 +62,8 @@ class Services:
     metrics: Metrics
     openapi: bytes
     """The OpenAPI document, rendered once from the app's endpoints."""
+    live: Live | None = None
+    """Live subscriptions (absent when the app runs without its lifespan's hub)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
