@@ -143,13 +143,18 @@ class ChangeFeed:
                 await self._task
             self._task = None
 
+    @property
+    def applied(self) -> int:
+        """The position the projections have reached (this feed may not have computed it yet)."""
+        return self._applied()
+
     def on_applied(self, _position: int) -> None:
         self._heard.set()
 
     async def since(self, after: int) -> Change:
         """What changed in (`after`, `position`]."""
-        spans = [s for s in self._spans if s.change.position > after]
-        if spans and spans[0].start <= after:
+        spans = [s for s in self._spans if s.start >= after]
+        if spans and spans[0].start == after:
             return merge(s.change for s in spans)
         return await compute(self._engine, after, self.position)
 

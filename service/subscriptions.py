@@ -156,8 +156,6 @@ class Hub:
     def leave(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
         self._metrics.subscribers.set(len(self._subscribers))
-        if subscriber.ending == "overflow":
-            self._metrics.live_overflows.inc()
 
     def wake_all(self) -> None:
         for subscriber in self._subscribers:
@@ -243,8 +241,10 @@ class Hub:
         for subscriber in list(self._subscribers):
             # Measured against the head before this read: a client that keeps reading has
             # had a whole notification's time to take what was there.
-            if subscriber.reached_tail and previous - subscriber.position > self.max_lag:
+            lagging = previous - subscriber.position > self.max_lag
+            if subscriber.reached_tail and lagging and subscriber.ending is None:
                 subscriber.end("overflow")
+                self._metrics.live_overflows.inc()
             else:
                 subscriber.wake.set()
 

@@ -144,7 +144,7 @@ async def follow_changes(call: Call[LiveParams, None]) -> Response:
     start = _last_event_id(call.request)
     if start is None:
         start = call.params.after
-    subscriber = _join(live.hub, feed.position if start is None else start, call)
+    subscriber = _join(live.hub, feed.applied if start is None else start, call)
 
     async def messages() -> AsyncIterator[bytes]:
         feed.watchers += 1
