@@ -177,8 +177,9 @@ class EventStore:
         stream: str | None = None,
     ) -> list[RecordedEvent]:
         query = select(*_COLUMNS).where(events_table.c.position > after)
-        if stream is not None:
-            query = query.where(events_table.c.stream_id == stream)
+        if stream is not None:  # through the stream's key, so its index serves the read
+            key = select(streams_table.c.stream_key).where(streams_table.c.stream_id == stream)
+            query = query.where(events_table.c.stream_key == key.scalar_subquery())
         if until is not None:
             query = query.where(events_table.c.position <= until)
         if types:

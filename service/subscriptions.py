@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Ending = Literal["overflow", "revoked", "shutdown"]
+Keep = Callable[[str, str], bool]
+"""A filter: whether a subscriber wants an event, by its stream id and type."""
 
 TAIL_EVENTS = 2000
 """Most recent events the hub keeps encoded for subscribers at the head."""
@@ -70,7 +72,13 @@ class Subscriber:
 
     position: int
     token_id: str | None
+    keep: Keep | None = None
+    """Which events it wants (None: all)."""
+    follows_log: bool = True
+    """False for a subscriber of projection changes: new events alone never concern it."""
     reached_tail: bool = False
+    waiting: bool = False
+    """Idle at `position` until woken: the hub may move it past events it does not want."""
     ending: Ending | None = None
     wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
@@ -144,11 +152,18 @@ class Hub:
 
     # -- subscribers --------------------------------------------------------------------
 
-    def join(self, position: int, token_id: str | None) -> Subscriber:
+    def join(
+        self,
+        position: int,
+        token_id: str | None,
+        *,
+        keep: Keep | None = None,
+        follows_log: bool = True,
+    ) -> Subscriber:
         """A new subscriber after `position`; TooManySubscribers past the limit."""
         if self._closing or len(self._subscribers) >= self.max_subscribers:
             raise TooManySubscribers
-        subscriber = Subscriber(position=position, token_id=token_id)
+        subscriber = Subscriber(position, token_id, keep=keep, follows_log=follows_log)
         self._subscribers.add(subscriber)
         self._metrics.subscribers.set(len(self._subscribers))
         return subscriber
@@ -165,7 +180,7 @@ class Hub:
         return subscriber.token_id is None or self._tokens.is_active(subscriber.token_id)
 
     def from_tail(
-        self, after: int, limit: int, keep: Callable[[str, str], bool] | None
+        self, after: int, limit: int, keep: Keep | None
     ) -> tuple[list[bytes], int] | None:
         """Messages of the tail after `after` (at most `limit` events looked at) and the
         position reached, or None if `after` is not within the tail (read the database)."""
@@ -238,7 +253,17 @@ class Hub:
             self._tail_start += drop
         if self._tail_end == previous:
             return
+        new = self._tail[len(self._tail) - (self._tail_end - previous) :]
+        kinds = {(e.stream_id, e.type) for e in new}
         for subscriber in list(self._subscribers):
+            if not subscriber.follows_log:
+                continue
+            if subscriber.waiting and subscriber.position == previous and subscriber.keep:
+                keep = subscriber.keep
+                if not any(keep(stream_id, type_) for stream_id, type_ in kinds):
+                    # Nothing for it: move it on here rather than wake it to find that out.
+                    subscriber.position = self._tail_end
+                    continue
             # Measured against the head before this read: a client that keeps reading has
             # had a whole notification's time to take what was there.
             lagging = previous - subscriber.position > self.max_lag

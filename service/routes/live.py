@@ -11,7 +11,7 @@ own stream got to. See `service.subscriptions` for why nothing is skipped or rep
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
@@ -32,6 +32,7 @@ from service.routes.log import Position, TypeName
 from service.subscriptions import (
     PAGE_EVENTS,
     Hub,
+    Keep,
     Subscriber,
     TooManySubscribers,
     recorded_message,
@@ -95,8 +96,8 @@ class LiveParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 async def follow_log(call: Call[LiveLogParams, None]) -> Response:
     params, live = call.params, _live(call)
     start = _last_event_id(call.request)
-    subscriber = _join(live.hub, params.after if start is None else start, call)
     keep = _filter(params)
+    subscriber = _join(live.hub, params.after if start is None else start, call, keep=keep)
 
     async def messages() -> AsyncIterator[bytes]:
         hub, store = live.hub, call.services.store
@@ -124,8 +125,11 @@ async def follow_log(call: Call[LiveLogParams, None]) -> Response:
                 reached = page[-1].position if len(page) == PAGE_EVENTS else until
                 taken = [recorded_message(e) for e in page], reached
             if taken is None or taken[1] == after:
-                subscriber.reached_tail = True
-                await subscriber.wake.wait()
+                subscriber.reached_tail = subscriber.waiting = True
+                try:
+                    await subscriber.wake.wait()
+                finally:
+                    subscriber.waiting = False
                 continue
             chunk, reached = taken
             if chunk:
@@ -144,7 +148,7 @@ async def follow_changes(call: Call[LiveParams, None]) -> Response:
     start = _last_event_id(call.request)
     if start is None:
         start = call.params.after
-    subscriber = _join(live.hub, feed.applied if start is None else start, call)
+    subscriber = _join(live.hub, feed.applied if start is None else start, call, follows_log=False)
 
     async def messages() -> AsyncIterator[bytes]:
         feed.watchers += 1
@@ -174,10 +178,17 @@ def _live(call: Call[Any, None]) -> Live:
     return call.services.live
 
 
-def _join(hub: Hub, position: int, call: Call[Any, None]) -> Subscriber:
+def _join(
+    hub: Hub,
+    position: int,
+    call: Call[Any, None],
+    *,
+    keep: Keep | None = None,
+    follows_log: bool = True,
+) -> Subscriber:
     token_id = call.principal.token_id if call.principal is not None else None
     try:
-        return hub.join(position, token_id)
+        return hub.join(position, token_id, keep=keep, follows_log=follows_log)
     except TooManySubscribers:
         raise HTTPException(
             503,
@@ -198,7 +209,7 @@ def _last_event_id(request: Request) -> int | None:
     return int(value)
 
 
-def _filter(params: LiveLogParams) -> Callable[[str, str], bool] | None:
+def _filter(params: LiveLogParams) -> Keep | None:
     if not (params.type or params.category or params.stream):
         return None
     types = frozenset(params.type)
