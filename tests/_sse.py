@@ -66,6 +66,15 @@ class Subscription:
                 name, _, value = line.partition(":")
                 fields.setdefault(name, []).append(value.removeprefix(" "))
 
+    async def comment(self, timeout: float = WAIT_SECONDS) -> str:  # noqa: ASYNC109
+        """The next comment line (a heartbeat), skipping anything else."""
+        async with asyncio.timeout(timeout):
+            async for line in self._lines:
+                if line.startswith(":"):
+                    self.comments += 1
+                    return line
+        raise AssertionError("the stream ended without a comment line")
+
     async def until(self, position: int, timeout: float = WAIT_SECONDS) -> list[Message]:  # noqa: ASYNC109
         """Messages up to the one at `position` (inclusive); fails if the stream ends first."""
         found: list[Message] = []

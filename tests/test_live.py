@@ -29,6 +29,7 @@ from tests._server import (
     until_acknowledged,
 )
 from tests._sse import Message, collect, subscribe, wait_until
+from tests.conftest import Api
 
 pytestmark = pytest.mark.slow
 
@@ -260,6 +261,8 @@ async def test_auth_roles_revocation_and_the_subscriber_limit(backend: str, tmp_
             subscribe(client, "/events/live", headers=bearer(auditor)) as audited,
             subscribe(client, "/live", headers=bearer(viewer)) as viewed,
         ):
+            # Idle streams get heartbeat comments (every 0.3 s here).
+            assert (await viewed.comment()).startswith(": ping")
             full = await client.get("/events/live")
             assert full.status_code == 503
             assert full.headers["retry-after"].isdigit()
@@ -335,3 +338,18 @@ async def test_live_names_what_the_projections_changed_once_applied_and_resumes(
             body = message.json()
             assert {first, stream} <= set(body["partnerships"])
             assert body["position"] >= position and not body["everything"]
+
+
+async def test_openapi_documents_the_streams_as_event_streams(api: Api) -> None:
+    document = (await api.client.get("/openapi.json", headers=api.auth("viewer"))).json()
+    for path, event, role in (
+        ("/events/live", "recorded", "auditor"),
+        ("/live", "changed", "viewer"),
+    ):
+        operation = document["paths"][path]["get"]
+        assert "text/event-stream" in operation["responses"]["200"]["content"]
+        assert f"event: {event}" in operation["description"]
+        assert role in operation["x-roles"]
+        assert "503" in operation["responses"]
+    parameters = {p["name"] for p in document["paths"]["/events/live"]["get"]["parameters"]}
+    assert parameters == {"after", "type", "category", "stream"}
