@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
-from sse_starlette.event import ServerSentEvent
+from sse_starlette import ServerSentEvent
 
 from events.envelope import RecordedEvent
 
