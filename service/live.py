@@ -43,7 +43,7 @@ async def running_live(
     changes = None
     if projections is not None:
         runner = projections.runner
-        changes = ChangeFeed(store.engine, lambda: runner.position, hub.wake_all)
+        changes = ChangeFeed(store.engine, lambda: runner.position, hub.wake_watchers)
         runner.add_listener(changes.on_applied)
         changes.start()
     try:

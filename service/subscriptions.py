@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Ending = Literal["overflow", "revoked", "shutdown"]
-Keep = Callable[[str, str], bool]
-"""A filter: whether a subscriber wants an event, by its stream id and type."""
 
 TAIL_EVENTS = 2000
 """Most recent events the hub keeps encoded for subscribers at the head."""
@@ -65,6 +63,26 @@ def recorded_message(event: RecordedEvent) -> bytes:
     ).encode()
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class LogFilter:
+    """Which events a subscriber wants: of these types, in this category, of this stream
+    (each None or empty: any)."""
+
+    types: frozenset[str] = frozenset()
+    category: str | None = None
+    stream: str | None = None
+
+    def keep(self, stream_id: str, type_: str) -> bool:
+        return (
+            (not self.types or type_ in self.types)
+            and (self.category is None or stream_id.startswith(f"{self.category}-"))
+            and (self.stream is None or stream_id == self.stream)
+        )
+
+
+EVERYTHING = LogFilter()
+
+
 @dataclasses.dataclass(eq=False)
 class Subscriber:
     """One open subscription. `position`: the last position whose messages were handed to the
@@ -72,8 +90,7 @@ class Subscriber:
 
     position: int
     token_id: str | None
-    keep: Keep | None = None
-    """Which events it wants (None: all)."""
+    wants: LogFilter = EVERYTHING
     follows_log: bool = True
     """False for a subscriber of projection changes: new events alone never concern it."""
     reached_tail: bool = False
@@ -123,7 +140,9 @@ class Hub:
         self._heard = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._on_applied: list[Callable[[int], None]] = []
+        self._heads_heard = 0
+        """The highest head the store has announced (this process's commits, or NOTIFY)."""
+        self._tokens_version = -1
 
     @property
     def tail_start(self) -> int:
@@ -157,13 +176,13 @@ class Hub:
         position: int,
         token_id: str | None,
         *,
-        keep: Keep | None = None,
+        wants: LogFilter = EVERYTHING,
         follows_log: bool = True,
     ) -> Subscriber:
         """A new subscriber after `position`; TooManySubscribers past the limit."""
         if self._closing or len(self._subscribers) >= self.max_subscribers:
             raise TooManySubscribers
-        subscriber = Subscriber(position, token_id, keep=keep, follows_log=follows_log)
+        subscriber = Subscriber(position, token_id, wants=wants, follows_log=follows_log)
         self._subscribers.add(subscriber)
         self._metrics.subscribers.set(len(self._subscribers))
         return subscriber
@@ -172,35 +191,78 @@ class Hub:
         self._subscribers.discard(subscriber)
         self._metrics.subscribers.set(len(self._subscribers))
 
-    def wake_all(self) -> None:
+    def wake_watchers(self) -> None:
+        """Wake the subscribers of projection changes (new changes were computed)."""
         for subscriber in self._subscribers:
-            subscriber.wake.set()
+            if not subscriber.follows_log:
+                subscriber.wake.set()
 
     def still_allowed(self, subscriber: Subscriber) -> bool:
         return subscriber.token_id is None or self._tokens.is_active(subscriber.token_id)
 
-    def from_tail(
-        self, after: int, limit: int, keep: Keep | None
-    ) -> tuple[list[bytes], int] | None:
-        """Messages of the tail after `after` (at most `limit` events looked at) and the
-        position reached, or None if `after` is not within the tail (read the database)."""
+    async def follow(self, subscriber: Subscriber) -> AsyncIterator[bytes]:
+        """The subscriber's stream: `recorded` messages a page at a time, from the tail or,
+        behind it, from the database; then, if it overflowed, the `overflow` message. Ends
+        when the subscriber is ended. Its position moves once a page has been taken (the
+        consumer asks for the next one only after sending the last)."""
+        wants = subscriber.wants
+        while True:
+            if subscriber.ending is not None:
+                if subscriber.ending == "overflow":
+                    yield ServerSentEvent(
+                        _encode({"position": subscriber.position}).decode(), event="overflow"
+                    ).encode()
+                return
+            subscriber.wake.clear()
+            after = subscriber.position
+            taken = self._from_tail(after, wants)
+            if taken is None and after < self._tail_start:
+                taken = await self._from_database(after, wants, until=self._tail_start)
+            if taken is None or taken[1] == after:
+                subscriber.reached_tail = subscriber.waiting = True
+                try:
+                    await subscriber.wake.wait()
+                finally:
+                    subscriber.waiting = False
+                continue
+            messages, reached = taken
+            if messages:
+                yield b"".join(messages)
+                self._metrics.live_messages.inc(len(messages))
+            subscriber.position = reached
+
+    def _from_tail(self, after: int, wants: LogFilter) -> tuple[list[bytes], int] | None:
+        """Messages of the tail after `after` (a page of events looked at) and the position
+        reached, or None if `after` is not within the tail."""
         if after < self._tail_start or after > self._tail_end:
             return None
         first = after - self._tail_start
-        events = self._tail[first : first + limit]
+        events = self._tail[first : first + PAGE_EVENTS]
         if not events:
             return [], after
-        messages = [e.message for e in events if keep is None or keep(e.stream_id, e.type)]
+        every = wants == EVERYTHING
+        messages = [e.message for e in events if every or wants.keep(e.stream_id, e.type)]
         return messages, events[-1].position
+
+    async def _from_database(
+        self, after: int, wants: LogFilter, *, until: int
+    ) -> tuple[list[bytes], int]:
+        page = await self._store.read_all(
+            after=after,
+            limit=PAGE_EVENTS,
+            types=sorted(wants.types) or None,
+            category=wants.category,
+            stream=wants.stream,
+            until=until,
+        )
+        reached = page[-1].position if len(page) == PAGE_EVENTS else until
+        return [recorded_message(e) for e in page], reached
 
     # -- following the log ----------------------------------------------------------------
 
     def _on_commit(self, head: int) -> None:
         self._heads_heard = max(self._heads_heard, head)
         self._heard.set()
-
-    _heads_heard = 0
-    _tokens_version = -1
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -237,9 +299,11 @@ class Hub:
 
     async def _extend_tail(self) -> None:
         previous = self._tail_end
+        kinds: set[tuple[str, str]] = set()
         while True:
             page = await self._store.read_all(after=self._tail_end, limit=PAGE_EVENTS)
             contiguous = _contiguous(page, self._tail_end)
+            kinds.update((e.stream_id, e.type) for e in contiguous)
             self._tail.extend(
                 _TailEvent(e.position, e.stream_id, e.type, recorded_message(e)) for e in contiguous
             )
@@ -253,17 +317,17 @@ class Hub:
             self._tail_start += drop
         if self._tail_end == previous:
             return
-        new = self._tail[len(self._tail) - (self._tail_end - previous) :]
-        kinds = {(e.stream_id, e.type) for e in new}
         for subscriber in list(self._subscribers):
             if not subscriber.follows_log:
                 continue
-            if subscriber.waiting and subscriber.position == previous and subscriber.keep:
-                keep = subscriber.keep
-                if not any(keep(stream_id, type_) for stream_id, type_ in kinds):
-                    # Nothing for it: move it on here rather than wake it to find that out.
-                    subscriber.position = self._tail_end
-                    continue
+            if (
+                subscriber.waiting
+                and subscriber.position == previous
+                and not any(subscriber.wants.keep(*kind) for kind in kinds)
+            ):
+                # Nothing for it: move it on here rather than wake it to find that out.
+                subscriber.position = self._tail_end
+                continue
             # Measured against the head before this read: a client that keeps reading has
             # had a whole notification's time to take what was there.
             lagging = previous - subscriber.position > self.max_lag

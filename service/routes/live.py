@@ -29,14 +29,7 @@ from service.problems import InvalidInput
 from service.responses import FieldProblem
 from service.routes.base import POSITION_MAX, Call
 from service.routes.log import Position, TypeName
-from service.subscriptions import (
-    PAGE_EVENTS,
-    Hub,
-    Keep,
-    Subscriber,
-    TooManySubscribers,
-    recorded_message,
-)
+from service.subscriptions import EVERYTHING, Hub, LogFilter, Subscriber, TooManySubscribers
 
 RETRY_AFTER_SECONDS = 5
 SHUTDOWN_GRACE_SECONDS = 2.0
@@ -96,48 +89,9 @@ class LiveParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 async def follow_log(call: Call[LiveLogParams, None]) -> Response:
     params, live = call.params, _live(call)
     start = _last_event_id(call.request)
-    keep = _filter(params)
-    subscriber = _join(live.hub, params.after if start is None else start, call, keep=keep)
-
-    async def messages() -> AsyncIterator[bytes]:
-        hub, store = live.hub, call.services.store
-        while True:
-            if subscriber.ending is not None:
-                if subscriber.ending == "overflow":
-                    yield ServerSentEvent(
-                        msgspec.json.encode({"position": subscriber.position}).decode(),
-                        event="overflow",
-                    ).encode()
-                return
-            subscriber.wake.clear()
-            after = subscriber.position
-            taken = hub.from_tail(after, PAGE_EVENTS, keep)
-            if taken is None and after < hub.tail_start:
-                until = hub.tail_start
-                page = await store.read_all(
-                    after=after,
-                    limit=PAGE_EVENTS,
-                    types=params.type or None,
-                    category=params.category,
-                    stream=params.stream,
-                    until=until,
-                )
-                reached = page[-1].position if len(page) == PAGE_EVENTS else until
-                taken = [recorded_message(e) for e in page], reached
-            if taken is None or taken[1] == after:
-                subscriber.reached_tail = subscriber.waiting = True
-                try:
-                    await subscriber.wake.wait()
-                finally:
-                    subscriber.waiting = False
-                continue
-            chunk, reached = taken
-            if chunk:
-                yield b"".join(chunk)
-                call.services.metrics.live_messages.inc(len(chunk))
-            subscriber.position = reached
-
-    return _stream(call, live.hub, subscriber, messages())
+    wants = LogFilter(frozenset(params.type), params.category, params.stream)
+    subscriber = _join(live.hub, params.after if start is None else start, call, wants=wants)
+    return _stream(call, live.hub, subscriber, live.hub.follow(subscriber))
 
 
 async def follow_changes(call: Call[LiveParams, None]) -> Response:
@@ -183,12 +137,12 @@ def _join(
     position: int,
     call: Call[Any, None],
     *,
-    keep: Keep | None = None,
+    wants: LogFilter = EVERYTHING,
     follows_log: bool = True,
 ) -> Subscriber:
     token_id = call.principal.token_id if call.principal is not None else None
     try:
-        return hub.join(position, token_id, keep=keep, follows_log=follows_log)
+        return hub.join(position, token_id, wants=wants, follows_log=follows_log)
     except TooManySubscribers:
         raise HTTPException(
             503,
@@ -207,23 +161,6 @@ def _last_event_id(request: Request) -> int | None:
             [FieldProblem("header.Last-Event-ID", "must be a position: a whole number >= 0")]
         )
     return int(value)
-
-
-def _filter(params: LiveLogParams) -> Keep | None:
-    if not (params.type or params.category or params.stream):
-        return None
-    types = frozenset(params.type)
-    prefix = f"{params.category}-" if params.category else None
-    stream = params.stream
-
-    def keep(stream_id: str, type_: str) -> bool:
-        return (
-            (not types or type_ in types)
-            and (prefix is None or stream_id.startswith(prefix))
-            and (stream is None or stream_id == stream)
-        )
-
-    return keep
 
 
 def _stream(
