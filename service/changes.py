@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events._fast_reads import log_rows, stream_rows
 from events.catalogue import Owner, owner_id
+from service.subscriptions import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -131,17 +132,16 @@ class ChangeFeed:
         """Open `/live` subscriptions; with none, advances are followed, not computed."""
         self._heard = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self.position = self._applied()
         self._task = asyncio.create_task(self._run(), name="live-changes")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._stopping = True
+        await stop_task(self._task, self._heard)
+        self._task = None
 
     @property
     def applied(self) -> int:
@@ -159,9 +159,11 @@ class ChangeFeed:
         return await compute(self._engine, after, self.position)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await self._heard.wait()
             self._heard.clear()
+            if self._stopping:
+                return
             target = self._applied()
             if target <= self.position:
                 continue

@@ -50,6 +50,7 @@ PAGE_EVENTS = 500
 """Events a subscriber behind the tail reads from the database at a time."""
 _POLL_SECONDS = 1.0
 """Fallback look at the head, for a notification that never came (a dropped LISTEN)."""
+_STOP_GRACE_SECONDS = 2.0
 _TOKEN_CHECK_SECONDS = 0.2
 """How often the hub looks whether the token table changed (then checks its subscribers)."""
 
@@ -163,11 +164,8 @@ class Hub:
         self._closing = True
         for subscriber in list(self._subscribers):
             subscriber.end("shutdown")
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task, self._heard)
+        self._task = None
 
     # -- subscribers --------------------------------------------------------------------
 
@@ -267,13 +265,15 @@ class Hub:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         last_read = loop.time()
-        while True:
+        while not self._closing:
             heard = False
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_TOKEN_CHECK_SECONDS):
                     await self._heard.wait()
                     heard = True
             self._heard.clear()
+            if self._closing:
+                return
             self._check_tokens()
             if not self._subscribers:
                 # Nobody to serve: follow the head as notifications tell it, reading nothing.
@@ -336,6 +336,19 @@ class Hub:
                 self._metrics.live_overflows.inc()
             else:
                 subscriber.wake.set()
+
+
+async def stop_task(task: asyncio.Task[None] | None, wake: asyncio.Event) -> None:
+    """Let `task` finish the read it may be in (it checks its stop flag once woken), briefly;
+    cancel it past that."""
+    if task is None:
+        return
+    wake.set()
+    done, _ = await asyncio.wait({task}, timeout=_STOP_GRACE_SECONDS)
+    if not done:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _contiguous(page: list[RecordedEvent], after: int) -> list[RecordedEvent]:
