@@ -13,7 +13,17 @@ from pathlib import Path
 
 import uvloop
 
-from benchmarks import as_of, http_load, machine, proofs, rebuild, report, store_appends, verify
+from benchmarks import (
+    as_of,
+    http_load,
+    live,
+    machine,
+    proofs,
+    rebuild,
+    report,
+    store_appends,
+    verify,
+)
 from benchmarks.context import FULL, QUICK, Context
 from benchmarks.results import Row
 
@@ -23,6 +33,7 @@ FAMILIES: dict[str, Family] = {
     "store": store_appends.sqlite_figures,
     "postgres": store_appends.postgres_figures,
     "http": http_load.figures,
+    "live": live.figures,
     "rebuild": rebuild.figures,
     "as_of": as_of.figures,
     "verify": verify.figures,

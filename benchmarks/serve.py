@@ -21,7 +21,8 @@ def build(kind: str, database_url: str | None) -> Starlette:
     from service.settings import Settings
 
     assert database_url, "the service needs a database URL"
-    return create_app(Settings(database_url=database_url, bootstrap_admin_token=False))
+    # AGREEMENTS_* variables apply (the live figures raise the subscriber limit).
+    return create_app(Settings.from_env(database_url=database_url, bootstrap_admin_token=False))
 
 
 def main(argv: list[str]) -> None:

@@ -179,8 +179,12 @@ class EventStore:
         types: Sequence[str] | None = None,
         category: str | None = None,
         until: int | None = None,
+        stream: str | None = None,
     ) -> list[RecordedEvent]:
         query = select(*_COLUMNS).where(events_table.c.position > after)
+        if stream is not None:  # through the stream's key, so its index serves the read
+            key = select(streams_table.c.stream_key).where(streams_table.c.stream_id == stream)
+            query = query.where(events_table.c.stream_key == key.scalar_subquery())
         if until is not None:
             query = query.where(events_table.c.position <= until)
         if types:

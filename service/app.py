@@ -27,6 +27,7 @@ from projections.cache import ReadCache
 from projections.facade import Projections
 from projections.replays import Replays
 from service import openapi
+from service.live import running_live
 from service.metrics import Metrics, MetricsMiddleware
 from service.problems import exception_handlers
 from service.routes import ENDPOINTS
@@ -76,6 +77,9 @@ def create_app(
                 projections = make_projections(store, settings)
                 await projections.start()
                 stack.push_async_callback(projections.stop)
+            live = await stack.enter_async_context(
+                running_live(store, tokens, metrics, settings, projections)
+            )
             services = Services(
                 settings=settings,
                 store=store,
@@ -83,6 +87,7 @@ def create_app(
                 projections=projections,
                 metrics=metrics,
                 openapi=document,
+                live=live,
             )
             yield {"services": services}
 

@@ -4,8 +4,8 @@
 | ------------------ | ------------------------------------ | -------- | ------ | ------- | ----- |
 | `append`           | POST /streams/{id}/events            | x        |        |         | x     |
 | `read_stream`      | GET /streams/{id}/events             | x        |        | x       | x     |
-| `read_log`         | GET /events                          |          |        | x       | x     |
-| `read_projections` | /partnerships, /owners, /delegations | x        | x      | x       | x     |
+| `read_log`         | GET /events, GET /events/live        |          |        | x       | x     |
+| `read_projections` | /partnerships, /owners, … , /live    | x        | x      | x       | x     |
 | `read_metrics`     | GET /metrics                         |          | x      | x       | x     |
 | `read_openapi`     | GET /openapi.json                    | x        | x      | x       | x     |
 | `manage`           | /admin/tokens                        |          |        |         | x     |

@@ -104,6 +104,22 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.subscribers = Gauge(
+            "agreements_live_subscribers",
+            "Live subscriptions (/events/live, /live) open in this process.",
+            registry=self.registry,
+        )
+        self.live_messages = Counter(
+            "agreements_live_messages",
+            "Messages sent to live subscribers (events and changes, not heartbeats).",
+            registry=self.registry,
+        )
+        self.live_overflows = Counter(
+            "agreements_live_overflows",
+            "Live subscribers closed because they fell too far behind.",
+            registry=self.registry,
+        )
+
     def appended(self, result: AppendResult) -> None:
         if result.created:
             self._created.inc()

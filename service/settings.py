@@ -105,6 +105,17 @@ class Settings:
     """Record every authenticated request (token, route, status, client) in the security
     log, not only the refused ones."""
 
+    max_subscribers: int = 100
+    """Open live subscriptions (`/events/live`, `/live`) per process; past it 503."""
+    live_heartbeat_seconds: float = 15.0
+    """A comment line goes to every live subscriber at least this often (proxies drop idle
+    connections)."""
+    live_max_lag: int = 5000
+    """Events a live subscriber may fall behind the head before it is told `overflow` and
+    closed (it reconnects from its last id and catches up from the log)."""
+    live_send_timeout_seconds: float = 60.0
+    """A live stream whose client takes no data for this long is closed."""
+
     def document_limits(self) -> DocumentLimits:
         """The caps on an agreement's lists, for `open_store`."""
         return DocumentLimits(
@@ -169,4 +180,8 @@ _FROM_ENV: dict[str, Callable[[str], Any]] = {
     "trusted_proxies": str,
     "access_log": lambda raw: raw.strip().lower() in ("1", "true", "yes", "on"),
     "owner_follow_ups_shown": int,
+    "max_subscribers": int,
+    "live_heartbeat_seconds": float,
+    "live_max_lag": int,
+    "live_send_timeout_seconds": float,
 }

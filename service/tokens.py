@@ -152,6 +152,11 @@ class TokenTable:
                 self._stale = True
                 log.warning("could not refresh the token table: %s", type(error).__name__)
 
+    def is_active(self, token_id: str) -> bool:
+        """Whether the token is known and not revoked (for a subscription opened with it)."""
+        record = self._tokens.get(token_id)
+        return record is not None and record.active
+
     def tokens(self) -> list[TokenRecord]:
         return sorted(self._tokens.values(), key=lambda t: (t.issued_at, t.token_id))
 

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STORE_FIGURES = ["store_batch_sqlite", "store_group_sqlite", "store_single32_sqlite"]
 POSTGRES_FIGURES = ["store_single32_pg", "store_batch_pg"]
 HTTP_FIGURES = ["http_get_partnership", "http_append_single"]
+LIVE_FIGURES = ["live_delivery", "live_idle_subscribers", "live_latency"]
 LOG_FIGURES = [
     "log_build_sqlite",
     "rebuild_projections",
@@ -43,7 +44,7 @@ def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-4000:]
     figures = {f["key"]: f for f in json.loads(out.read_text())["figures"]}
 
-    expected = STORE_FIGURES + POSTGRES_FIGURES + HTTP_FIGURES + LOG_FIGURES
+    expected = STORE_FIGURES + POSTGRES_FIGURES + HTTP_FIGURES + LIVE_FIGURES + LOG_FIGURES
     assert sorted(figures) == sorted(expected)
     may_skip = set(POSTGRES_FIGURES) if not IN_CI else set()
     for key in expected:

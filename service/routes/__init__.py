@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from service.routes import admin, history, log, operations, paging, projections, streams
+from service.routes import admin, history, live, log, operations, paging, projections, streams
 from service.routes.audit import AUDIT_ROUTES
 from service.routes.base import Endpoint
 
@@ -47,6 +47,28 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         permission="read_log",
         params=log.LogParams,
         responses={200: log.LogPage},
+    ),
+    Endpoint(
+        method="GET",
+        path="/events/live",
+        name="follow_log",
+        summary="Follow the log: every event after a position, then each new one as it commits",
+        description=live.EVENT_FORMAT,
+        handler=live.follow_log,
+        permission="read_log",
+        params=live.LiveLogParams,
+        media_type="text/event-stream",
+    ),
+    Endpoint(
+        method="GET",
+        path="/live",
+        name="follow_changes",
+        summary="What the projections changed, by id, once they have applied it",
+        description=live.CHANGE_FORMAT,
+        handler=live.follow_changes,
+        permission="read_projections",
+        params=live.LiveParams,
+        media_type="text/event-stream",
     ),
     Endpoint(
         method="GET",

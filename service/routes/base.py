@@ -39,6 +39,7 @@ from service.security import note_principal
 if TYPE_CHECKING:
     from events.store import EventStore
     from projections.facade import Projections
+    from service.live import Live
     from service.metrics import Metrics
     from service.settings import Settings
     from service.tokens import TokenTable
@@ -64,6 +65,8 @@ class Services:
     metrics: Metrics
     openapi: bytes
     """The OpenAPI document, rendered once from the app's endpoints."""
+    live: Live | None = None
+    """Live subscriptions (absent when the app runs without its lifespan's hub)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
