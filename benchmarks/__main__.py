@@ -13,7 +13,16 @@ from pathlib import Path
 
 import uvloop
 
-from benchmarks import as_of, http_load, machine, rebuild, report, store_appends, verify
+from benchmarks import (
+    as_of,
+    http_load,
+    machine,
+    merkle,
+    rebuild,
+    report,
+    store_appends,
+    verify,
+)
 from benchmarks.context import FULL, QUICK, Context
 from benchmarks.results import Row
 
@@ -26,6 +35,7 @@ FAMILIES: dict[str, Family] = {
     "rebuild": rebuild.figures,
     "as_of": as_of.figures,
     "verify": verify.figures,
+    "merkle": merkle.figures,
 }
 
 

@@ -32,6 +32,15 @@ hypothesis.settings.register_profile("agreements", deadline=None)
 hypothesis.settings.load_profile("agreements")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`@pytest.mark.serial` tests (bounds on time, killed processes, load) all go to one
+    xdist group: one worker runs them one after another, while the others run the rest."""
+    for item in items:
+        if item.get_closest_marker("serial") is not None:
+            item.add_marker(pytest.mark.xdist_group("serial"))
+
+
 @pytest.fixture(autouse=True)
 def _signing_key_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Audit's signing key defaults to a file in the working directory on PostgreSQL: keep

@@ -79,6 +79,7 @@ async def _partnerships(server: Server, **params: int) -> Any:
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 async def test_a_backup_taken_under_load_verifies_and_serves_the_same_projections(
     tmp_path: Path,
 ) -> None:
@@ -193,6 +194,7 @@ async def test_agreements_backup_runs_as_a_command(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.serial
 async def test_postgres_backup_under_writes_restores_with_pg_restore(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,6 +26,7 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 @pytest.mark.timeout(240)
 def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"

@@ -33,7 +33,12 @@ from tests._instances import (
 )
 from tests._server import projections_equal_rebuild
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.serial,
+    pytest.mark.timeout(120),
+]
 
 TAKEOVER_SECONDS = 5.0
 ENV = {"AGREEMENTS_MAX_WAIT_SECONDS": "10"}

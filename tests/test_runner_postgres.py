@@ -22,7 +22,7 @@ from service.demo import SEED
 from tests._databases import fresh_postgres
 from tests._event_strategies import ACTOR, table_rows
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.serial]
 
 
 def follow_up(n: int) -> list[Proposed]:
