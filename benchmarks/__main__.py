@@ -18,6 +18,7 @@ from benchmarks import (
     http_load,
     machine,
     merkle,
+    peer,
     rebuild,
     report,
     store_appends,
@@ -36,6 +37,7 @@ FAMILIES: dict[str, Family] = {
     "as_of": as_of.figures,
     "verify": verify.figures,
     "merkle": merkle.figures,
+    "peer": peer.figures,
 }
 
 
