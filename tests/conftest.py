@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from service.app import create_app
 from service.routes.base import Services
 from service.settings import Settings
-from tests._databases import BACKENDS, database
+from tests._databases import BACKENDS, database, drop_reused
 
 TODAY = dt.date(2023, 3, 1)
 ROLES = ("recorder", "viewer", "auditor", "admin")
@@ -32,13 +32,40 @@ hypothesis.settings.register_profile("agreements", deadline=None)
 hypothesis.settings.load_profile("agreements")
 
 
+QUICK_ON_POSTGRES = {"test_store_contract.py"}
+"""With --quick, the only modules whose PostgreSQL variants still run."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--quick",
+        action="store_true",
+        help="the development loop: no slow tests, and PostgreSQL only for the store contract",
+    )
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """`@pytest.mark.serial` tests (bounds on time, killed processes, load) all go to one
     xdist group: one worker runs them one after another, while the others run the rest."""
+    if config.getoption("quick"):
+        kept, dropped = [], []
+        for item in items:
+            on_postgres = item.get_closest_marker("postgres") is not None
+            slow = item.get_closest_marker("slow") is not None
+            if slow or (on_postgres and item.path.name not in QUICK_ON_POSTGRES):
+                dropped.append(item)
+            else:
+                kept.append(item)
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
     for item in items:
         if item.get_closest_marker("serial") is not None:
             item.add_marker(pytest.mark.xdist_group("serial"))
+
+
+def pytest_sessionfinish() -> None:
+    drop_reused()
 
 
 @pytest.fixture(autouse=True)
