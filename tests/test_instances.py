@@ -37,7 +37,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.postgres,
     pytest.mark.serial,
-    pytest.mark.timeout(120),
+    pytest.mark.timeout(300),
 ]
 
 TAKEOVER_SECONDS = 5.0
