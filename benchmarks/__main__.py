@@ -18,6 +18,8 @@ from benchmarks import (
     http_load,
     live,
     machine,
+    merkle,
+    peer,
     proofs,
     rebuild,
     report,
@@ -38,6 +40,8 @@ FAMILIES: dict[str, Family] = {
     "as_of": as_of.figures,
     "verify": verify.figures,
     "proofs": proofs.figures,
+    "merkle": merkle.figures,
+    "peer": peer.figures,
 }
 
 

@@ -27,7 +27,7 @@ class _Pass(msgspec.Struct, frozen=True):
 
 
 async def figures(ctx: Context) -> list[Row]:
-    checks = [Check("≥ 0.25x baseline", "ratio", 0.25)]
+    checks = [Check("≥ 0.3x baseline", "ratio", 0.3)]
     if ctx.scale.log_events >= 1_000_000:
         checks.append(Check("peak < 300 MB", "peak_mb", 300.0, at_most=True))
     row = Row(

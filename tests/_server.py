@@ -125,7 +125,7 @@ def start_server(
     *,
     token: str | None = None,
     env: dict[str, str] | None = None,
-    timeout: float = 60.0,
+    timeout: float = 120.0,
     arguments: tuple[str, ...] = (),
 ) -> Server:
     """Start the service on a free port and wait until /health answers 200.

@@ -6,22 +6,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator
+import shutil
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import hypothesis
 import pytest
+from sqlalchemy import make_url
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
+from service import openapi
 from service.app import create_app
-from service.routes.base import Services
+from service.routes.base import Endpoint, Services
 from service.settings import Settings
-from tests._databases import BACKENDS, database
+from tests._databases import BACKENDS, database, drop_reused
 
 TODAY = dt.date(2023, 3, 1)
 ROLES = ("recorder", "viewer", "auditor", "admin")
@@ -30,6 +37,42 @@ ROLES = ("recorder", "viewer", "auditor", "admin")
 # (timing belongs in benchmarks/). Tests that want fewer examples still set their own.
 hypothesis.settings.register_profile("agreements", deadline=None)
 hypothesis.settings.load_profile("agreements")
+
+
+QUICK_ON_POSTGRES = {"test_store_contract.py"}
+"""With --quick, the only modules whose PostgreSQL variants still run."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--quick",
+        action="store_true",
+        help="the development loop: no slow tests, and PostgreSQL only for the store contract",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`@pytest.mark.serial` tests (bounds on time, killed processes, load) all go to one
+    xdist group: one worker runs them one after another, while the others run the rest."""
+    if config.getoption("quick"):
+        kept, dropped = [], []
+        for item in items:
+            on_postgres = item.get_closest_marker("postgres") is not None
+            slow = item.get_closest_marker("slow") is not None
+            if slow or (on_postgres and item.path.name not in QUICK_ON_POSTGRES):
+                dropped.append(item)
+            else:
+                kept.append(item)
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+    for item in items:
+        if item.get_closest_marker("serial") is not None:
+            item.add_marker(pytest.mark.xdist_group("serial"))
+
+
+def pytest_sessionfinish() -> None:
+    drop_reused()
 
 
 @pytest.fixture(autouse=True)
@@ -92,8 +135,56 @@ class _WithState:
         await self.app(scope, receive, send)
 
 
+_rendered: dict[tuple[int, ...], tuple[Sequence[Endpoint], bytes]] = {}
+_render = openapi.render
+
+
+def _render_once(endpoints: Sequence[Endpoint]) -> bytes:
+    """The OpenAPI document, rendered once per set of endpoints in a test process (a tenth of
+    a second each time, on every one of several hundred app starts)."""
+    key = tuple(map(id, endpoints))
+    if key not in _rendered:  # the entry keeps `endpoints` alive, so its ids stay theirs
+        _rendered[key] = (endpoints, _render(endpoints))
+    return _rendered[key][1]
+
+
+openapi.render = _render_once
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite register with its schema and projection tables, made once per test
+    process: each `api` test on SQLite starts from a copy of it, as a restarted service would,
+    instead of running the migrations again. No events: the first start still issues and
+    announces the admin token."""
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+
+    async def make() -> None:
+        settings = Settings(database_url=f"sqlite+aiosqlite:///{path}", bootstrap_admin_token=False)
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            pass
+
+    with ThreadPoolExecutor(1) as thread:  # its own event loop, whatever the tests' loops do
+        thread.submit(asyncio.run, make()).result()
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert connection.execute("SELECT count(*) FROM events").fetchone() == (0,)
+    return path
+
+
+def _copy_unless_there(template: Path, database: Path) -> None:
+    if not database.exists():
+        shutil.copyfile(template, database)
+
+
 @pytest.fixture
-async def api(settings: Settings, announced: list[str]) -> AsyncIterator[Api]:
+async def api(
+    settings: Settings, announced: list[str], migrated_sqlite: Path
+) -> AsyncIterator[Api]:
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        await asyncio.to_thread(_copy_unless_there, migrated_sqlite, Path(url.database))
     app = create_app(settings)
     async with app.router.lifespan_context(app) as state:
         assert state is not None

@@ -173,6 +173,7 @@ async def test_filters_on_partnerships(demo: Api) -> None:
     assert bad.json()["errors"][0]["path"] == "query.status"
 
 
+@pytest.mark.serial
 async def test_a_wait_past_the_head_answers_at_once_with_what_it_has(demo: Api) -> None:
     head = await demo.head()
     await get(demo, "/delegations", wait_for_position=head)
@@ -182,6 +183,7 @@ async def test_a_wait_past_the_head_answers_at_once_with_what_it_has(demo: Api) 
     assert time.monotonic() - started < WAIT / 2
 
 
+@pytest.mark.serial
 async def test_a_wait_that_runs_out_answers_with_the_position_it_reflects(demo: Api) -> None:
     head = await demo.head()
     await get(demo, "/delegations", wait_for_position=head)

@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
+import events.backup
 from events.backup import BackupFailed, backup
 from events.store import open_store
 from events.verification import verify_chain
@@ -57,6 +58,19 @@ def _assert_whole_batches(copy_ids: set[str], batches: list[Batch]) -> None:
         assert stored in ([], batch.event_ids), f"the copy holds part of a batch: {batch}"
 
 
+async def _until_head_passes(url: str, position: int, writing: asyncio.Task[int]) -> None:
+    """Wait (at most 60 s) until an event past `position` has committed."""
+    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + url.rsplit("/", 1)[1]
+    connection = await asyncpg.connect(dsn)
+    try:
+        async with asyncio.timeout(60):
+            while (await connection.fetchval("SELECT max(position) FROM events")) <= position:
+                assert not writing.done() or writing.exception() is None, writing.exception()
+                await asyncio.sleep(0.01)
+    finally:
+        await connection.close()
+
+
 async def _partnerships(server: Server, **params: int) -> Any:
     async with httpx.AsyncClient(base_url=server.base_url, headers=server.headers()) as client:
         answer = await client.get("/partnerships", params={"limit": 1000, **params}, timeout=30)
@@ -65,6 +79,7 @@ async def _partnerships(server: Server, **params: int) -> Any:
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 async def test_a_backup_taken_under_load_verifies_and_serves_the_same_projections(
     tmp_path: Path,
 ) -> None:
@@ -179,17 +194,30 @@ async def test_agreements_backup_runs_as_a_command(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-async def test_postgres_backup_under_writes_restores_with_pg_restore(tmp_path: Path) -> None:
+@pytest.mark.serial
+async def test_postgres_backup_under_writes_restores_with_pg_restore(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writes start once the backup holds its snapshot, and pg_dump runs only after some of
+    them have committed: the interleaving is set by the test, not by how fast each side runs."""
     if shutil.which("pg_restore") is None:
         pytest.skip("pg_restore not installed")
     dump = tmp_path / "agreements.dump"
     async with fresh_postgres() as url, fresh_postgres() as restored_url:
         await backlog(url, 50)
-        writing = asyncio.create_task(backlog(url, 200, prefix="more"))
-        await asyncio.sleep(0.05)
+        writes: list[asyncio.Task[int]] = []
+        run_pg_dump = events.backup._run_pg_dump
+
+        async def writes_after_the_snapshot(*args: Any) -> None:
+            writes.append(asyncio.create_task(backlog(url, 200, prefix="more")))
+            await _until_head_passes(url, 500, writes[0])  # committed after the snapshot
+            await run_pg_dump(*args)
+
+        monkeypatch.setattr(events.backup, "_run_pg_dump", writes_after_the_snapshot)
         result = await backup(url, dump)
-        await writing
-        assert result.method == "pg_dump" and result.head >= 500
+        assert len(writes) == 1
+        assert await writes[0] == 2500
+        assert result.method == "pg_dump" and result.head == 500
         name = restored_url.rsplit("/", 1)[1]
         dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
         process = await asyncio.create_subprocess_exec(

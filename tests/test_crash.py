@@ -41,7 +41,7 @@ from tests._server import (
     wait_caught_up,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 _BACKLOG_AGREEMENTS = 4000
 """x 10 events: a backlog the projection runner needs a few seconds for."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -32,7 +33,12 @@ from tests._instances import (
 )
 from tests._server import projections_equal_rebuild
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.serial,
+    pytest.mark.timeout(300),
+]
 
 TAKEOVER_SECONDS = 5.0
 ENV = {"AGREEMENTS_MAX_WAIT_SECONDS": "10"}
@@ -64,7 +70,7 @@ async def test_written_through_either_read_through_either_and_the_applier_can_di
                 asyncio.create_task(_keep_appending(i, stream, acknowledged, stop))
                 for i, stream in ((applier, "agreement-shared-0"), (survivor, "agreement-shared-1"))
             ]
-            await asyncio.sleep(0.5)
+            await _until(lambda: len(acknowledged) >= 4, "appends before the kill")
             applier.kill()
             killed = time.monotonic()
 
@@ -75,7 +81,8 @@ async def test_written_through_either_read_through_either_and_the_applier_can_di
             assert took < TAKEOVER_SECONDS, f"takeover took {took:.1f}s"
             assert await projection_applier(admin, [survivor], within=1) is survivor
 
-            await asyncio.sleep(0.5)
+            after_kill = len(acknowledged)
+            await _until(lambda: len(acknowledged) > after_kill, "an append after the kill")
             stop.set()
             await asyncio.gather(*writers)
             assert acknowledged, "no append was acknowledged while the applier died"
@@ -87,6 +94,14 @@ async def test_written_through_either_read_through_either_and_the_applier_can_di
         # Nothing applied twice, nothing skipped: the rows (and the checkpoint, at the head)
         # are what a rebuild from the log makes.
         await projections_equal_rebuild(url)
+
+
+async def _until(condition: Callable[[], bool], what: str, within: float = 60.0) -> None:
+    """Poll until `condition()` holds; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
 
 
 async def _keep_appending(

@@ -37,7 +37,12 @@ from tests._instances import (
     terminate_backends,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(180)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.serial,
+    pytest.mark.timeout(180),
+]
 
 STATEMENT_TIMEOUT_MS = 1000
 ENV = {

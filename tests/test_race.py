@@ -144,6 +144,7 @@ async def _run_race(directory: Path, url: str) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_processes_racing_to_append_lose_skip_or_duplicate_nothing(
@@ -246,6 +247,7 @@ async def test_processes_racing_to_append_lose_skip_or_duplicate_nothing(
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_instances_starting_together_on_a_fresh_database_all_open_it(

@@ -22,7 +22,7 @@ from service.demo import SEED
 from tests._databases import fresh_postgres
 from tests._event_strategies import ACTOR, table_rows
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.serial]
 
 
 def follow_up(n: int) -> list[Proposed]:
@@ -45,7 +45,9 @@ async def test_one_instance_applies_both_serve_and_the_other_takes_over(tmp_path
         try:
             await a.start()
             await b.start()
-            await asyncio.sleep(0.3)
+            async with asyncio.timeout(30):  # until one of them holds the lock
+                while not (a.runner.is_applier or b.runner.is_applier):  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
             assert [a.runner.is_applier, b.runner.is_applier].count(True) == 1
             for stream_id, events in SEED:
                 await store_a.append(stream_id, events, metadata=ACTOR)
@@ -53,8 +55,8 @@ async def test_one_instance_applies_both_serve_and_the_other_takes_over(tmp_path
             result = await store_a.append(
                 "agreement-imec-rapidus-2022", follow_up(1), metadata=ACTOR
             )
-            assert await b.wait_for(result.to_position, 5)
-            assert await a.wait_for(result.to_position, 5)
+            assert await b.wait_for(result.to_position, 30)
+            assert await a.wait_for(result.to_position, 30)
             view, position = await b.get_partnership("imec-rapidus-2022")
             assert position >= result.to_position and view is not None and len(view.follow_ups) == 1
 

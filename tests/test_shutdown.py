@@ -25,7 +25,7 @@ from tests._server import (
     wait_caught_up,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 _EXIT_WITHIN = 5.0
 

@@ -24,7 +24,7 @@ from benchmarks import wrk
 from tests._databases import IN_CI
 from tests._server import Server, check_log, note, signed, start_server, wait_caught_up
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 SOAK_SECONDS = float(os.environ.get("AGREEMENTS_SOAK_SECONDS", "60"))
 STREAMS = 100

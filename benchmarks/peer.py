@@ -1,0 +1,224 @@
+"""The `eventsourcing` library beside this store, in the same run, on SQLite, with the same
+event data (about 300 bytes an event) and the same sizes.
+
+Each row's median is this project's figure and its baseline is `eventsourcing`'s (9.x, its
+SQLite persistence module, `PERSISTENCE_MODULE=eventsourcing.sqlite`, WAL, one transaction a
+`save`): single-event appends by one client, batch appends (1,000-event appends here, 100-event
+aggregate saves there), reading the whole log in pages of 1,000 (its notification log), and
+the state of one 1,000-event aggregate (here the as-of fold of a 1,000-event partnership; there
+`repository.get`, no snapshots). `pip install -e '.[bench]'` installs it; without it the rows
+say so and are skipped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from benchmarks import baselines, data
+from benchmarks.context import Context
+from benchmarks.results import Check, Row, skipped
+from benchmarks.store_appends import batch_lanes, run_lanes, single_lanes
+from events.store import open_store
+from projections.as_of import Cut, partnership_at
+
+SAVE = 100
+"""Events per `eventsourcing` save in the batch figure (one aggregate each)."""
+AGGREGATE = 1000
+PAGE = 1000
+MISSING = "eventsourcing is not installed (pip install -e '.[bench]')"
+BATCH_TARGET = Check("≥ 1.2x eventsourcing", "ratio", 1.2)
+
+
+def _rows() -> list[Row]:
+    return [
+        Row(
+            key="peer_single_sqlite",
+            title="single-event appends, 1 client, SQLite, vs eventsourcing",
+            unit="events/s",
+            baseline="eventsourcing: one event a save",
+        ),
+        Row(
+            key="peer_batch_sqlite",
+            title="batch appends (1,000 events) vs eventsourcing's 100-event saves, SQLite",
+            unit="events/s",
+            baseline="eventsourcing: 100-event aggregate saves",
+            checks=[BATCH_TARGET],
+        ),
+        Row(
+            key="peer_read_log_sqlite",
+            title="reading the whole log, pages of 1,000, vs eventsourcing's notification log",
+            unit="events/s",
+            baseline="eventsourcing: notification_log.select",
+        ),
+        Row(
+            key="peer_aggregate_sqlite",
+            title="state of one 1,000-event aggregate vs eventsourcing repository.get",
+            unit="ms",
+            baseline="eventsourcing: repository.get, no snapshots",
+            notes=["lower is better: ratio < 1 means faster than eventsourcing"],
+        ),
+    ]
+
+
+async def figures(ctx: Context) -> list[Row]:
+    rows = _rows()
+    if importlib.util.find_spec("eventsourcing") is None:
+        return [skipped(r.key, r.title, r.unit, MISSING, r.checks) for r in rows]
+    single, batch, read, aggregate = rows
+    peer = _Peer()
+    events = max(ctx.scale.batches, 2) * 1000
+    singles = max(200, ctx.scale.concurrent_events // 4)
+    for row in rows:
+        row.notes.append(f"eventsourcing {peer.version}")
+    ctx.say(f"eventsourcing beside the store: {singles:,} single, {events:,} batched x {ctx.runs}")
+    for _ in range(ctx.runs):
+        url = baselines.sqlite_url(ctx.path("peer-single.db"))
+        single.samples.append(singles / await run_lanes(url, single_lanes(singles, clients=1)))
+        single.baseline_samples.append(singles / peer.single(ctx.path("es-single.db"), singles))
+
+        path = ctx.path("peer-batch.db")
+        batch.samples.append(
+            events / await run_lanes(baselines.sqlite_url(path), batch_lanes(events // 1000))
+        )
+        es_path = ctx.path("es-batch.db")
+        batch.baseline_samples.append(events / peer.batches(es_path, events))
+
+        read.samples.append(events / await _read_log(baselines.sqlite_url(path)))
+        read.baseline_samples.append(events / peer.read_log(es_path))
+
+        aggregate.samples.append(
+            await _fold_ms(baselines.sqlite_url(path), ctx.scale.as_of_repeats)
+        )
+        aggregate.baseline_samples.append(peer.aggregate_ms(es_path, ctx.scale.as_of_repeats))
+    return rows
+
+
+async def _read_log(url: str) -> float:
+    store = await open_store(url)
+    try:
+        started, after = time.perf_counter(), 0
+        while page := await store.read_all(after=after, limit=PAGE):
+            after = page[-1].position
+        return time.perf_counter() - started
+    finally:
+        await store.close()
+
+
+async def _fold_ms(url: str, repeats: int) -> float:
+    """The as-of fold of the first batch's stream: 1,000 events of one partnership."""
+    stream = data.stream_id("batch", 0)
+    store = await open_store(url)
+    try:
+        last = await store.read_stream(stream, after_version=AGGREGATE - 1)
+        cut = Cut(position=last[0].position)
+        await partnership_at(store, stream, cut)  # warm up
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            assert await partnership_at(store, stream, cut) is not None
+            times.append((time.perf_counter() - started) * 1000)
+        return statistics.median(times)
+    finally:
+        await store.close()
+
+
+class _Peer:
+    """`eventsourcing`, imported only when installed."""
+
+    def __init__(self) -> None:
+        from importlib.metadata import version
+
+        from eventsourcing.application import Application
+        from eventsourcing.domain import Aggregate, event
+
+        class Agreement(Aggregate):
+            @event("Signed")
+            def __init__(self, fact: dict[str, Any]) -> None:
+                self.facts = 1
+
+            @event("Recorded")
+            def record(self, fact: dict[str, Any]) -> None:
+                self.facts += 1
+
+        class Register(Application[UUID]):
+            log_section_size = PAGE
+
+        self.version = version("eventsourcing")
+        self._agreement = Agreement
+        self._register = Register
+        self._facts = [msgspec.to_builtins(data.event_data(0, v)) for v in range(1, AGGREGATE + 1)]
+
+    def _app(self, path: Path) -> Any:
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+        return self._register(env=env)
+
+    def _fact(self, number: int) -> dict[str, Any]:
+        fact: dict[str, Any] = self._facts[number % len(self._facts)]
+        return fact
+
+    def single(self, path: Path, count: int) -> float:
+        """Seconds for `count` saves of one new event each, on one aggregate."""
+        app = self._app(path)
+        try:
+            agreement = self._agreement(self._fact(0))
+            app.save(agreement)
+            started = time.perf_counter()
+            for number in range(1, count + 1):
+                agreement.record(self._fact(number))
+                app.save(agreement)
+            return time.perf_counter() - started
+        finally:
+            app.close()
+
+    def batches(self, path: Path, count: int) -> float:
+        """Seconds for `count` events saved 100 at a time, each save a new aggregate."""
+        app = self._app(path)
+        try:
+            pending = []
+            for _ in range(count // SAVE):
+                agreement = self._agreement(self._fact(0))
+                for number in range(1, SAVE):
+                    agreement.record(self._fact(number))
+                pending.append(agreement)
+            started = time.perf_counter()
+            for agreement in pending:
+                app.save(agreement)
+            return time.perf_counter() - started
+        finally:
+            app.close()
+
+    def read_log(self, path: Path) -> float:
+        """Seconds to read every notification, pages of 1,000."""
+        app = self._app(path)
+        try:
+            started, start = time.perf_counter(), 1
+            while page := app.notification_log.select(start=start, limit=PAGE):
+                start = page[-1].id + 1
+            return time.perf_counter() - started
+        finally:
+            app.close()
+
+    def aggregate_ms(self, path: Path, repeats: int) -> float:
+        """Milliseconds for `repository.get` of one 1,000-event aggregate (saved in `path`)."""
+        app = self._app(path)
+        try:
+            agreement = self._agreement(self._fact(0))
+            for number in range(1, AGGREGATE):
+                agreement.record(self._fact(number))
+            app.save(agreement)
+            assert app.repository.get(agreement.id).facts == AGGREGATE  # warm up
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                app.repository.get(agreement.id)
+                times.append((time.perf_counter() - started) * 1000)
+            return float(statistics.median(times))
+        finally:
+            app.close()
