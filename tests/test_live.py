@@ -31,7 +31,7 @@ from tests._server import (
 from tests._sse import Message, collect, subscribe, wait_until
 from tests.conftest import Api
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 FAST = {"AGREEMENTS_LIVE_HEARTBEAT_SECONDS": "0.3"}
 OWNER = {"unit": "FIT Tokyo office", "person": {"name": "Els Verhulst"}}

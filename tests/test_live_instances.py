@@ -19,7 +19,7 @@ from tests._instances import issue_token, serving
 from tests._server import append_load, until_acknowledged
 from tests._sse import Message, collect, subscribe
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.postgres, pytest.mark.timeout(180)]
 
 ENV = {"AGREEMENTS_LIVE_HEARTBEAT_SECONDS": "0.5"}
 
