@@ -21,6 +21,8 @@ from service.connections import uvicorn_options
 from service.settings import Settings
 from tests._server import Server, start_server
 
+pytestmark = pytest.mark.serial  # its limits are one second: no neighbours loading the CPU
+
 DEADLINE = 20.0
 """Seconds a case waits for the server to answer or close: twenty times its limit."""
 MAX_HEADER_BYTES = 8192
