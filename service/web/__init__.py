@@ -2,20 +2,28 @@
 
 `routes()` is everything this package serves; `service.app` adds it to the API's routes.
 Pages: `/` (the dashboard), `/login`, `/logout`, `/docs`, and `/web/…`; assets under
-`/static/` (the service's own) and `/docs/assets/` (Swagger UI, from `swagger-ui-bundle`).
+`/static/` (the service's own) and `/docs/assets/` (Swagger UI, from `swagger-ui-py`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 from service.web import pages
 
 STATIC = Path(__file__).resolve().parent / "static"
+
+
+def swagger_ui_assets() -> Path:
+    """Swagger UI's files as the `swagger-ui-py` package ships them (found, not imported:
+    the package's own code is for other frameworks)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    assert spec is not None and spec.submodule_search_locations, "swagger-ui-py is missing"
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
 
 
 def routes() -> list[BaseRoute]:
@@ -53,7 +61,7 @@ def routes() -> list[BaseRoute]:
         Mount("/static", StaticFiles(directory=STATIC), name="web_static"),
         Mount(
             "/docs/assets",
-            StaticFiles(directory=str(swagger_ui_path)),
+            StaticFiles(directory=swagger_ui_assets()),
             name="web_docs_assets",
         ),
     ]
