@@ -9,5 +9,6 @@ window.addEventListener("DOMContentLoaded", function () {
     deepLinking: true,
     validatorUrl: null,
     tryItOutEnabled: false,
+    defaultModelsExpandDepth: -1,
   });
 });
