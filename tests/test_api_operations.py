@@ -12,6 +12,7 @@ from starlette.routing import Route
 from service.cli import record_demo
 from service.metrics import Metrics
 from service.routes import ENDPOINTS
+from service.web import is_page
 from tests.conftest import Api, signed
 
 
@@ -98,9 +99,10 @@ async def test_openapi_documents_every_route_with_its_roles(api: Api) -> None:
         else:
             assert {"401", "403"} <= set(operation["responses"])
             assert operation["x-permission"] == endpoint.permission
-    served = {
-        (r.path, m) for r in api.app.routes if isinstance(r, Route) for m in r.methods or ()
-    } - {(r.path, "HEAD") for r in api.app.routes if isinstance(r, Route)}
+    api_routes = [r for r in api.app.routes if isinstance(r, Route) and not is_page(r)]
+    served = {(r.path, m) for r in api_routes for m in r.methods or ()} - {
+        (r.path, "HEAD") for r in api_routes
+    }
     documented = {(p, m.upper()) for p, ops in document["paths"].items() for m in ops}
     assert served == documented
 

@@ -26,6 +26,16 @@ def swagger_ui_assets() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "static"
 
 
+PREFIX = "web_"
+"""Every route of this package is named with it: the API's checks (every route documented,
+every route guarded by a bearer token) are about the other routes."""
+
+
+def is_page(route: BaseRoute) -> bool:
+    """Whether `route` is one of this package's (a page or its assets, not the API)."""
+    return str(getattr(route, "name", "")).startswith(PREFIX)
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/", pages.home, methods=["GET"], name="web_home"),
