@@ -32,7 +32,7 @@ Page = playwright_sync.Page
 expect = playwright_sync.expect
 
 IMEC = "agreement-imec-rapidus-2022"
-WAIT_MS = 15_000
+WAIT_MS = 30_000
 """Playwright's auto-waiting bound for each expectation (a ceiling, never a sleep)."""
 
 
@@ -354,3 +354,44 @@ def test_the_api_documentation_is_served_locally(visit: Visit, register: Registe
     page.get_by_role("link", name="API", exact=True).click()
     expect(page.locator("#swagger-ui")).to_contain_text("/partnerships/{agreement_id}")
     screenshot(page, "docs", full_page=False)
+
+
+def _axe_script() -> str:
+    """axe-core as the `axe-playwright-python` package ships it (no download)."""
+    from importlib.resources import files
+
+    return (files("axe_playwright_python") / "axe.min.js").read_text()
+
+
+def test_the_main_pages_have_no_serious_accessibility_violations(
+    visit: Visit, register: Register
+) -> None:
+    page = visit.page
+    script = _axe_script()
+    serious: dict[str, list[str]] = {}
+
+    def check(path: str) -> None:
+        answer = page.goto(path)
+        assert answer is not None and answer.status == 200, path
+        expect(page.locator("main h1")).to_be_visible()
+        page.evaluate(script)
+        found = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        assert "violations" in found and found["testEngine"]["name"] == "axe-core"
+        for violation in found["violations"]:
+            if violation["impact"] in ("serious", "critical"):
+                targets = [str(node["target"]) for node in violation["nodes"]][:3]
+                serious.setdefault(path, []).append(f"{violation['id']}: {targets}")
+
+    check("/login")
+    sign_in(page, register.tokens["admin"])
+    for path in (
+        "/",
+        "/web/partnerships",
+        f"/web/partnerships/{IMEC}",
+        "/web/owners",
+        "/web/owners/fit-tokyo-office--els-verhulst",
+        "/web/delegations",
+        "/web/audit",
+    ):
+        check(path)
+    assert not serious, serious
