@@ -180,3 +180,19 @@ async def test_recording_needs_the_csrf_token_and_a_recording_role(api: Api) -> 
     refused = await api.client.post(f"/web/partnerships/{AGREEMENT}/record/note", data=as_viewer)
     assert refused.status_code == 403
     assert await api.services.store.stream_version(AGREEMENT) == 1
+
+
+async def test_the_past_side_by_side_known_on_a_date_and_in_force_on_a_date(api: Api) -> None:
+    # Signed on 2022-12-06 (business time), recorded today: it was not known on 2022-12-31,
+    # but it is in force on that date as the register knows it now.
+    path = await _agreement(api)
+    await sign_in(api, "viewer")
+    assert (await api.client.get(path)).status_code == 200
+    page = await api.client.get(
+        f"/web/partnerships/{AGREEMENT}/as-of?known_on=2022-12-31&in_force_on=2022-12-31"
+    )
+    assert page.status_code == 200
+    known = page.text[page.text.index('id="as-known"') : page.text.index('id="in-force"')]
+    in_force = page.text[page.text.index('id="in-force"') :]
+    assert "Not in the register yet." in known
+    assert "Luc Van den hove" in in_force and "Not in the register yet." not in in_force

@@ -178,6 +178,13 @@ def test_sign_in_and_find_the_owner_of_the_imec_rapidus_moc(
         "Els Verhulst"
     )
 
+    page.get_by_role("link", name="See it in the past").click()
+    page.get_by_label("As the register knew it at the end of").fill("2022-12-31")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#as-known")).to_contain_text("Not in the register yet.")
+    expect(page.locator("#in-force")).to_contain_text("Els Verhulst")
+    screenshot(page, "as-of")
+
 
 def test_record_a_follow_up_and_see_it_on_the_owners_page(visit: Visit, register: Register) -> None:
     page = visit.page

@@ -52,6 +52,12 @@ def routes() -> list[BaseRoute]:
             name="web_partnership",
         ),
         Route(
+            "/web/partnerships/{agreement_id}/as-of",
+            pages.partnership_as_of,
+            methods=["GET"],
+            name="web_partnership_as_of",
+        ),
+        Route(
             "/web/partnerships/{agreement_id}/record/{form}",
             pages.record,
             methods=["POST"],

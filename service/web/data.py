@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from events.envelope import RecordedEvent
+from projections.as_of import Cut
 from projections.delegation_view import Delegation
 from projections.facade import Projections
 from projections.owner_view import OwnerSummary
@@ -59,6 +60,22 @@ async def partnerships(
 async def partnership(services: Services, agreement_id: str) -> Partnership | None:
     found, _ = await _projections(services).get_partnership(agreement_id)
     return found
+
+
+async def partnership_as_of(
+    services: Services,
+    agreement_id: str,
+    *,
+    known_on: dt.date | None = None,
+    in_force_on: dt.date | None = None,
+) -> tuple[Partnership | None, int]:
+    """One partnership as the register knew it at the end of `known_on` (record time), or
+    as in force on `in_force_on` (business time, as known now); and the position it reflects."""
+    recorded_at = None
+    if known_on is not None:
+        recorded_at = dt.datetime.combine(known_on, dt.time.max, tzinfo=dt.UTC)
+    cut = Cut(recorded_at=recorded_at, in_force_on=in_force_on)
+    return await _projections(services).get_partnership(agreement_id, cut=cut)
 
 
 async def owners(services: Services) -> list[OwnerSummary]:

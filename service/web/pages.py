@@ -304,6 +304,45 @@ def _forms_for(p: Partnership, version: int, today: dt.date) -> dict[str, forms.
 
 
 @signed_in()
+async def partnership_as_of(request: Request, session: sessions.Session) -> Response:
+    """The bitemporal reads side by side: as known on a date, and as in force on a date."""
+    services = _services(request)
+    agreement_id = stream_id("agreement", request.path_params["agreement_id"])
+    today = services.settings.today()
+    known_on = _date(request.query_params.get("known_on")) or today
+    in_force_on = _date(request.query_params.get("in_force_on")) or today
+    known, known_position = await data.partnership_as_of(services, agreement_id, known_on=known_on)
+    in_force, in_force_position = await data.partnership_as_of(
+        services, agreement_id, in_force_on=in_force_on
+    )
+    current = await data.partnership(services, agreement_id)
+    if current is None:
+        return _refused(request, session, 404, f"There is no agreement {agreement_id!r}.")
+    return page(
+        request,
+        "as_of.html",
+        {
+            "current": current,
+            "known": known,
+            "known_on": known_on,
+            "known_position": known_position,
+            "in_force": in_force,
+            "in_force_on": in_force_on,
+            "in_force_position": in_force_position,
+            "today": today,
+        },
+        session=session,
+    )
+
+
+def _date(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value or "")
+    except ValueError:
+        return None
+
+
+@signed_in()
 async def owners(request: Request, session: sessions.Session) -> Response:
     found = await data.owners(_services(request))
     return page(request, "owners.html", {"owners": found}, session=session)
