@@ -3,6 +3,7 @@ through a form (the browser tests in `test_web_browser.py` drive the same in Chr
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from typing import Any
@@ -27,17 +28,19 @@ async def sign_in(api: Api, role: str) -> httpx.Response:
     return answer
 
 
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found is not None, html
+def _csrf(text: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', text)
+    assert found is not None, text
     return found[1]
 
 
-def _hidden(html: str, form: str) -> dict[str, str]:
-    """The hidden fields of the form `data-form=form` on a page."""
-    start = html.index(f'data-form="{form}"')
-    body = html[start : html.index("</form>", start)]
-    return dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', body))
+def _hidden(text: str, form: str) -> dict[str, str]:
+    """The values of the inputs of the form `data-form=form` on a page (hidden or prefilled),
+    as a browser would send them untouched."""
+    start = text.index(f'data-form="{form}"')
+    body = text[start : text.index("</form>", start)]
+    found = re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', body)
+    return {name: html.unescape(value) for name, value in found}
 
 
 async def _agreement(api: Api) -> str:
@@ -196,3 +199,59 @@ async def test_the_past_side_by_side_known_on_a_date_and_in_force_on_a_date(api:
     in_force = page.text[page.text.index('id="in-force"') :]
     assert "Not in the register yet." in known
     assert "Luc Van den hove" in in_force and "Not in the register yet." not in in_force
+
+
+async def test_every_form_records_its_event(api: Api) -> None:
+    path = await _agreement(api)
+    await sign_in(api, "recorder")
+    filled: list[tuple[str, dict[str, str]]] = [
+        (
+            "assign",
+            {
+                "owner.unit": "FIT Tokyo office",
+                "owner.person.name": "Els Verhulst",
+                "assigned_by": "Government of Flanders",
+                "assigned_on": "2022-12-06",
+            },
+        ),
+        (
+            "endorse",
+            {
+                "endorser.name": "西村康稔",
+                "endorser.title": "Minister",
+                "on_behalf_of": "METI",
+                "endorsed_on": "2022-12-06",
+            },
+        ),
+        ("witness", {"witness.name": "Jan Jambon", "witnessed_on": "2022-12-06"}),
+        ("follow-up", {"title": "Roadmap", "due_on": "2023-06-30", "follow_up_id": "roadmap"}),
+        ("note", {"text": "Kick-off held.", "link": "https://example.org/minutes"}),
+        ("hand-over", {"to_owner.unit": "FIT Osaka office", "transferred_on": "2023-01-10"}),
+        ("complete:roadmap", {"completed_on": "2023-05-01", "outcome": "Agreed."}),
+    ]
+    for form, values in filled:
+        page = await api.client.get(path)
+        name = form.split(":")[0]
+        fields = {**_hidden(page.text, form), **values}
+        answer = await api.client.post(f"/web/partnerships/{AGREEMENT}/record/{name}", data=fields)
+        assert answer.status_code == 303, (form, answer.text[-2000:])
+        path = answer.headers["location"]
+    events = await api.services.store.read_stream(AGREEMENT)
+    assert [e.type for e in events] == [
+        "AgreementSigned",
+        "ResponsibilityAssigned",
+        "AgreementEndorsed",
+        "AgreementWitnessed",
+        "FollowUpOpened",
+        "NoteAttached",
+        "ResponsibilityTransferred",
+        "FollowUpCompleted",
+    ]
+    handed = msgspec.json.decode(events[6].data)
+    assert handed["from_owner"]["person"]["name"] == "Els Verhulst"
+    assert handed["to_owner"] == {"unit": "FIT Osaka office"}
+    page = await api.client.get(path)
+    assert "西村康稔" in page.text and "completed" in page.text
+
+    cancel_page = await api.client.get(path)
+    assert 'data-form="cancel:roadmap"' not in cancel_page.text  # closed: no more forms
