@@ -24,6 +24,8 @@ from service.problems import NotFound
 from service.routes.base import Services
 
 RECENT_EVENTS = 15
+HISTORY_SHOWN = 200
+"""Events a partnership's timeline shows (the latest); the API's history pages hold all."""
 SERVICE_CATEGORIES = ("admin", "log")
 
 
@@ -93,15 +95,15 @@ async def delegations(services: Services) -> list[Delegation]:
     return found
 
 
-async def history(services: Services, agreement_id: str) -> list[RecordedEvent]:
-    """Every event of one agreement's stream, oldest first."""
+async def history(services: Services, agreement_id: str) -> tuple[list[RecordedEvent], int]:
+    """The latest `HISTORY_SHOWN` events of one agreement's stream, oldest first, and the
+    stream's version (the page says how many earlier events it leaves out)."""
     key = stream_id("agreement", agreement_id)
-    events: list[RecordedEvent] = []
-    while page := await services.store.read_stream(
-        key, after_version=events[-1].version if events else 0, limit=1000
-    ):
-        events.extend(page)
-    return events
+    version = await services.store.stream_version(key)
+    events = await services.store.read_stream(
+        key, after_version=max(0, version - HISTORY_SHOWN), limit=HISTORY_SHOWN
+    )
+    return events, max(version, events[-1].version if events else 0)
 
 
 async def since(services: Services, key: str, version: int) -> list[RecordedEvent]:

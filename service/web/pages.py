@@ -15,7 +15,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from events.envelope import Metadata, Proposed
+from events.envelope import Metadata, Proposed, RecordedEvent
 from events.errors import (
     IdempotencyConflict,
     RuleViolation,
@@ -248,8 +248,12 @@ async def _partnership_page(
     found = await data.partnership(services, agreement_id)
     if found is None:
         return _refused(request, session, 404, f"There is no agreement {agreement_id!r}.")
-    history = await data.history(services, found.agreement_id) if session.may("read_stream") else []
-    version = history[-1].version if history else found.version
+    history: list[RecordedEvent] = []
+    version = found.version
+    if session.may("read_stream"):
+        history, version = await data.history(services, found.agreement_id)
+    elif session.may("append"):
+        version = await services.store.stream_version(found.agreement_id)
     today = services.settings.today()
     the_forms = _forms_for(found, version, today) if session.may("append") else {}
     if submitted is not None:
@@ -262,6 +266,7 @@ async def _partnership_page(
             "p": found,
             "today": services.settings.today(),
             "timeline": [(e, data.describe(e), data.actor(e)) for e in history],
+            "earlier": (history[0].version - 1) if history else 0,
             "forms": the_forms,
             "recorded": recorded if recorded in _EVENT_NAMES else "",
             "again": request.query_params.get("again") == "1",
