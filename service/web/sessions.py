@@ -3,8 +3,9 @@
 A session cookie carries `token_id.expiry.nonce` and an HMAC of them under a server secret.
 Each request checks the signature, the expiry and the token table: a revoked token ends every
 session started with it, at the token table's next refresh. The secret is
-`AGREEMENTS_SESSION_SECRET` when set, else derived from the log's signing key (a file every
-worker of one deployment shares), so sessions survive restarts and work across workers.
+`AGREEMENTS_SESSION_SECRET` when set, else derived from the log's signing key file when it
+exists (every worker of one deployment shares it: sessions survive restarts and work across
+workers), else random for the life of the process.
 
 CSRF: every form carries `csrf`, an HMAC of the session's nonce (a synchronizer token that
 needs no storage); the login form, before any session exists, is bound the same way to a
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import time
@@ -25,7 +27,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from starlette.requests import Request
 from starlette.responses import Response
 
-from events.audit import load_signing_key, signing_key_path
+from events.audit import signing_key_path
+from events.checkpoints import load_private_key
 from service.auth import MATRIX, Permission, Principal
 from service.routes.base import Services
 
@@ -35,6 +38,8 @@ SESSION_SECONDS = 8 * 3600
 """A session ends this long after sign-in (`AGREEMENTS_SESSION_SECONDS` overrides it)."""
 LOGIN_SECONDS = 3600
 SECRET_ENV = "AGREEMENTS_SESSION_SECRET"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +62,27 @@ def secret(request: Request) -> bytes:
     state = request.app.state
     found: bytes | None = getattr(state, "web_session_secret", None)
     if found is None:
-        configured = os.environ.get(SECRET_ENV, "")
-        if configured:
-            found = hashlib.sha256(configured.encode()).digest()
-        else:
-            services: Services = request.state.services
-            key = load_signing_key(signing_key_path(services.settings.database_url))
-            raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-            found = hmac.new(raw, b"agreements browser sessions v1", hashlib.sha256).digest()
+        found = _configured_secret(request)
         state.web_session_secret = found
     return found
+
+
+def _configured_secret(request: Request) -> bytes:
+    configured = os.environ.get(SECRET_ENV, "")
+    if configured:
+        return hashlib.sha256(configured.encode()).digest()
+    services: Services = request.state.services
+    path = signing_key_path(services.settings.database_url)
+    if path.is_file():
+        # Never created here: a lost key file must stay lost until restored or rotated.
+        key = load_private_key(path)
+        raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return hmac.new(raw, b"agreements browser sessions v1", hashlib.sha256).digest()
+    log.warning(
+        "no %s and no signing key file: browser sessions last as long as this process",
+        SECRET_ENV,
+    )
+    return secrets.token_bytes(32)
 
 
 def _mac(key: bytes, purpose: str, message: str) -> str:
