@@ -255,3 +255,54 @@ async def test_every_form_records_its_event(api: Api) -> None:
 
     cancel_page = await api.client.get(path)
     assert 'data-form="cancel:roadmap"' not in cancel_page.text  # closed: no more forms
+
+
+async def test_a_new_agreement_with_its_parties_and_signatories(api: Api) -> None:
+    await sign_in(api, "recorder")
+    page = await api.client.get("/web/partnerships/new")
+    assert page.status_code == 200
+    fields = {
+        **_hidden(page.text, "agreement"),
+        "agreement_id": "fit-jetro-2022",
+        "kind": "MoC",
+        "title": "Startup support",
+        "signed_on": "2022-12-05",
+        "sectors": "startups, innovation",
+        "parties[0].organisation": "Flanders Investment & Trade",
+        "parties[0].signatory.name": "Joy Donné",
+        "parties[1].organisation": "JETRO",
+        "parties[1].signatory.name": "曽根一朗",
+        "parties[1].signatory.title": "Executive Vice President",
+    }
+    answer = await api.client.post("/web/partnerships/new", data=fields)
+    assert answer.status_code == 303, answer.text[-1500:]
+    again = await api.client.post("/web/partnerships/new", data=fields)  # a double submit
+    assert again.status_code == 303 and "again=1" in again.headers["location"]
+
+    events = await api.services.store.read_stream("agreement-fit-jetro-2022")
+    assert len(events) == 1
+    data = msgspec.json.decode(events[0].data)
+    assert data["sectors"] == ["startups", "innovation"]
+    assert data["parties"] == [
+        {"organisation": "Flanders Investment & Trade", "signatory": {"name": "Joy Donné"}},
+        {
+            "organisation": "JETRO",
+            "signatory": {"name": "曽根一朗", "title": "Executive Vice President"},
+        },
+    ]
+    shown = await api.client.get(answer.headers["location"])
+    assert "曽根一朗" in shown.text
+
+    taken = await api.client.post(
+        "/web/partnerships/new", data={**fields, "event_id": str(uuid.uuid4())}
+    )
+    assert taken.status_code == 422
+    assert "already recorded" in taken.text
+    one_party = {**fields, "event_id": str(uuid.uuid4()), "agreement_id": "alone-2022"}
+    one_party["parties[1].organisation"] = ""
+    one_party["parties[1].signatory.name"] = ""
+    one_party["parties[1].signatory.title"] = ""
+    refused = await api.client.post("/web/partnerships/new", data=one_party)
+    assert refused.status_code == 422
+    assert "parties: at least 2 are needed" in refused.text
+    assert await api.services.store.stream_version("agreement-alone-2022") == 0

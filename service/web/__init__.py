@@ -46,6 +46,12 @@ def routes() -> list[BaseRoute]:
         Route("/web/openapi.json", pages.docs_openapi, methods=["GET"], name="web_openapi"),
         Route("/web/partnerships", pages.partnerships, methods=["GET"], name="web_partnerships"),
         Route(
+            "/web/partnerships/new",
+            pages.new_agreement,
+            methods=["GET", "POST"],
+            name="web_new_agreement",
+        ),
+        Route(
             "/web/partnerships/{agreement_id}",
             pages.partnership,
             methods=["GET"],

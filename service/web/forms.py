@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from events.errors import FieldError, RuleViolation
 
-FieldKind = Literal["text", "date", "textarea", "url", "hidden"]
+FieldKind = Literal["text", "date", "textarea", "url", "hidden", "select", "list"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,8 @@ class Field:
     kind: FieldKind = "text"
     required: bool = False
     hint: str = ""
+    options: tuple[str, ...] = ()
+    """The choices of a `select`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,40 @@ class FormSpec:
 
 
 _PERSON_NAME = "Name (in any script)"
+PARTIES_SHOWN = 3
+
+
+def _party_fields(index: int) -> tuple[Field, ...]:
+    required = index < 2
+    number = index + 1
+    return (
+        Field(f"parties[{index}].organisation", f"Party {number}: organisation", required=required),
+        Field(f"parties[{index}].country", f"Party {number}: country"),
+        Field(f"parties[{index}].signatory.name", f"Party {number}: signatory ({_PERSON_NAME})"),
+        Field(f"parties[{index}].signatory.title", f"Party {number}: signatory's title"),
+    )
+
+
+AGREEMENT_FORM = FormSpec(
+    name="agreement",
+    event_type="AgreementSigned",
+    title="Record a new agreement",
+    button="Record agreement",
+    fields=(
+        Field("agreement_id", "Identifier", required=True, hint="e.g. imec-rapidus-2022"),
+        Field(
+            "kind", "Kind", "select", required=True, options=("MoC", "MoU", "partnership", "other")
+        ),
+        Field("title", "Title", required=True),
+        Field("signed_on", "Signed on", "date", required=True),
+        Field("place", "Place"),
+        Field("sectors", "Sectors (comma-separated)", "list"),
+        Field("summary", "Summary", "textarea"),
+        *(field for index in range(PARTIES_SHOWN) for field in _party_fields(index)),
+    ),
+)
+"""Not one of `FORMS` (those record on an existing agreement): it starts a stream. Its
+`agreement_id` names the stream and is not part of the event's data."""
 
 FORMS: dict[str, FormSpec] = {
     spec.name: spec
@@ -225,14 +261,18 @@ def event_data(state: FormState) -> dict[str, Any]:
         value = state.values.get(spec_field.name, "")
         if spec_field.kind != "textarea":
             value = value.strip()
-        if not value:
+        if not value or spec_field.name == "agreement_id":
             continue
         target = data
         *parents, leaf = spec_field.name.split(".")
         for parent in parents:
             target = target.setdefault(parent, {})
-        target[leaf] = value
+        if spec_field.kind == "list":
+            target[leaf] = [item.strip() for item in value.split(",") if item.strip()]
+        else:
+            target[leaf] = value
     _drop_nameless_people(data)
+    _gather_lists(data)
     if state.spec.event_type == "FollowUpOpened" and "follow_up_id" not in data:
         data["follow_up_id"] = follow_up_id(data.get("title", ""), state.event_id)
     return data
@@ -241,9 +281,25 @@ def event_data(state: FormState) -> dict[str, Any]:
 def _drop_nameless_people(data: dict[str, Any]) -> None:
     for value in data.values():
         if isinstance(value, dict):
-            person = value.get("person")
-            if isinstance(person, dict) and "name" not in person:
-                del value["person"]
+            for key in ("person", "signatory"):
+                person = value.get(key)
+                if isinstance(person, dict) and "name" not in person:
+                    del value[key]
+
+
+_INDEXED = re.compile(r"^(?P<name>\w+)\[(?P<index>\d+)\]$")
+
+
+def _gather_lists(data: dict[str, Any]) -> None:
+    """`parties[0]`, `parties[1]`, ... become the list `parties` (in index order; a row left
+    empty is left out)."""
+    gathered: dict[str, list[tuple[int, Any]]] = {}
+    for key in list(data):
+        found = _INDEXED.match(key)
+        if found:
+            gathered.setdefault(found["name"], []).append((int(found["index"]), data.pop(key)))
+    for name, items in gathered.items():
+        data[name] = [item for _, item in sorted(items, key=lambda pair: pair[0])]
 
 
 def follow_up_id(title: str, event_id: str) -> str:
@@ -269,9 +325,13 @@ def field_errors(state: FormState, errors: list[FieldError]) -> dict[str, str]:
             message = "This field is required."
         else:
             message = plain(error.message)
-        path = re.sub(r"\[\d+\]", "", path)
+        if path not in names:
+            path = re.sub(r"\[\d+\]", "", path)
+        where = path
         while path and path not in names:
             path = path.rpartition(".")[0]
+        if not path and where:
+            message = f"{where.split('.')[0]}: {message}"
         found.setdefault(path or FORM_LEVEL, message)
     return found
 
@@ -280,6 +340,7 @@ def plain(message: str) -> str:
     """msgspec's words, for people."""
     message = message.replace("Expected `str` of length >= 1", "This field is required")
     message = re.sub(r"Expected `str` of length <= (\d+)", r"At most \1 characters", message)
+    message = re.sub(r"Expected `array` of length >= (\d+)", r"at least \1 are needed", message)
     message = message.replace("Invalid RFC3339 encoded date", "Not a date (YYYY-MM-DD)")
     message = message.replace("Expected `date`", "Not a date (YYYY-MM-DD)")
     return message

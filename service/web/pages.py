@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -277,7 +278,9 @@ async def _partnership_page(
     )
 
 
-_EVENT_NAMES = {spec.event_type: spec.title for spec in forms.FORMS.values()}
+_EVENT_NAMES = {
+    spec.event_type: spec.title for spec in (*forms.FORMS.values(), forms.AGREEMENT_FORM)
+}
 
 
 def _forms_for(p: Partnership, version: int, today: dt.date) -> dict[str, forms.FormState]:
@@ -466,12 +469,7 @@ async def record(request: Request, session: sessions.Session) -> Response:
         occurred_at=occurred,
         event_id=state.event_id,
     )
-    metadata = Metadata(
-        actor=session.principal.name,
-        token_id=session.principal.token_id,
-        correlation_id=state.event_id,
-        user_agent=request.headers.get("user-agent", "")[:200] or None,
-    )
+    metadata = _metadata(request, session, state)
     try:
         result = await services.store.append(
             agreement_id, [proposed], expected_version=state.expected_version, metadata=metadata
@@ -501,6 +499,76 @@ async def record(request: Request, session: sessions.Session) -> Response:
         f"?recorded={spec.event_type}&after={result.to_position}{again}#recorded"
     )
     return RedirectResponse(target, status_code=303)
+
+
+@signed_in("append")
+async def new_agreement(request: Request, session: sessions.Session) -> Response:
+    """The form that starts an agreement's stream (GET), and recording it (POST)."""
+    spec = forms.AGREEMENT_FORM
+    today = _services(request).settings.today()
+    if request.method == "GET":
+        state = forms.fresh(spec, 0, today, kind="MoC")
+        return page(request, "new_agreement.html", {"form": state}, session=session)
+    try:
+        form = await read_form(request)
+    except FormTooLarge:
+        return _refused(request, session, 413, "The form was too large.")
+    if not sessions.csrf_ok(request, session, form.get("csrf", "")):
+        return _refused(request, session, 403, "This form did not come from this site.")
+    state = forms.posted(spec, form)
+    occurred = _instant(state.occurred_at)
+    if not state.event_id or occurred is None:
+        return _refused(request, session, 400, "The form is incomplete: open the page again.")
+    slug = state.values.get("agreement_id", "").strip().removeprefix("agreement-")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,99}", slug):
+        state.errors = {
+            "agreement_id": "Lower-case letters, digits and - (e.g. imec-rapidus-2022)."
+        }
+        return page(
+            request, "new_agreement.html", {"form": state}, session=session, status_code=422
+        )
+    key = f"agreement-{slug}"
+    proposed = Proposed(
+        type=spec.event_type,
+        data=msgspec.json.encode(forms.event_data(state)),
+        occurred_at=occurred,
+        event_id=state.event_id,
+    )
+    try:
+        result = await _services(request).store.append(
+            key,
+            [proposed],
+            expected_version="no_stream",
+            metadata=_metadata(request, session, state),
+        )
+    except WrongExpectedVersion:
+        state.errors = {"agreement_id": "An agreement with this identifier is already recorded."}
+    except ValidationFailed as invalid:
+        state.errors = forms.field_errors(state, invalid.errors)
+    except RuleViolation as violation:
+        state.errors = {forms.FORM_LEVEL: violation.detail}
+    except IdempotencyConflict:
+        state.errors = {forms.FORM_LEVEL: "This form was already used for something else."}
+        state.event_id = str(uuid.uuid4())
+    else:
+        _services(request).metrics.appended(result)
+        again = "&again=1" if not result.created else ""
+        return RedirectResponse(
+            f"/web/partnerships/{quote(key, safe='')}"
+            f"?recorded={spec.event_type}&after={result.to_position}{again}#recorded",
+            status_code=303,
+        )
+    return page(request, "new_agreement.html", {"form": state}, session=session, status_code=422)
+
+
+def _metadata(request: Request, session: sessions.Session, state: forms.FormState) -> Metadata:
+    """Who records, as the API says it: the session's token, never the form."""
+    return Metadata(
+        actor=session.principal.name,
+        token_id=session.principal.token_id,
+        correlation_id=state.event_id,
+        user_agent=request.headers.get("user-agent", "")[:200] or None,
+    )
 
 
 def _instant(value: str) -> dt.datetime | None:
