@@ -35,6 +35,7 @@ from service.routes.base import Endpoint, Services
 from service.security import SecurityMiddleware
 from service.settings import Settings
 from service.tokens import TokenTable
+from service.web import routes as web_routes
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,8 @@ def create_app(
         routes=[
             Route(e.path, e.app(), methods=[e.method], name=e.name)
             for e in sorted(endpoints, key=_routing_order)
-        ],
+        ]
+        + web_routes(),
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,

@@ -84,10 +84,15 @@ async def authorize(
     if record is None:
         raise Unauthenticated("the token is unknown or revoked")
     principal = Principal(token_id=record.token_id, name=record.name, role=record.role)
+    return permit(principal, permission)
+
+
+def permit(principal: Principal, permission: Permission) -> Principal:
+    """`principal` if its role allows `permission` (however it signed in), else Forbidden."""
     allowed = MATRIX[permission]
-    if record.role not in allowed:
+    if principal.role not in allowed:
         raise Forbidden(
-            f"a {record.role} token may not {permission.replace('_', ' ')}"
+            f"a {principal.role} token may not {permission.replace('_', ' ')}"
             f" (allowed: {', '.join(sorted(allowed))})",
             principal,
         )

@@ -45,7 +45,7 @@ _ERROR_TITLES = {
 _SERVICE_ONLY = (TokenIssued, TokenRevoked, LogNamed, SigningKeyRegistered, SigningKeyRotated)
 """Recorded by the service's own commands, never by a client."""
 _EVENT_DATA = [t for t in EVENT_TYPES.values() if t not in _SERVICE_ONLY]
-_NO_DATABASE = frozenset({"openapi", "home"})
+_NO_DATABASE = frozenset({"openapi"})
 """Routes that answer without the database, so never 503."""
 
 

@@ -16,6 +16,7 @@ from service.auth import MATRIX
 from service.routes import ENDPOINTS
 from service.routes.base import Endpoint
 from service.tokens import TokenTable
+from service.web import is_page
 from tests.conftest import ROLES, Api
 
 _SAMPLE_PATH_VALUES = {"stream_id": "agreement-x", "token_id": "0123456789abcdef"}
@@ -26,6 +27,8 @@ def _served(api: Api) -> list[tuple[str, str, Endpoint]]:
     by_name = {e.name: e for e in ENDPOINTS}
     found = []
     for route in api.app.routes:
+        if is_page(route):
+            continue  # the browser's pages: session cookies, not bearer tokens (test_web)
         assert isinstance(route, Route)
         endpoint = by_name[route.name]  # every served route is a declared endpoint
         url = re.sub(r"{(\w+)(?::\w+)?}", lambda m: _SAMPLE_PATH_VALUES.get(m[1], "x"), route.path)

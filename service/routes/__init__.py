@@ -58,6 +58,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         permission="read_log",
         params=live.LiveLogParams,
         media_type="text/event-stream",
+        browser_session=True,
     ),
     Endpoint(
         method="GET",
@@ -69,6 +70,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         permission="read_projections",
         params=live.LiveParams,
         media_type="text/event-stream",
+        browser_session=True,
     ),
     Endpoint(
         method="GET",
@@ -178,16 +180,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         params=admin.RevokeParams,
         responses={200: admin.TokenInfo},
         errors=(404,),
-    ),
-    Endpoint(
-        method="GET",
-        path="/",
-        name="home",
-        summary="A short page saying what this service is and where its documentation is",
-        handler=operations.home,
-        permission=None,
-        responses={200: None},
-        media_type="text/html",
     ),
     Endpoint(
         method="GET",

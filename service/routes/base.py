@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from events.envelope import Metadata
-from service.auth import Forbidden, Permission, Principal, authorize
+from service.auth import Forbidden, Permission, Principal, authorize, permit
 from service.problems import (
     BodyTimeout,
     BodyTooLarge,
@@ -111,6 +111,9 @@ class Endpoint:
     """Statuses this route may answer besides the ones every route of its kind can."""
     media_type: str = "application/json"
     description: str = ""
+    browser_session: bool = False
+    """Also accept a signed-in browser's session cookie (for `EventSource`, which cannot send
+    an Authorization header); only for GET routes, which change nothing."""
 
     @functools.cached_property
     def path_names(self) -> frozenset[str]:
@@ -127,9 +130,7 @@ class Endpoint:
             principal = None
             if endpoint.permission is not None:
                 try:
-                    principal = await authorize(
-                        services.tokens, request.headers.get("authorization"), endpoint.permission
-                    )
+                    principal = await _principal(request, services, endpoint)
                 except Forbidden as refused:
                     if refused.principal is not None:
                         note_principal(request.scope, refused.principal)
@@ -150,6 +151,20 @@ class Endpoint:
 
         guarded.__name__ = self.name
         return guarded
+
+
+async def _principal(request: Request, services: Services, endpoint: Endpoint) -> Principal:
+    """Who is asking: the bearer token, or, where the route allows it and no header is sent,
+    the browser session."""
+    assert endpoint.permission is not None
+    authorization = request.headers.get("authorization")
+    if endpoint.browser_session and not authorization and request.method == "GET":
+        from service.web import sessions  # the web package builds on this module
+
+        session = sessions.current(request)
+        if session is not None:
+            return permit(session.principal, endpoint.permission)
+    return await authorize(services.tokens, authorization, endpoint.permission)
 
 
 def _list_fields(params: type[msgspec.Struct]) -> frozenset[str]:

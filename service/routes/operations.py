@@ -7,7 +7,7 @@ import logging
 from typing import Any, Literal
 
 import msgspec
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from service.metrics import CONTENT_TYPE
 from service.responses import JSONResponse
@@ -59,27 +59,3 @@ async def metrics(call: Call[Any, None]) -> Response:
 
 async def openapi(call: Call[Any, None]) -> Response:
     return Response(call.services.openapi, media_type="application/json")
-
-
-_HOME = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Agreements register</title></head>
-<body>
-<h1>Agreements register</h1>
-<p>An event-sourced register of international agreements, their signatories and follow-up
-owners. This is an HTTP API for staff tools, auditors and dashboards.</p>
-<ul>
-<li><a href="/openapi.json">/openapi.json</a>: the whole contract, as an OpenAPI 3.1
-document (send <code>Authorization: Bearer &lt;token&gt;</code>).</li>
-<li><a href="/health">/health</a>: whether the database answers, and projection lag.</li>
-</ul>
-<p>Tokens are made with <code>agreements token create --role R --name N</code>.</p>
-</body>
-</html>
-"""
-
-
-async def home(call: Call[Any, None]) -> Response:
-    """What a browser pointed at the service sees: what this is and where its contract is,
-    rather than a problem document (no credentials, no database)."""
-    return HTMLResponse(_HOME)

@@ -1,0 +1,579 @@
+"""The pages and the posts behind them. Every page needs a session (else: to /login);
+recording needs a role that may append, the audit page one that may read the log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+
+from events.envelope import Metadata, Proposed, RecordedEvent
+from events.errors import (
+    IdempotencyConflict,
+    RuleViolation,
+    StreamNotFound,
+    ValidationFailed,
+    WrongExpectedVersion,
+)
+from events.export import write_jsonl
+from projections.partnership_view import Partnership
+from projections.reader import stream_id
+from service.auth import Permission, Principal
+from service.routes import audit as audit_routes
+from service.routes.base import Call, NoParams, Services
+from service.web import data, forms, sessions
+from service.web.render import FormTooLarge, page, protect, read_form
+
+Page = Callable[[Request, sessions.Session], Awaitable[Response]]
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.state.services
+    return services
+
+
+def _to_login(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _refused(request: Request, session: sessions.Session | None, status: int, why: str) -> Response:
+    return page(request, "refused.html", {"why": why}, session=session, status_code=status)
+
+
+def signed_in(
+    permission: Permission = "read_projections",
+) -> Callable[[Page], Callable[[Request], Awaitable[Response]]]:
+    """A page for people with a session whose role has `permission`."""
+
+    def wrap(handler: Page) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            session = sessions.current(request)
+            if session is None:
+                return _to_login(request)
+            if not session.may(permission):
+                return _refused(
+                    request, session, 403, f"A {session.principal.role} may not see this page."
+                )
+            return await handler(request, session)
+
+        endpoint.__name__ = handler.__name__
+        return endpoint
+
+    return wrap
+
+
+# -- sign-in ---------------------------------------------------------------------------------
+
+
+def _next(value: str | None) -> str:
+    """Only a path on this site (never `//host`, never a URL)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+async def login_form(request: Request) -> Response:
+    if sessions.current(request) is not None:
+        return RedirectResponse(_next(request.query_params.get("next")), status_code=303)
+    return _login_page(request, error=None, status=200)
+
+
+def _login_page(request: Request, *, error: str | None, status: int) -> Response:
+    nonce = sessions.login_nonce(request)
+    response = page(
+        request,
+        "login.html",
+        {
+            "error": error,
+            "next": _next(request.query_params.get("next")),
+            "login_csrf": sessions.login_csrf(request, nonce),
+        },
+        session=None,
+        status_code=status,
+    )
+    sessions.remember_login(request, response, nonce)
+    return response
+
+
+async def login(request: Request) -> Response:
+    try:
+        form = await read_form(request)
+    except FormTooLarge:
+        return _login_page(request, error="The form was too large.", status=413)
+    if not sessions.login_csrf_ok(request, form.get("csrf", "")):
+        return _login_page(
+            request,
+            error="The sign-in form had expired or did not come from this site: try again.",
+            status=403,
+        )
+    record = _services(request).tokens.authenticate(form.get("token", "").strip())
+    if record is None:
+        return _login_page(request, error="This token is unknown or has been revoked.", status=401)
+    principal = Principal(token_id=record.token_id, name=record.name, role=record.role)
+    response = RedirectResponse(_next(form.get("next")), status_code=303)
+    sessions.start(request, response, principal)
+    return protect(response)
+
+
+async def logout(request: Request) -> Response:
+    session = sessions.current(request)
+    if request.method == "GET":
+        if session is None:
+            return RedirectResponse("/login", status_code=303)
+        return page(request, "logout.html", {}, session=session)
+    form = await read_form(request)
+    if session is not None and not sessions.csrf_ok(request, session, form.get("csrf", "")):
+        return _refused(request, session, 403, "The form did not come from this site.")
+    response = RedirectResponse("/login", status_code=303)
+    sessions.end(response)
+    return protect(response)
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+
+async def home(request: Request) -> Response:
+    """`/`: the dashboard for a browser; a small index for other clients."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return JSONResponse(
+            {
+                "service": "agreements",
+                "documentation": "/docs",
+                "openapi": "/openapi.json",
+                "health": "/health",
+                "sign_in": "/login",
+            }
+        )
+    return await _dashboard(request)
+
+
+@signed_in()
+async def _dashboard(request: Request, session: sessions.Session) -> Response:
+    services = _services(request)
+    found = await data.partnerships(services)
+    overview = data.overview(found, services.settings.today())
+    recent = await data.recent_events(services) if session.may("read_log") else []
+    return page(
+        request,
+        "dashboard.html",
+        {
+            "o": overview,
+            "chart": _month_chart(overview.per_month),
+            "recent": [(e, data.describe(e), data.actor(e)) for e in recent],
+        },
+        session=session,
+    )
+
+
+def _month_chart(per_month: list[tuple[str, int]]) -> dict[str, Any]:
+    """Bars for an SVG: follow-ups due per month (at most the next 12 months shown)."""
+    shown = per_month[-12:] if len(per_month) > 12 else per_month
+    top = max((n for _, n in shown), default=0)
+    width, height, gap = 48, 120, 12
+    bars = [
+        {
+            "month": month,
+            "count": count,
+            "x": index * (width + gap) + gap,
+            "height": round(height * count / top) if top else 0,
+            "y": 20 + height - (round(height * count / top) if top else 0),
+        }
+        for index, (month, count) in enumerate(shown)
+    ]
+    return {
+        "bars": bars,
+        "bar_width": width,
+        "width": max(1, len(bars)) * (width + gap) + gap,
+        "base": 20 + height,
+    }
+
+
+@signed_in()
+async def partnerships(request: Request, session: sessions.Session) -> Response:
+    services = _services(request)
+    query = request.query_params
+    status = query.get("status") or None
+    owner = query.get("owner") or None
+    sector = query.get("sector") or None
+    words = query.get("q", "")
+    if status not in (None, "active", "terminated"):
+        status = None
+    found = await data.partnerships(services, status=status, owner=owner, sector=sector)
+    every = await data.partnerships(services) if (status or owner or sector) else found
+    return page(
+        request,
+        "partnerships.html",
+        {
+            "partnerships": data.search(found, words),
+            "filters": {"status": status or "", "owner": owner or "", "sector": sector or ""},
+            "q": words,
+            "sectors": sorted({s for p in every for s in p.sectors}),
+            "owners": sorted(
+                {
+                    (p.owner.owner_id, p.owner.unit, p.owner.person.name if p.owner.person else "")
+                    for p in every
+                    if p.owner is not None
+                }
+            ),
+        },
+        session=session,
+    )
+
+
+@signed_in()
+async def partnership(request: Request, session: sessions.Session) -> Response:
+    services = _services(request)
+    after = request.query_params.get("after", "")
+    await data.caught_up(services, int(after) if after.isdigit() and len(after) < 19 else None)
+    return await _partnership_page(request, session, request.path_params["agreement_id"])
+
+
+async def _partnership_page(
+    request: Request,
+    session: sessions.Session,
+    agreement_id: str,
+    submitted: forms.FormState | None = None,
+    status_code: int = 200,
+) -> Response:
+    services = _services(request)
+    found = await data.partnership(services, agreement_id)
+    if found is None:
+        return _refused(request, session, 404, f"There is no agreement {agreement_id!r}.")
+    history: list[RecordedEvent] = []
+    version = found.version
+    if session.may("read_stream"):
+        history, version = await data.history(services, found.agreement_id)
+    elif session.may("append"):
+        version = await services.store.stream_version(found.agreement_id)
+    today = services.settings.today()
+    the_forms = _forms_for(found, version, today) if session.may("append") else {}
+    if submitted is not None:
+        the_forms[submitted.key] = submitted
+    recorded = request.query_params.get("recorded", "")
+    return page(
+        request,
+        "partnership.html",
+        {
+            "p": found,
+            "today": services.settings.today(),
+            "timeline": [(e, data.describe(e), data.actor(e)) for e in history],
+            "earlier": (history[0].version - 1) if history else 0,
+            "forms": the_forms,
+            "recorded": recorded if recorded in _EVENT_NAMES else "",
+            "again": request.query_params.get("again") == "1",
+            "submitted": submitted.key if submitted is not None else "",
+        },
+        session=session,
+        status_code=status_code,
+    )
+
+
+_EVENT_NAMES = {
+    spec.event_type: spec.title for spec in (*forms.FORMS.values(), forms.AGREEMENT_FORM)
+}
+
+
+def _forms_for(p: Partnership, version: int, today: dt.date) -> dict[str, forms.FormState]:
+    specs = forms.FORMS
+    owner: dict[str, str] = {}
+    if p.owner is not None:
+        owner = {"owner.unit": p.owner.unit}
+        if p.owner.person is not None:
+            owner["owner.person.name"] = p.owner.person.name
+            owner["owner.person.title"] = p.owner.person.title or ""
+    built = {
+        "follow-up": forms.fresh(specs["follow-up"], version, today, **owner),
+        "endorse": forms.fresh(specs["endorse"], version, today),
+        "witness": forms.fresh(specs["witness"], version, today),
+        "assign": forms.fresh(specs["assign"], version, today),
+        "note": forms.fresh(specs["note"], version, today),
+    }
+    if p.owner is not None:
+        handing = {f"from_{k}": v for k, v in owner.items()}
+        built["hand-over"] = forms.fresh(specs["hand-over"], version, today, **handing)
+    for follow_up in p.follow_ups:
+        if follow_up.state == "open":
+            for name in ("complete", "cancel"):
+                state = forms.fresh(
+                    specs[name], version, today, follow_up_id=follow_up.follow_up_id
+                )
+                built[state.key] = state
+    return built
+
+
+@signed_in()
+async def partnership_as_of(request: Request, session: sessions.Session) -> Response:
+    """The bitemporal reads side by side: as known on a date, and as in force on a date."""
+    services = _services(request)
+    agreement_id = stream_id("agreement", request.path_params["agreement_id"])
+    today = services.settings.today()
+    known_on = _date(request.query_params.get("known_on")) or today
+    in_force_on = _date(request.query_params.get("in_force_on")) or today
+    known, known_position = await data.partnership_as_of(services, agreement_id, known_on=known_on)
+    in_force, in_force_position = await data.partnership_as_of(
+        services, agreement_id, in_force_on=in_force_on
+    )
+    current = await data.partnership(services, agreement_id)
+    if current is None:
+        return _refused(request, session, 404, f"There is no agreement {agreement_id!r}.")
+    return page(
+        request,
+        "as_of.html",
+        {
+            "current": current,
+            "known": known,
+            "known_on": known_on,
+            "known_position": known_position,
+            "in_force": in_force,
+            "in_force_on": in_force_on,
+            "in_force_position": in_force_position,
+            "today": today,
+        },
+        session=session,
+    )
+
+
+def _date(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value or "")
+    except ValueError:
+        return None
+
+
+@signed_in()
+async def owners(request: Request, session: sessions.Session) -> Response:
+    found = await data.owners(_services(request))
+    return page(request, "owners.html", {"owners": found}, session=session)
+
+
+@signed_in()
+async def owner(request: Request, session: sessions.Session) -> Response:
+    found = await data.owner(_services(request), request.path_params["owner_id"])
+    if found is None:
+        return _refused(request, session, 404, "There is no such follow-up owner.")
+    return page(request, "owner.html", {"o": found}, session=session)
+
+
+@signed_in()
+async def delegations(request: Request, session: sessions.Session) -> Response:
+    found = await data.delegations(_services(request))
+    return page(request, "delegations.html", {"delegations": found}, session=session)
+
+
+# -- audit -----------------------------------------------------------------------------------
+
+
+def _call(request: Request, session: sessions.Session, params: Any) -> Call[Any, None]:
+    return Call(request, _services(request), session.principal, params, None)
+
+
+@signed_in("read_log")
+async def audit(request: Request, session: sessions.Session) -> Response:
+    result: dict[str, Any] | None = None
+    if request.query_params.get("verify") == "1":
+        answer = await audit_routes.verify(_call(request, session, audit_routes.VerifyParams()))
+        result = json.loads(bytes(answer.body))
+    head = await _services(request).store.head()
+    return page(request, "audit.html", {"result": result, "head": head}, session=session)
+
+
+@signed_in("read_log")
+async def audit_checkpoint(request: Request, session: sessions.Session) -> Response:
+    answer = await audit_routes.checkpoint(_call(request, session, NoParams()))
+    if answer.status_code == 200:
+        answer.headers["content-disposition"] = 'attachment; filename="checkpoint.json"'
+    return answer
+
+
+@signed_in("read_log")
+async def audit_export(request: Request, session: sessions.Session) -> Response:
+    store = _services(request).store
+
+    async def lines() -> Any:
+        after = 0
+        while page_ := await store.read_all(after=after, limit=1000):
+            buffer = io.BytesIO()
+            write_jsonl(page_, buffer)
+            yield buffer.getvalue()
+            after = page_[-1].position
+
+    return StreamingResponse(
+        lines(),
+        media_type="application/x-ndjson",
+        headers={"content-disposition": 'attachment; filename="agreements-export.jsonl"'},
+    )
+
+
+# -- API documentation -----------------------------------------------------------------------
+
+
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+"""Swagger UI sets style attributes in its markup: the docs page alone allows inline style
+(never inline script)."""
+
+
+@signed_in("read_openapi")
+async def docs(request: Request, session: sessions.Session) -> Response:
+    response = page(request, "docs.html", {}, session=session)
+    return protect(response, DOCS_CSP)
+
+
+@signed_in("read_openapi")
+async def docs_openapi(request: Request, session: sessions.Session) -> Response:
+    return Response(_services(request).openapi, media_type="application/json")
+
+
+# -- recording -------------------------------------------------------------------------------
+
+
+@signed_in("append")
+async def record(request: Request, session: sessions.Session) -> Response:
+    services = _services(request)
+    agreement_id = stream_id("agreement", request.path_params["agreement_id"])
+    spec = forms.FORMS.get(request.path_params["form"])
+    if spec is None:
+        return _refused(request, session, 404, "There is no such form.")
+    try:
+        form = await read_form(request)
+    except FormTooLarge:
+        return _refused(request, session, 413, "The form was too large.")
+    if not sessions.csrf_ok(request, session, form.get("csrf", "")):
+        return _refused(
+            request,
+            session,
+            403,
+            "This form did not come from this site, or your session changed: nothing was"
+            " recorded. Open the page again and resubmit.",
+        )
+    state = forms.posted(spec, form)
+    occurred = _instant(state.occurred_at)
+    if state.expected_version < 0 or not state.event_id or occurred is None:
+        return _refused(request, session, 400, "The form is incomplete: open the page again.")
+    proposed = Proposed(
+        type=spec.event_type,
+        data=msgspec.json.encode(forms.event_data(state)),
+        occurred_at=occurred,
+        event_id=state.event_id,
+    )
+    metadata = _metadata(request, session, state)
+    try:
+        result = await services.store.append(
+            agreement_id, [proposed], expected_version=state.expected_version, metadata=metadata
+        )
+    except WrongExpectedVersion as stale:
+        changed = await data.since(services, agreement_id, state.expected_version)
+        state.changed = [f"{data.describe(e)} — recorded by {data.actor(e)}" for e in changed]
+        state.expected_version = stale.current_version
+        state.event_id = str(uuid.uuid4())
+        return await _partnership_page(request, session, agreement_id, state, 409)
+    except ValidationFailed as invalid:
+        state.errors = forms.field_errors(state, invalid.errors)
+        return await _partnership_page(request, session, agreement_id, state, 422)
+    except RuleViolation as violation:
+        state.errors = forms.rule_error(state, violation)
+        return await _partnership_page(request, session, agreement_id, state, 422)
+    except IdempotencyConflict:
+        state.errors = {forms.FORM_LEVEL: "This form was already used for something else."}
+        state.event_id = str(uuid.uuid4())
+        return await _partnership_page(request, session, agreement_id, state, 409)
+    except StreamNotFound:
+        return _refused(request, session, 404, f"There is no agreement {agreement_id!r}.")
+    services.metrics.appended(result)
+    again = "&again=1" if not result.created else ""
+    target = (
+        f"/web/partnerships/{quote(agreement_id, safe='')}"
+        f"?recorded={spec.event_type}&after={result.to_position}{again}#recorded"
+    )
+    return RedirectResponse(target, status_code=303)
+
+
+@signed_in("append")
+async def new_agreement(request: Request, session: sessions.Session) -> Response:
+    """The form that starts an agreement's stream (GET), and recording it (POST)."""
+    spec = forms.AGREEMENT_FORM
+    today = _services(request).settings.today()
+    if request.method == "GET":
+        state = forms.fresh(spec, 0, today, kind="MoC")
+        return page(request, "new_agreement.html", {"form": state}, session=session)
+    try:
+        form = await read_form(request)
+    except FormTooLarge:
+        return _refused(request, session, 413, "The form was too large.")
+    if not sessions.csrf_ok(request, session, form.get("csrf", "")):
+        return _refused(request, session, 403, "This form did not come from this site.")
+    state = forms.posted(spec, form)
+    occurred = _instant(state.occurred_at)
+    if not state.event_id or occurred is None:
+        return _refused(request, session, 400, "The form is incomplete: open the page again.")
+    slug = state.values.get("agreement_id", "").strip().removeprefix("agreement-")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,99}", slug):
+        state.errors = {
+            "agreement_id": "Lower-case letters, digits and - (e.g. imec-rapidus-2022)."
+        }
+        return page(
+            request, "new_agreement.html", {"form": state}, session=session, status_code=422
+        )
+    key = f"agreement-{slug}"
+    proposed = Proposed(
+        type=spec.event_type,
+        data=msgspec.json.encode(forms.event_data(state)),
+        occurred_at=occurred,
+        event_id=state.event_id,
+    )
+    try:
+        result = await _services(request).store.append(
+            key,
+            [proposed],
+            expected_version="no_stream",
+            metadata=_metadata(request, session, state),
+        )
+    except WrongExpectedVersion:
+        state.errors = {"agreement_id": "An agreement with this identifier is already recorded."}
+    except ValidationFailed as invalid:
+        state.errors = forms.field_errors(state, invalid.errors)
+    except RuleViolation as violation:
+        state.errors = {forms.FORM_LEVEL: violation.detail}
+    except IdempotencyConflict:
+        state.errors = {forms.FORM_LEVEL: "This form was already used for something else."}
+        state.event_id = str(uuid.uuid4())
+    else:
+        _services(request).metrics.appended(result)
+        again = "&again=1" if not result.created else ""
+        return RedirectResponse(
+            f"/web/partnerships/{quote(key, safe='')}"
+            f"?recorded={spec.event_type}&after={result.to_position}{again}#recorded",
+            status_code=303,
+        )
+    return page(request, "new_agreement.html", {"form": state}, session=session, status_code=422)
+
+
+def _metadata(request: Request, session: sessions.Session, state: forms.FormState) -> Metadata:
+    """Who records, as the API says it: the session's token, never the form."""
+    return Metadata(
+        actor=session.principal.name,
+        token_id=session.principal.token_id,
+        correlation_id=state.event_id,
+        user_agent=request.headers.get("user-agent", "")[:200] or None,
+    )
+
+
+def _instant(value: str) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None

@@ -1,0 +1,537 @@
+"""The register in a real headless Chromium (Debian's `chromium`, driven by Playwright):
+sign-in, reading the demo data, recording with the forms, and what must never happen (a
+request to another host, a script error, a post without the CSRF token, a viewer recording).
+
+One `agreements serve` process (with the demo data) serves the whole module; each test opens
+its own browser context (its own cookies). Set `AGREEMENTS_SCREENSHOTS=docs/screenshots` to
+save the screenshots the README shows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests._server import Server, run_cli, start_server
+
+pytestmark = pytest.mark.browser
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+Browser = playwright_sync.Browser
+Page = playwright_sync.Page
+expect = playwright_sync.expect
+
+IMEC = "agreement-imec-rapidus-2022"
+WAIT_MS = 30_000
+"""Playwright's auto-waiting bound for each expectation (a ceiling, never a sleep)."""
+expect.set_options(timeout=WAIT_MS)
+
+
+@dataclasses.dataclass
+class Register:
+    server: Server
+    tokens: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return self.server.base_url
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.server.headers(), timeout=30)
+
+
+@pytest.fixture(scope="module")
+def register(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Register]:
+    directory = tmp_path_factory.mktemp("browser")
+    url = f"sqlite+aiosqlite:///{directory / 'register.db'}"
+    env = {"AGREEMENTS_SIGNING_KEY": str(directory / "signing-key.pem")}
+    demo = run_cli("demo", "--database-url", url)
+    assert demo.returncode == 0, demo.stderr
+    server = start_server(url, directory, env=env)
+    try:
+        tokens = {"admin": server.token}
+        with httpx.Client(base_url=server.base_url, headers=server.headers()) as client:
+            for role, name in (("recorder", "Ana Recorder"), ("viewer", "Vic Viewer")):
+                answer = client.post("/admin/tokens", json={"name": name, "role": role})
+                assert answer.status_code == 201, answer.text
+                tokens[role] = answer.json()["token"]
+        yield Register(server, tokens)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Debian's chromium package (.ci/run installs it)")
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    with playwright_sync.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@dataclasses.dataclass
+class Visit:
+    """A browser context and its page, with every request URL and console error seen."""
+
+    page: Any
+    requests: list[str]
+    errors: list[str]
+    failed_assets: list[str]
+
+
+@pytest.fixture
+def visit(browser: Any, register: Register) -> Iterator[Visit]:
+    context = browser.new_context(base_url=register.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    requests: list[str] = []
+    errors: list[str] = []
+
+    def record(route: Any) -> None:
+        requests.append(route.request.url)
+        route.continue_()
+
+    context.route("**/*", record)
+    page = context.new_page()
+    failed_assets: list[str] = []
+
+    def console(message: Any) -> None:
+        # A page answered 409 or 422 (a stale form, a refusal) is logged as a failed load:
+        # that is the page itself, not a script error; assets are checked below.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(message.text)
+
+    def response(answer: Any) -> None:
+        if answer.status >= 400 and answer.request.resource_type != "document":
+            failed_assets.append(f"{answer.status} {answer.url}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("response", response)
+    try:
+        yield Visit(page, requests, errors, failed_assets)
+        assert not errors, f"JavaScript console errors: {errors}"
+        assert not failed_assets, f"assets failed to load: {failed_assets}"
+        hosts = {urlsplit(u).hostname for u in requests if not u.startswith(("data:", "blob:"))}
+        assert hosts <= {"127.0.0.1"}, f"requests left 127.0.0.1: {sorted(requests)}"
+        assert requests, "the route interception saw no request"
+    finally:
+        context.close()
+
+
+def sign_in(page: Any, token: str) -> None:
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
+
+
+def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
+    target = os.environ.get("AGREEMENTS_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=full_page)
+
+
+def form(page: Any, name: str) -> Any:
+    return page.locator(f'form[data-form="{name}"]')
+
+
+# -- tests -----------------------------------------------------------------------------------
+
+
+def test_sign_in_and_find_the_owner_of_the_imec_rapidus_moc(
+    visit: Visit, register: Register
+) -> None:
+    page = visit.page
+    sign_in(page, register.tokens["recorder"])
+    expect(page.locator(".who .name")).to_have_text("Ana Recorder")
+
+    page.get_by_role("link", name="Partnerships").click()
+    page.get_by_label("Search").fill("Rapidus")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("table caption")).to_have_text("1 agreement")
+    screenshot(page, "partnerships")
+    page.get_by_role("link", name=re.compile("imec and Rapidus")).click()
+
+    expect(page.get_by_role("heading", level=1)).to_contain_text("imec and Rapidus")
+    expect(page.locator("#owner")).to_contain_text("Els Verhulst")
+    signing = page.locator(".timeline li", has_text="AgreementSigned")
+    expect(signing).to_contain_text("business date 2022-12-06")
+    expect(signing).to_contain_text("by demo-loader")
+    expect(page.locator(".timeline li", has_text="ResponsibilityAssigned")).to_contain_text(
+        "Els Verhulst"
+    )
+
+    page.get_by_role("link", name="See it in the past").click()
+    page.get_by_label("As the register knew it at the end of").fill("2022-12-31")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#as-known")).to_contain_text("Not in the register yet.")
+    expect(page.locator("#in-force")).to_contain_text("Els Verhulst")
+    screenshot(page, "as-of")
+
+
+def test_record_a_follow_up_and_see_it_on_the_owners_page(visit: Visit, register: Register) -> None:
+    page = visit.page
+    sign_in(page, register.tokens["recorder"])
+    page.goto(f"/web/partnerships/{IMEC}")
+    title = f"Draft the joint roadmap 共同ロードマップ {uuid.uuid4().hex[:6]}"
+    opening = form(page, "follow-up")
+    expect(opening.get_by_label("Owner: person", exact=True)).to_have_value("Els Verhulst")
+    opening.get_by_label("What is to be done").fill(title)
+    opening.get_by_label("Due on").fill("2031-03-31")
+    screenshot(page, "partnership")
+    opening.get_by_role("button", name="Open follow-up").click()
+
+    expect(page.locator("#recorded")).to_contain_text("Recorded")
+    expect(page.get_by_role("cell", name=title)).to_be_visible()
+    expect(page.locator(".timeline")).to_contain_text("by Ana Recorder")
+
+    page.get_by_role("link", name=re.compile("Els Verhulst")).first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Els Verhulst")
+    expect(page.get_by_role("cell", name=title)).to_be_visible()
+    screenshot(page, "owner")
+
+
+def test_a_double_submit_records_once(visit: Visit, register: Register) -> None:
+    page = visit.page
+    sign_in(page, register.tokens["recorder"])
+    page.goto(f"/web/partnerships/{IMEC}")
+    text = f"Call with Rapidus about the pilot line {uuid.uuid4().hex[:6]}"
+    page.locator("summary", has_text="Add a note").click()
+    note = form(page, "note")
+    note.get_by_label("Note").fill(text)
+    fields = note.evaluate("f => Object.fromEntries(new FormData(f))")
+    action = note.get_attribute("action")
+
+    # The same form sent twice, as a double click or a retry on a flaky network sends it.
+    first = page.request.post(action, form=fields, max_redirects=0)
+    second = page.request.post(action, form=fields, max_redirects=0)
+    assert first.status == 303 and second.status == 303
+    assert "again=1" not in first.headers["location"]
+    assert "again=1" in second.headers["location"]
+
+    page.goto(second.headers["location"])
+    expect(page.locator("#recorded")).to_contain_text("Already recorded")
+    expect(page.locator(".timeline li", has_text=text)).to_have_count(1)
+
+
+def test_a_stale_form_says_what_changed(visit: Visit, register: Register) -> None:
+    page = visit.page
+    sign_in(page, register.tokens["recorder"])
+    page.goto(f"/web/partnerships/{IMEC}")
+    title = f"Visit the Hokkaido fab site {uuid.uuid4().hex[:6]}"
+    opening = form(page, "follow-up")
+    opening.get_by_label("What is to be done").fill(title)
+    opening.get_by_label("Due on").fill("2031-06-30")
+
+    meanwhile = f"Meanwhile, a colleague noted the budget {uuid.uuid4().hex[:6]}"
+    with register.api() as api:
+        answer = api.post(
+            f"/streams/{IMEC}/events",
+            json={
+                "events": [
+                    {
+                        "type": "NoteAttached",
+                        "occurred_at": "2026-11-30T09:00:00Z",
+                        "data": {"text": meanwhile},
+                    }
+                ]
+            },
+        )
+        assert answer.status_code == 201, answer.text
+    opening.get_by_role("button", name="Open follow-up").click()
+
+    notice = form(page, "follow-up").locator(".notice")
+    expect(notice).to_contain_text("Someone recorded this since you opened the form")
+    expect(notice).to_contain_text(meanwhile)
+    expect(page.get_by_role("cell", name=title)).to_have_count(0)  # nothing was recorded
+    # What was typed is kept; submitting again (now current) records it.
+    expect(form(page, "follow-up").get_by_label("What is to be done")).to_have_value(title)
+    form(page, "follow-up").get_by_role("button", name="Open follow-up").click()
+    expect(page.locator("#recorded")).to_contain_text("Recorded")
+    expect(page.get_by_role("cell", name=title)).to_be_visible()
+
+
+def test_a_rule_refusal_is_shown_beside_its_field(visit: Visit, register: Register) -> None:
+    page = visit.page
+    sign_in(page, register.tokens["recorder"])
+    page.goto(f"/web/partnerships/{IMEC}")
+    opening = form(page, "follow-up")
+    opening.get_by_label("What is to be done").fill("Backdated task")
+    opening.get_by_label("Due on").fill("2021-01-01")
+    opening.get_by_role("button", name="Open follow-up").click()
+
+    due = form(page, "follow-up").get_by_label("Due on")
+    expect(due).to_have_attribute("aria-invalid", "true")
+    described = due.get_attribute("aria-describedby")
+    expect(page.locator(f"#{described}")).to_contain_text("before")
+    expect(page.get_by_role("cell", name="Backdated task")).to_have_count(0)
+
+
+def test_a_viewer_sees_no_forms_and_cannot_record(visit: Visit, register: Register) -> None:
+    page = visit.page
+    sign_in(page, register.tokens["viewer"])
+    page.goto(f"/web/partnerships/{IMEC}")
+    expect(page.locator("#owner")).to_contain_text("Els Verhulst")
+    expect(page.locator("form.record")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Record")).to_have_count(0)
+    expect(page.get_by_role("link", name="Audit")).to_have_count(0)
+
+    csrf = page.locator('header input[name="csrf"]').get_attribute("value")
+    refused = page.request.post(
+        f"/web/partnerships/{IMEC}/record/note",
+        form={"csrf": csrf, "text": "a viewer's note", "expected_version": "0"},
+        max_redirects=0,
+    )
+    assert refused.status == 403
+
+
+def test_a_post_without_the_csrf_token_is_refused(visit: Visit, register: Register) -> None:
+    page = visit.page
+    sign_in(page, register.tokens["recorder"])
+    page.goto(f"/web/partnerships/{IMEC}")
+    page.locator("summary", has_text="Add a note").click()
+    note = form(page, "note")
+    text = f"Forged note {uuid.uuid4().hex[:6]}"
+    note.get_by_label("Note").fill(text)
+    fields = note.evaluate("f => Object.fromEntries(new FormData(f))")
+    del fields["csrf"]
+    refused = page.request.post(note.get_attribute("action"), form=fields, max_redirects=0)
+    assert refused.status == 403
+    forged = page.request.post(
+        note.get_attribute("action"), form={**fields, "csrf": "forged"}, max_redirects=0
+    )
+    assert forged.status == 403
+    page.reload()
+    expect(page.locator(".timeline li", has_text=text)).to_have_count(0)
+
+
+def test_revoking_the_token_ends_the_session(visit: Visit, register: Register) -> None:
+    with register.api() as api:
+        answer = api.post("/admin/tokens", json={"name": "Short-lived", "role": "recorder"})
+        assert answer.status_code == 201
+        issued = answer.json()
+    page = visit.page
+    sign_in(page, issued["token"])
+    with register.api() as api:
+        assert api.delete(f"/admin/tokens/{issued['token_id']}").status_code == 200
+    page.goto("/web/owners")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+
+
+def test_an_auditor_verifies_and_downloads(visit: Visit, register: Register) -> None:
+    page = visit.page
+    sign_in(page, register.tokens["admin"])
+    expect(page.get_by_role("heading", name="Recent activity")).to_be_visible()
+    screenshot(page, "overview")
+    page.get_by_role("link", name="Audit").click()
+    page.get_by_role("button", name="Verify now").click()
+    expect(page.locator("#verify-result")).to_contain_text("The chain verifies")
+    screenshot(page, "audit")
+    with page.expect_download() as checkpoint:
+        page.get_by_role("link", name="The latest signed checkpoint").click()
+    assert '"signature"' in Path(checkpoint.value.path()).read_text() or (
+        Path(checkpoint.value.path()).stat().st_size > 0
+    )
+    with page.expect_download() as export:
+        page.get_by_role("link", name="The whole log as JSON Lines").click()
+    lines = Path(export.value.path()).read_text().splitlines()
+    assert any(IMEC in line for line in lines)
+
+
+def test_the_api_documentation_is_served_locally(visit: Visit, register: Register) -> None:
+    page = visit.page
+    sign_in(page, register.tokens["viewer"])
+    page.get_by_role("link", name="API", exact=True).click()
+    expect(page.locator("#swagger-ui")).to_contain_text("/partnerships/{agreement_id}")
+    screenshot(page, "docs", full_page=False)
+
+
+def _axe_script() -> str:
+    """axe-core as the `axe-playwright-python` package ships it (no download)."""
+    from importlib.resources import files
+
+    return (files("axe_playwright_python") / "axe.min.js").read_text()
+
+
+def test_the_main_pages_have_no_serious_accessibility_violations(
+    visit: Visit, register: Register
+) -> None:
+    page = visit.page
+    script = _axe_script()
+    serious: dict[str, list[str]] = {}
+
+    def check(path: str) -> None:
+        answer = page.goto(path)
+        assert answer is not None and answer.status == 200, path
+        expect(page.locator("main h1")).to_be_visible()
+        page.evaluate(script)
+        found = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        assert "violations" in found and found["testEngine"]["name"] == "axe-core"
+        for violation in found["violations"]:
+            if violation["impact"] in ("serious", "critical"):
+                targets = [str(node["target"]) for node in violation["nodes"]][:3]
+                serious.setdefault(path, []).append(f"{violation['id']}: {targets}")
+
+    check("/login")
+    sign_in(page, register.tokens["admin"])
+    for path in (
+        "/",
+        "/web/partnerships",
+        f"/web/partnerships/{IMEC}",
+        "/web/owners",
+        "/web/owners/fit-tokyo-office--els-verhulst",
+        "/web/delegations",
+        "/web/audit",
+        "/web/partnerships/new",
+        f"/web/partnerships/{IMEC}/as-of",
+    ):
+        check(path)
+    assert not serious, serious
+
+
+# -- live updates --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Register]:
+    """The app in this process with a stand-in for `GET /live` (API.md: `event: changed`
+    once the projections reflect a commit), served by uvicorn on a free port: the pages'
+    live hook is tested against the contract, not against another branch's code."""
+    import asyncio
+    import threading
+
+    import uvicorn
+    from starlette.requests import Request
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    from service.app import create_app
+    from service.settings import Settings
+    from tests._server import free_port
+
+    directory = tmp_path_factory.mktemp("live")
+    announced: list[str] = []
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{directory / 'live.db'}",
+        announce_token=announced.append,
+    )
+    app = create_app(settings)
+
+    async def live(request: Request) -> StreamingResponse:
+        services = request.state.services
+        loop = asyncio.get_running_loop()
+        heads: asyncio.Queue[int] = asyncio.Queue()
+        services.store.add_listener(lambda head: loop.call_soon_threadsafe(heads.put_nowait, head))
+
+        async def changes() -> Any:
+            yield ": connected\n\n"
+            while True:
+                head = await heads.get()
+                await services.projections.wait_for(head, 10)
+                yield f"event: changed\nid: {head}\ndata: {{}}\n\n"
+
+        return StreamingResponse(changes(), media_type="text/event-stream")
+
+    app.router.routes.append(Route("/live", live))
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(600):
+                if server.started:
+                    break
+                threading.Event().wait(0.05)
+            assert server.started, "uvicorn did not start"
+            admin = {"Authorization": f"Bearer {announced[0]}"}
+            made = client.post(
+                "/admin/tokens", json={"name": "Live Recorder", "role": "recorder"}, headers=admin
+            )
+            assert made.status_code == 201, made.text
+            signing = client.post(
+                f"/streams/{IMEC}/events",
+                json={
+                    "events": [
+                        {
+                            "type": "AgreementSigned",
+                            "occurred_at": "2022-12-06T00:00:00Z",
+                            "data": {
+                                "kind": "MoC",
+                                "title": "imec and Rapidus on semiconductors",
+                                "parties": [{"organisation": "imec"}, {"organisation": "Rapidus"}],
+                                "signed_on": "2022-12-06",
+                            },
+                        }
+                    ]
+                },
+                headers=admin,
+            )
+            assert signing.status_code == 201, signing.text
+        fake = Server(None, f"http://127.0.0.1:{port}", "", announced[0], directory / "x")  # type: ignore[arg-type]  # no process: served in this one
+        yield Register(fake, {"admin": announced[0], "recorder": made.json()["token"]})
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_an_open_page_shows_what_another_session_records_without_losing_typing(
+    browser: Any, live_site: Register
+) -> None:
+    context = browser.new_context(base_url=live_site.url)
+    context.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        sign_in(page, live_site.tokens["recorder"])
+        page.goto(f"/web/partnerships/{IMEC}")
+        marker = page.evaluate("() => { window.notReloaded = true; return true; }")
+        assert marker
+        typed = "half-typed follow-up"
+        form(page, "follow-up").get_by_label("What is to be done").fill(typed)
+
+        text = f"Recorded elsewhere {uuid.uuid4().hex[:6]}"
+        with httpx.Client(base_url=live_site.url, headers=live_site.server.headers()) as api:
+            answer = api.post(
+                f"/streams/{IMEC}/events",
+                json={
+                    "events": [
+                        {
+                            "type": "NoteAttached",
+                            "occurred_at": "2026-11-30T09:00:00Z",
+                            "data": {"text": text},
+                        }
+                    ]
+                },
+            )
+            assert answer.status_code == 201, answer.text
+
+        expect(page.locator("[data-live=notes]")).to_contain_text(text)
+        expect(page.locator(".timeline")).to_contain_text(text)
+        assert page.evaluate("() => window.notReloaded === true"), "the page was reloaded"
+        expect(form(page, "follow-up").get_by_label("What is to be done")).to_have_value(typed)
+        assert not errors, errors
+    finally:
+        context.close()
