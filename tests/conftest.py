@@ -135,16 +135,19 @@ class _WithState:
         await self.app(scope, receive, send)
 
 
-_rendered: dict[tuple[int, ...], tuple[Sequence[Endpoint], bytes]] = {}
+_rendered: dict[tuple[int | None, ...], tuple[Sequence[Endpoint], bytes]] = {}
 _render = openapi.render
 
 
-def _render_once(endpoints: Sequence[Endpoint]) -> bytes:
-    """The OpenAPI document, rendered once per set of endpoints in a test process (a tenth of
-    a second each time, on every one of several hundred app starts)."""
-    key = tuple(map(id, endpoints))
+def _render_once(
+    endpoints: Sequence[Endpoint], *, max_events_per_batch: int | None = None
+) -> bytes:
+    """The OpenAPI document, rendered once per set of endpoints and batch limit in a test
+    process (a tenth of a second each time, on every one of several hundred app starts)."""
+    key = (*map(id, endpoints), max_events_per_batch)
     if key not in _rendered:  # the entry keeps `endpoints` alive, so its ids stay theirs
-        _rendered[key] = (endpoints, _render(endpoints))
+        rendered = _render(endpoints, max_events_per_batch=max_events_per_batch)
+        _rendered[key] = (endpoints, rendered)
     return _rendered[key][1]
 
 
