@@ -410,102 +410,17 @@ def test_the_main_pages_have_no_serious_accessibility_violations(
 # -- live updates --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Register]:
-    """The app in this process with a stand-in for `GET /live` (API.md: `event: changed`
-    once the projections reflect a commit), served by uvicorn on a free port: the pages'
-    live hook is tested against the contract, not against another branch's code."""
-    import asyncio
-    import threading
-
-    import uvicorn
-    from starlette.requests import Request
-    from starlette.responses import StreamingResponse
-    from starlette.routing import Route
-
-    from service.app import create_app
-    from service.settings import Settings
-    from tests._server import free_port
-
-    directory = tmp_path_factory.mktemp("live")
-    announced: list[str] = []
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{directory / 'live.db'}",
-        announce_token=announced.append,
-    )
-    app = create_app(settings)
-
-    async def live(request: Request) -> StreamingResponse:
-        services = request.state.services
-        loop = asyncio.get_running_loop()
-        heads: asyncio.Queue[int] = asyncio.Queue()
-        services.store.add_listener(lambda head: loop.call_soon_threadsafe(heads.put_nowait, head))
-
-        async def changes() -> Any:
-            yield ": connected\n\n"
-            while True:
-                head = await heads.get()
-                await services.projections.wait_for(head, 10)
-                yield f"event: changed\nid: {head}\ndata: {{}}\n\n"
-
-        return StreamingResponse(changes(), media_type="text/event-stream")
-
-    app.router.routes.append(Route("/live", live))
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            for _ in range(600):
-                if server.started:
-                    break
-                threading.Event().wait(0.05)
-            assert server.started, "uvicorn did not start"
-            admin = {"Authorization": f"Bearer {announced[0]}"}
-            made = client.post(
-                "/admin/tokens", json={"name": "Live Recorder", "role": "recorder"}, headers=admin
-            )
-            assert made.status_code == 201, made.text
-            signing = client.post(
-                f"/streams/{IMEC}/events",
-                json={
-                    "events": [
-                        {
-                            "type": "AgreementSigned",
-                            "occurred_at": "2022-12-06T00:00:00Z",
-                            "data": {
-                                "kind": "MoC",
-                                "title": "imec and Rapidus on semiconductors",
-                                "parties": [{"organisation": "imec"}, {"organisation": "Rapidus"}],
-                                "signed_on": "2022-12-06",
-                            },
-                        }
-                    ]
-                },
-                headers=admin,
-            )
-            assert signing.status_code == 201, signing.text
-        fake = Server(None, f"http://127.0.0.1:{port}", "", announced[0], directory / "x")  # type: ignore[arg-type]  # no process: served in this one
-        yield Register(fake, {"admin": announced[0], "recorder": made.json()["token"]})
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
 def test_an_open_page_shows_what_another_session_records_without_losing_typing(
-    browser: Any, live_site: Register
+    browser: Any, register: Register
 ) -> None:
-    context = browser.new_context(base_url=live_site.url)
+    """The page follows `GET /live` with its session cookie (EventSource sends no header)."""
+    context = browser.new_context(base_url=register.url)
     context.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     try:
         page = context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
-        sign_in(page, live_site.tokens["recorder"])
+        sign_in(page, register.tokens["recorder"])
         page.goto(f"/web/partnerships/{IMEC}")
         marker = page.evaluate("() => { window.notReloaded = true; return true; }")
         assert marker
@@ -513,7 +428,7 @@ def test_an_open_page_shows_what_another_session_records_without_losing_typing(
         form(page, "follow-up").get_by_label("What is to be done").fill(typed)
 
         text = f"Recorded elsewhere {uuid.uuid4().hex[:6]}"
-        with httpx.Client(base_url=live_site.url, headers=live_site.server.headers()) as api:
+        with register.api() as api:
             answer = api.post(
                 f"/streams/{IMEC}/events",
                 json={

@@ -62,7 +62,7 @@ def page(
         "can_record": session is not None and session.may("append"),
         "can_audit": session is not None and session.may("read_log"),
         "can_read_stream": session is not None and session.may("read_stream"),
-        "live": live_url(request),
+        "live": live_url(request) if session is not None else None,
         "path": request.url.path,
         **context,
     }
