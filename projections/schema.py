@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table
 
-from projections import delegations, owners, partnerships
+from projections import delegations, follow_ups, owners, partnerships
 from projections.partnerships import PartnershipTables
 
 SHADOW_SUFFIX = "__rebuild"
@@ -20,6 +20,7 @@ SCHEMA_VERSIONS: dict[str, int] = {
     partnerships.NAME: partnerships.SCHEMA_VERSION,
     owners.NAME: owners.SCHEMA_VERSION,
     delegations.NAME: delegations.SCHEMA_VERSION,
+    follow_ups.NAME: follow_ups.SCHEMA_VERSION,
 }
 """Every projection the runner feeds, by checkpoint name. All advance together, batch by batch."""
 
@@ -42,6 +43,7 @@ class ProjectionTables:
     partnerships: PartnershipTables
     owner_items: Table
     delegations: Table
+    follow_ups: Table
 
     @property
     def tables(self) -> tuple[Table, ...]:
@@ -50,6 +52,7 @@ class ProjectionTables:
             self.partnerships.sectors,
             self.owner_items,
             self.delegations,
+            self.follow_ups,
         )
 
 
@@ -60,6 +63,7 @@ def build_tables(suffix: str = "", tag: str = "") -> ProjectionTables:
         partnerships=partnerships.define_tables(metadata, suffix, tag),
         owner_items=owners.define_tables(metadata, suffix, tag),
         delegations=delegations.define_tables(metadata, suffix, tag),
+        follow_ups=follow_ups.define_tables(metadata, suffix, tag),
     )
 
 

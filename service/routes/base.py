@@ -107,6 +107,11 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     """Statuses this route may answer besides the ones every route of its kind can."""
     media_type: str = "application/json"
+    feed_key: bool = False
+    """A `key` query parameter stands in for the bearer token; the handler checks it (calendar
+    feeds, which calendar programs fetch without headers)."""
+    also_as: tuple[str, ...] = ()
+    """Other media types a 200 may be given in (e.g. `text/csv` for `format=csv`)."""
     description: str = ""
 
     @functools.cached_property
@@ -122,7 +127,8 @@ class Endpoint:
         async def guarded(request: Request) -> Response:
             services: Services = request.state.services
             principal = None
-            if endpoint.permission is not None:
+            keyed = endpoint.feed_key and "key" in request.query_params
+            if endpoint.permission is not None and not keyed:
                 try:
                     principal = await authorize(
                         services.tokens, request.headers.get("authorization"), endpoint.permission
