@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events._fast_reads import last_recorded_by, log_head
 from events.store import EventStore
-from projections import as_of, delegations, follow_ups, owners, partnerships
+from projections import as_of, delegations, follow_ups, owners, partnership_search, partnerships
 from projections._sql import read_snapshot
 from projections.as_of import Cut
 from projections.cache import ReadCache
@@ -155,13 +155,14 @@ class ProjectionReader:
         status: str | None = None,
         owner: str | None = None,
         sector: str | None = None,
+        search: partnership_search.Search | None = None,
     ) -> Page[PartnershipSummary]:
         """A page of partnership summaries by id (see `projections.pages`). The first page
         of a walk over the current state is one statement, and the one dashboards poll:
         the cache may hold it."""
         answer = None
         if keyset.at is None and keyset.after is None:
-            answer = ("partnership-page", status, owner, sector, keyset.limit)
+            answer = ("partnership-page", status, owner, sector, search, keyset.limit)
             held = self.cache.answer(answer)
             position = self.cache.position
             if held is not None and position is not None:
@@ -171,7 +172,9 @@ class ProjectionReader:
         docs = tables.docs
 
         def keep(view: Partnership) -> bool:
-            return partnerships.matches(view, status=status, owner=owner, sector=sector)
+            return partnerships.matches(
+                view, status=status, owner=owner, sector=sector
+            ) and partnership_search.matches(view, search)
 
         async def fold(key: str) -> Partnership | None:
             cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
@@ -184,7 +187,8 @@ class ProjectionReader:
             id_column=docs.c.agreement_id,
             condition=partnerships.filter_condition(
                 tables, status=status, owner=owner, sector=sector
-            ),
+            )
+            & partnership_search.condition(docs, LIVE.search, search),
             keyset=keyset,
             decode=partnerships.decode,
             fold=fold,
@@ -193,7 +197,7 @@ class ProjectionReader:
         if found is None:
             assert keyset.at is not None
             cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
-            views, position = await self._partnerships_at(cut, status, owner, sector)
+            views, position = await self._partnerships_at(cut, status, owner, sector, search)
             views.sort(key=lambda view: view.agreement_id)
             chosen, more = page_of(views, lambda v: v.agreement_id, keyset.after, keyset.limit)
             return Page([partnership_summary(v) for v in chosen], position, more)
@@ -564,13 +568,19 @@ class ProjectionReader:
         return await as_of.delegation_at(self._store, key, resolved), _position(resolved)
 
     async def _partnerships_at(
-        self, cut: Cut, status: str | None, owner: str | None, sector: str | None
+        self,
+        cut: Cut,
+        status: str | None,
+        owner: str | None,
+        sector: str | None,
+        search: partnership_search.Search | None = None,
     ) -> tuple[list[Partnership], int]:
         picture = await self._picture(cut)
         views = [
             view
             for view in picture.partnerships.values()
             if partnerships.matches(view, status=status, owner=owner, sector=sector)
+            and partnership_search.matches(view, search)
         ]
         views.sort(key=lambda view: (view.signed_on, view.agreement_id))
         return views, picture.position

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table
 
-from projections import delegations, follow_ups, owners, partnerships
+from projections import delegations, follow_ups, owners, partnership_search, partnerships
 from projections.partnerships import PartnershipTables
 
 SHADOW_SUFFIX = "__rebuild"
@@ -21,6 +21,7 @@ SCHEMA_VERSIONS: dict[str, int] = {
     owners.NAME: owners.SCHEMA_VERSION,
     delegations.NAME: delegations.SCHEMA_VERSION,
     follow_ups.NAME: follow_ups.SCHEMA_VERSION,
+    partnership_search.NAME: partnership_search.SCHEMA_VERSION,
 }
 """Every projection the runner feeds, by checkpoint name. All advance together, batch by batch."""
 
@@ -44,6 +45,7 @@ class ProjectionTables:
     owner_items: Table
     delegations: Table
     follow_ups: Table
+    search: partnership_search.SearchTables
 
     @property
     def tables(self) -> tuple[Table, ...]:
@@ -53,6 +55,8 @@ class ProjectionTables:
             self.owner_items,
             self.delegations,
             self.follow_ups,
+            self.search.terms,
+            self.search.text,
         )
 
 
@@ -64,6 +68,7 @@ def build_tables(suffix: str = "", tag: str = "") -> ProjectionTables:
         owner_items=owners.define_tables(metadata, suffix, tag),
         delegations=delegations.define_tables(metadata, suffix, tag),
         follow_ups=follow_ups.define_tables(metadata, suffix, tag),
+        search=partnership_search.define_tables(metadata, suffix, tag),
     )
 
 

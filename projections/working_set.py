@@ -30,6 +30,7 @@ from projections import (
     delegations,
     follow_ups,
     owners,
+    partnership_search,
     partnership_view,
     partnerships,
 )
@@ -150,6 +151,8 @@ class Writes:
     owner_deletes: list[tuple[Any, ...]] = field(default_factory=list)
     owner_rows: list[tuple[Any, ...]] = field(default_factory=list)
     follow_up_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    term_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    text_rows: list[tuple[Any, ...]] = field(default_factory=list)
     delegation_rows: list[tuple[Any, ...]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -235,6 +238,8 @@ class WorkingSet:
             writes.owner_deletes = [(key,) for key in stored]
             writes.owner_rows = owners.item_rows(views.values())
             writes.follow_up_rows = follow_ups.item_rows(views.values())
+            writes.term_rows = partnership_search.term_rows(views.values())
+            writes.text_rows = partnership_search.text_rows(views.values())
         views_d, _ = self._delegations.take(keys)
         if views_d:
             writes.delegations = {key: delegations.encode(v) for key, v in views_d.items()}
@@ -256,6 +261,9 @@ class WorkingSet:
             )
             follow_ups.replace_rows(
                 connection, tables.follow_ups, writes.owner_deletes, writes.follow_up_rows
+            )
+            partnership_search.replace_rows(
+                connection, tables.search, writes.owner_deletes, writes.term_rows, writes.text_rows
             )
         if writes.delegations:
             delegations.save(connection, tables.delegations, writes.delegation_rows)

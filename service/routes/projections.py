@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from events.catalogue import Person
-from projections import follow_ups
+from projections import follow_ups, partnership_search
 from projections.as_of import Cut
 from projections.delegation_view import Delegation
 from projections.facade import Projections
@@ -133,6 +133,38 @@ class PartnershipFilters(ExportableParams, frozen=True, kw_only=True, forbid_unk
     owner: Filter | None = None
     """An owner id (see /owners)."""
     sector: Filter | None = None
+    party: Filter | None = None
+    """A party's organisation (whole, ignoring case)."""
+    country: Filter | None = None
+    """A party's country (whole, ignoring case)."""
+    person: Filter | None = None
+    """A person's name as recorded (signatory, witness, endorser, owner; ignoring case)."""
+    delegation: Filter | None = None
+    """The id of the delegation it was signed during."""
+    kind: Filter | None = None
+    signed_from: dt.date | None = None
+    """Signed on or after this date."""
+    signed_to: dt.date | None = None
+    """Signed on or before this date."""
+    q: Filter | None = None
+    """Words (any script) each found in the title, parties' or people's names, ignoring case."""
+
+    @property
+    def search(self) -> partnership_search.Search | None:
+        given = (self.party, self.country, self.person, self.delegation, self.kind)
+        dates = (self.signed_from, self.signed_to, self.q)
+        if all(value is None for value in (*given, *dates)):
+            return None
+        return partnership_search.Search(
+            party=self.party,
+            country=self.country,
+            person=self.person,
+            delegation=self.delegation,
+            kind=self.kind,
+            signed_from=self.signed_from,
+            signed_to=self.signed_to,
+            q=self.q,
+        )
 
 
 class FollowUpFilters(ExportableParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -411,7 +443,7 @@ async def list_partnerships(call: Call[PartnershipFilters, None]) -> Response:
 
     async def read(keyset: Keyset) -> Page[PartnershipSummary]:
         return await projections.partnership_page(
-            keyset, status=p.status, owner=p.owner, sector=p.sector
+            keyset, status=p.status, owner=p.owner, sector=p.sector, search=p.search
         )
 
     if spreadsheets.wants_csv(call.request, p.format):
