@@ -193,6 +193,20 @@ class TokenRevoked(EventData, frozen=True):
     reason: Text | None = None
 
 
+class CalendarKeyIssued(EventData, frozen=True):
+    """A read-only key for one owner's calendar feed was created (stream
+    `admin-calendar-keys`): calendar programs cannot send a bearer token. Only the key's
+    sha256 is kept, and the key opens that owner's feed only."""
+
+    key_id: Slug
+    owner_id: Text
+    key_hash: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+
+
+class CalendarKeyRevoked(EventData, frozen=True):
+    key_id: Slug
+
+
 KeyId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{16}$")]
 """The first 8 bytes of SHA-256 over a raw Ed25519 public key, in hex (`checkpoints.key_id`)."""
 PublicKey = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9+/]{43}=$")]
@@ -240,6 +254,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         NoteAttached,
         TokenIssued,
         TokenRevoked,
+        CalendarKeyIssued,
+        CalendarKeyRevoked,
         LogNamed,
         SigningKeyRegistered,
         SigningKeyRotated,

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events._fast_reads import last_recorded_by, log_head
 from events.store import EventStore
-from projections import as_of, delegations, owners, partnerships
+from projections import as_of, delegations, follow_ups, owners, partnership_search, partnerships
 from projections._sql import read_snapshot
 from projections.as_of import Cut
 from projections.cache import ReadCache
@@ -155,13 +155,14 @@ class ProjectionReader:
         status: str | None = None,
         owner: str | None = None,
         sector: str | None = None,
+        search: partnership_search.Search | None = None,
     ) -> Page[PartnershipSummary]:
         """A page of partnership summaries by id (see `projections.pages`). The first page
         of a walk over the current state is one statement, and the one dashboards poll:
         the cache may hold it."""
         answer = None
         if keyset.at is None and keyset.after is None:
-            answer = ("partnership-page", status, owner, sector, keyset.limit)
+            answer = ("partnership-page", status, owner, sector, search, keyset.limit)
             held = self.cache.answer(answer)
             position = self.cache.position
             if held is not None and position is not None:
@@ -171,7 +172,9 @@ class ProjectionReader:
         docs = tables.docs
 
         def keep(view: Partnership) -> bool:
-            return partnerships.matches(view, status=status, owner=owner, sector=sector)
+            return partnerships.matches(
+                view, status=status, owner=owner, sector=sector
+            ) and partnership_search.matches(view, search)
 
         async def fold(key: str) -> Partnership | None:
             cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
@@ -184,7 +187,8 @@ class ProjectionReader:
             id_column=docs.c.agreement_id,
             condition=partnerships.filter_condition(
                 tables, status=status, owner=owner, sector=sector
-            ),
+            )
+            & partnership_search.condition(docs, LIVE.search, search),
             keyset=keyset,
             decode=partnerships.decode,
             fold=fold,
@@ -193,7 +197,7 @@ class ProjectionReader:
         if found is None:
             assert keyset.at is not None
             cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
-            views, position = await self._partnerships_at(cut, status, owner, sector)
+            views, position = await self._partnerships_at(cut, status, owner, sector, search)
             views.sort(key=lambda view: view.agreement_id)
             chosen, more = page_of(views, lambda v: v.agreement_id, keyset.after, keyset.limit)
             return Page([partnership_summary(v) for v in chosen], position, more)
@@ -362,6 +366,57 @@ class ProjectionReader:
         self.cache.offer_answer(answer, document, at, size)
         return document, at
 
+    # -- follow-ups ----------------------------------------------------------------------
+
+    async def follow_up_page(
+        self, keyset: Keyset, filters: follow_ups.Filters
+    ) -> Page[follow_ups.ListedFollowUp]:
+        """A page of the work list by (due date, agreement, follow-up); `keyset.after` is a
+        key as `follow_ups.encode_key` wrote it. Over the current state each page reflects
+        the position it was read at (as owner pages do); as of a past cut (`keyset.at`
+        set), every page replays the log to that cut."""
+        today = filters.today
+        after = None if keyset.after is None else follow_ups.decode_key(keyset.after)
+        if keyset.at is not None:
+            cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
+            picture = await self._picture(cut)
+            found = sorted(
+                (
+                    item
+                    for view in picture.partnerships.values()
+                    for item in follow_ups.items(_plain(view))
+                    if follow_ups.matches(item, filters)
+                ),
+                key=follow_ups.key_of,
+            )
+            rest = [i for i in found if after is None or follow_ups.key_of(i) > after]
+            chosen = rest[: keyset.limit]
+            listed = [follow_ups.listed(item, today) for item in chosen]
+            return Page(listed, picture.position, len(rest) > keyset.limit)
+        table = LIVE.follow_ups
+        condition = follow_ups.condition(table, filters)
+        if after is not None:
+            condition = condition & follow_ups.after(table, after)
+        chosen_rows = (
+            select(table.c.doc, table.c.due_on, table.c.agreement_id, table.c.follow_up_id)
+            .where(condition)
+            .order_by(table.c.due_on, table.c.agreement_id, table.c.follow_up_id)
+            .limit(keyset.limit + 1)
+            .subquery()
+        )
+        query = (
+            select(checkpoints.c.position, chosen_rows.c.doc)
+            .select_from(checkpoints.outerjoin(chosen_rows, true()))
+            .where(checkpoints.c.name == follow_ups.NAME)
+            .order_by(chosen_rows.c.due_on, chosen_rows.c.agreement_id, chosen_rows.c.follow_up_id)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        position = rows[0][0] if rows else 0
+        docs = [row[1] for row in rows if row[1] is not None]
+        items = [follow_ups.listed(follow_ups.decode(doc), today) for doc in docs]
+        return Page(items[: keyset.limit], position, len(items) > keyset.limit)
+
     # -- delegations ---------------------------------------------------------------------
 
     async def list_delegations_json(
@@ -513,13 +568,19 @@ class ProjectionReader:
         return await as_of.delegation_at(self._store, key, resolved), _position(resolved)
 
     async def _partnerships_at(
-        self, cut: Cut, status: str | None, owner: str | None, sector: str | None
+        self,
+        cut: Cut,
+        status: str | None,
+        owner: str | None,
+        sector: str | None,
+        search: partnership_search.Search | None = None,
     ) -> tuple[list[Partnership], int]:
         picture = await self._picture(cut)
         views = [
             view
             for view in picture.partnerships.values()
             if partnerships.matches(view, status=status, owner=owner, sector=sector)
+            and partnership_search.matches(view, search)
         ]
         views.sort(key=lambda view: (view.signed_on, view.agreement_id))
         return views, picture.position

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table
 
-from projections import delegations, owners, partnerships
+from projections import delegations, follow_ups, owners, partnership_search, partnerships
 from projections.partnerships import PartnershipTables
 
 SHADOW_SUFFIX = "__rebuild"
@@ -20,6 +20,8 @@ SCHEMA_VERSIONS: dict[str, int] = {
     partnerships.NAME: partnerships.SCHEMA_VERSION,
     owners.NAME: owners.SCHEMA_VERSION,
     delegations.NAME: delegations.SCHEMA_VERSION,
+    follow_ups.NAME: follow_ups.SCHEMA_VERSION,
+    partnership_search.NAME: partnership_search.SCHEMA_VERSION,
 }
 """Every projection the runner feeds, by checkpoint name. All advance together, batch by batch."""
 
@@ -42,6 +44,8 @@ class ProjectionTables:
     partnerships: PartnershipTables
     owner_items: Table
     delegations: Table
+    follow_ups: Table
+    search: partnership_search.SearchTables
 
     @property
     def tables(self) -> tuple[Table, ...]:
@@ -50,6 +54,9 @@ class ProjectionTables:
             self.partnerships.sectors,
             self.owner_items,
             self.delegations,
+            self.follow_ups,
+            self.search.terms,
+            self.search.text,
         )
 
 
@@ -60,6 +67,8 @@ def build_tables(suffix: str = "", tag: str = "") -> ProjectionTables:
         partnerships=partnerships.define_tables(metadata, suffix, tag),
         owner_items=owners.define_tables(metadata, suffix, tag),
         delegations=delegations.define_tables(metadata, suffix, tag),
+        follow_ups=follow_ups.define_tables(metadata, suffix, tag),
+        search=partnership_search.define_tables(metadata, suffix, tag),
     )
 
 

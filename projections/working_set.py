@@ -25,7 +25,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from events._fast_reads import Row
 from events.catalogue import EventData
-from projections import delegation_view, delegations, owners, partnership_view, partnerships
+from projections import (
+    delegation_view,
+    delegations,
+    follow_ups,
+    owners,
+    partnership_search,
+    partnership_view,
+    partnerships,
+)
 from projections._trusted import decode_trusted
 from projections.delegation_view import Delegation
 from projections.partnership_view import Partnership
@@ -142,6 +150,9 @@ class Writes:
     sector_rows: list[tuple[Any, ...]] = field(default_factory=list)
     owner_deletes: list[tuple[Any, ...]] = field(default_factory=list)
     owner_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    follow_up_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    term_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    text_rows: list[tuple[Any, ...]] = field(default_factory=list)
     delegation_rows: list[tuple[Any, ...]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -226,6 +237,9 @@ class WorkingSet:
             )
             writes.owner_deletes = [(key,) for key in stored]
             writes.owner_rows = owners.item_rows(views.values())
+            writes.follow_up_rows = follow_ups.item_rows(views.values())
+            writes.term_rows = partnership_search.term_rows(views.values())
+            writes.text_rows = partnership_search.text_rows(views.values())
         views_d, _ = self._delegations.take(keys)
         if views_d:
             writes.delegations = {key: delegations.encode(v) for key, v in views_d.items()}
@@ -244,6 +258,12 @@ class WorkingSet:
             )
             owners.replace_rows(
                 connection, tables.owner_items, writes.owner_deletes, writes.owner_rows
+            )
+            follow_ups.replace_rows(
+                connection, tables.follow_ups, writes.owner_deletes, writes.follow_up_rows
+            )
+            partnership_search.replace_rows(
+                connection, tables.search, writes.owner_deletes, writes.term_rows, writes.text_rows
             )
         if writes.delegations:
             delegations.save(connection, tables.delegations, writes.delegation_rows)

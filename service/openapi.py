@@ -16,6 +16,8 @@ import msgspec
 
 from events.catalogue import (
     EVENT_TYPES,
+    CalendarKeyIssued,
+    CalendarKeyRevoked,
     LogNamed,
     SigningKeyRegistered,
     SigningKeyRotated,
@@ -42,7 +44,15 @@ _ERROR_TITLES = {
     503: "The database is unavailable, or too many reads of the past run at once;"
     " retry after Retry-After seconds",
 }
-_SERVICE_ONLY = (TokenIssued, TokenRevoked, LogNamed, SigningKeyRegistered, SigningKeyRotated)
+_SERVICE_ONLY = (
+    TokenIssued,
+    TokenRevoked,
+    CalendarKeyIssued,
+    CalendarKeyRevoked,
+    LogNamed,
+    SigningKeyRegistered,
+    SigningKeyRotated,
+)
 """Recorded by the service's own commands, never by a client."""
 _EVENT_DATA = [t for t in EVENT_TYPES.values() if t not in _SERVICE_ONLY]
 _NO_DATABASE = frozenset({"openapi"})
@@ -192,6 +202,8 @@ def _responses(endpoint: Endpoint, params_schema: dict[str, Any] | None) -> dict
         content: dict[str, Any] = {endpoint.media_type: {}}
         if body_type is not None:
             content = {endpoint.media_type: {"schema": {"$ref": _ref(body_type)}}}
+        if status == 200:
+            content |= {media: {"schema": {"type": "string"}} for media in endpoint.also_as}
         responses[str(status)] = {"description": _success(status), "content": content}
     errors = set(endpoint.errors)
     if endpoint.permission is not None:

@@ -57,6 +57,8 @@ async def test_batches_apply_every_event_once_and_move_the_checkpoint(store: Eve
         "partnerships": head,
         "owners": head,
         "delegations": head,
+        "follow_ups": head,
+        "partnership_search": head,
     }
     rows = await table_rows(store.engine)
     assert not await runner.apply_batch()  # nothing left: a second pass applies nothing
@@ -80,7 +82,7 @@ async def test_a_batch_that_fails_midway_leaves_rows_and_checkpoint_untouched(
     with pytest.raises(RuntimeError, match="power cut"):
         await runner.apply_batch()
     assert await stored_checkpoints(store) == dict.fromkeys(
-        ["partnerships", "owners", "delegations"], 0
+        ["partnerships", "owners", "delegations", "follow_ups", "partnership_search"], 0
     )
     async with store.engine.connect() as connection:
         assert (await connection.execute(select(LIVE.partnerships.docs))).all() == []

@@ -3,7 +3,17 @@
 
 from __future__ import annotations
 
-from service.routes import admin, history, live, log, operations, paging, projections, streams
+from service.routes import (
+    admin,
+    calendars,
+    history,
+    live,
+    log,
+    operations,
+    paging,
+    projections,
+    streams,
+)
 from service.routes.audit import AUDIT_ROUTES
 from service.routes.base import Endpoint
 
@@ -82,6 +92,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         permission="read_projections",
         params=projections.PartnershipFilters,
         responses={200: projections.PartnershipList, 304: None},
+        also_as=("text/csv; charset=utf-8",),
     ),
     Endpoint(
         method="GET",
@@ -102,8 +113,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         description=paging.PAGED,
         handler=projections.list_owners,
         permission="read_projections",
-        params=projections.ListParams,
+        params=projections.OwnerListParams,
         responses={200: projections.OwnerList, 304: None},
+        also_as=("text/csv; charset=utf-8",),
     ),
     Endpoint(
         method="GET",
@@ -114,6 +126,60 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         permission="read_projections",
         params=projections.OwnerParams,
         responses={200: projections.OwnerRead, 304: None},
+        errors=(404,),
+    ),
+    Endpoint(
+        method="GET",
+        path="/follow-ups",
+        name="list_follow_ups",
+        summary="The follow-ups work list by due date: state, owner, agreement, overdue, due soon",
+        description=paging.PAGED
+        + " Ordered by due date, then agreement id and follow-up id; overdue and"
+        " `due_within_days` are judged against the agency's today.",
+        handler=projections.list_follow_ups,
+        permission="read_projections",
+        params=projections.FollowUpFilters,
+        responses={200: projections.FollowUpList, 304: None},
+        also_as=("text/csv; charset=utf-8",),
+    ),
+    Endpoint(
+        method="GET",
+        path="/owners/{owner_id}/calendar.ics",
+        name="owner_calendar",
+        summary="One owner's follow-ups as an iCalendar feed (RFC 5545): a VTODO each",
+        description=(
+            "Send a token that reads projections, or `?key=` with a feed key from"
+            " `POST /owners/{owner_id}/calendar-keys` (calendar programs cannot send"
+            " headers); the key opens this one feed only. ETag and 304 as for JSON reads."
+        ),
+        handler=calendars.feed,
+        permission="read_projections",
+        feed_key=True,
+        params=calendars.FeedParams,
+        responses={200: None, 304: None},
+        errors=(404,),
+        media_type="text/calendar",
+    ),
+    Endpoint(
+        method="POST",
+        path="/owners/{owner_id}/calendar-keys",
+        name="issue_calendar_key",
+        summary="Issue a read-only key for one owner's calendar feed (shown once)",
+        handler=calendars.issue_key,
+        permission="append",
+        params=calendars.OwnerPath,
+        responses={201: calendars.FeedKeyIssued},
+        errors=(404,),
+    ),
+    Endpoint(
+        method="DELETE",
+        path="/owners/{owner_id}/calendar-keys/{key_id}",
+        name="revoke_calendar_key",
+        summary="Revoke a calendar feed key: the feed refuses it at once",
+        handler=calendars.revoke_key,
+        permission="append",
+        params=calendars.KeyPath,
+        responses={200: calendars.FeedKeyRevoked},
         errors=(404,),
     ),
     Endpoint(

@@ -110,6 +110,11 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     """Statuses this route may answer besides the ones every route of its kind can."""
     media_type: str = "application/json"
+    feed_key: bool = False
+    """A `key` query parameter stands in for the bearer token; the handler checks it (calendar
+    feeds, which calendar programs fetch without headers)."""
+    also_as: tuple[str, ...] = ()
+    """Other media types a 200 may be given in (e.g. `text/csv` for `format=csv`)."""
     description: str = ""
     browser_session: bool = False
     """Also accept a signed-in browser's session cookie (for `EventSource`, which cannot send
@@ -128,7 +133,8 @@ class Endpoint:
         async def guarded(request: Request) -> Response:
             services: Services = request.state.services
             principal = None
-            if endpoint.permission is not None:
+            keyed = endpoint.feed_key and "key" in request.query_params
+            if endpoint.permission is not None and not keyed:
                 try:
                     principal = await _principal(request, services, endpoint)
                 except Forbidden as refused:

@@ -31,7 +31,7 @@ PAGED = (
 WALK_AS_OF_FIRST_PAGE = PAGED + " A walk answers every page as of its first page's position."
 """The OpenAPI description of a paged list."""
 
-_NOT_CHOOSING = frozenset({"limit", "cursor", "wait_for_position"})
+_NOT_CHOOSING = frozenset({"limit", "cursor", "wait_for_position", "format"})
 """Parameters that do not choose a list's items: they may differ from page to page."""
 
 

@@ -25,18 +25,21 @@ page reflected (`projections.pages`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from events.catalogue import Person
+from projections import follow_ups, partnership_search
 from projections.as_of import Cut
 from projections.delegation_view import Delegation
 from projections.facade import Projections
 from projections.pages import Keyset, Page
 from projections.partnership_view import Partnership
+from projections.reader import stream_id
 from projections.schema import SCHEMA_VERSIONS
 from projections.summaries import (
     DelegationSummary,
@@ -44,6 +47,7 @@ from projections.summaries import (
     OwnerListItem,
     PartnershipSummary,
 )
+from service import spreadsheets
 from service.problems import InvalidInput, NotFound
 from service.responses import FieldProblem
 from service.routes import paging
@@ -116,11 +120,77 @@ class ListParams(ReadParams, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """Where this page starts: from the `next` link of the page before (opaque)."""
 
 
-class PartnershipFilters(ListParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
+Format = Literal["json", "csv"]
+
+
+class ExportableParams(ListParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    format: Format | None = None
+    """`csv`: the whole filtered list as CSV (no paging; also asked by `Accept: text/csv`)."""
+
+
+class PartnershipFilters(ExportableParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
     status: Literal["active", "terminated"] | None = None
     owner: Filter | None = None
     """An owner id (see /owners)."""
     sector: Filter | None = None
+    party: Filter | None = None
+    """A party's organisation (whole, ignoring case)."""
+    country: Filter | None = None
+    """A party's country (whole, ignoring case)."""
+    person: Filter | None = None
+    """A person's name as recorded (signatory, witness, endorser, owner; ignoring case)."""
+    delegation: Filter | None = None
+    """The id of the delegation it was signed during."""
+    kind: Filter | None = None
+    signed_from: dt.date | None = None
+    """Signed on or after this date."""
+    signed_to: dt.date | None = None
+    """Signed on or before this date."""
+    q: Filter | None = None
+    """Words (any script) each found in the title, parties' or people's names, ignoring case."""
+
+    @property
+    def search(self) -> partnership_search.Search | None:
+        given = (self.party, self.country, self.person, self.delegation, self.kind)
+        dates = (self.signed_from, self.signed_to, self.q)
+        if all(value is None for value in (*given, *dates)):
+            return None
+        return partnership_search.Search(
+            party=self.party,
+            country=self.country,
+            person=self.person,
+            delegation=self.delegation,
+            kind=self.kind,
+            signed_from=self.signed_from,
+            signed_to=self.signed_to,
+            q=self.q,
+        )
+
+
+class FollowUpFilters(ExportableParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    state: Literal["open", "completed", "cancelled"] | None = None
+    owner: Filter | None = None
+    """An owner id (see /owners)."""
+    agreement: Filter | None = None
+    """An agreement id, with or without its `agreement-` prefix."""
+    overdue: bool | None = None
+    """true: open and due before today; false: every other follow-up."""
+    due_within_days: Annotated[int, msgspec.Meta(ge=0, le=3660)] | None = None
+    """Open and due from today to today + N days (0 to 3,660)."""
+
+    def filters(self, today: dt.date) -> follow_ups.Filters:
+        return follow_ups.Filters(
+            today=today,
+            state=self.state,
+            owner=self.owner,
+            agreement=None if self.agreement is None else stream_id("agreement", self.agreement),
+            overdue=self.overdue,
+            due_within_days=self.due_within_days,
+        )
+
+
+class OwnerListParams(ExportableParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
 
 
 class PartnershipParams(ReadParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -137,6 +207,13 @@ class DelegationParams(ReadParams, frozen=True, kw_only=True, forbid_unknown_fie
 
 class PartnershipList(msgspec.Struct, frozen=True, kw_only=True):
     partnerships: Sequence[PartnershipSummary]
+    position: int
+    next: str | None
+    """The URL of the next page (also in the `Link` header), null on the last page."""
+
+
+class FollowUpList(msgspec.Struct, frozen=True, kw_only=True):
+    follow_ups: Sequence[follow_ups.ListedFollowUp]
     position: int
     next: str | None
     """The URL of the next page (also in the `Link` header), null on the last page."""
@@ -242,13 +319,18 @@ async def _keyset(projections: Projections, name: str, p: ListParams) -> tuple[K
     bound = paging.binding(name, p)
     cursor = paging.cursor_of(p, bound)
     if cursor is not None:
-        at = cursor.position if (p.cut is not None or name != "owners") else None
+        fixed = p.cut is not None or name not in _READ_PER_PAGE
+        at = cursor.position if fixed else None
         return Keyset(at, cursor.last, p.limit, p.in_force_on), bound
     cut = p.cut
     if cut is None:
         return Keyset(None, None, p.limit), bound
     resolved = await projections.resolve(cut)
     return Keyset(resolved.position, None, p.limit, cut.in_force_on), bound
+
+
+_READ_PER_PAGE = frozenset({"owners", "follow-ups"})
+"""Lists whose pages over the current state each reflect the position they were read at."""
 
 
 def _next(request: Request, bound: str, page: Page[Any], last: str | None) -> str | None:
@@ -270,13 +352,104 @@ def _raw_one(
     )
 
 
+CSV_PAGE = 500
+"""Items read per statement while a CSV export streams."""
+
+Item = TypeVar("Item")
+
+
+async def _all_pages(
+    first: Keyset,
+    read: Callable[[Keyset], Awaitable[Page[Item]]],
+    last_of: Callable[[Item], str],
+    *,
+    fixed: bool,
+) -> AsyncIterator[list[Item]]:
+    """Every page of a list from `first` on (a CSV export is the whole list, not a page).
+    `fixed`: the walk stays at the first page's position (as its cursors would)."""
+    keyset = Keyset(first.at, first.after, CSV_PAGE, first.in_force_on)
+    while True:
+        page = await read(keyset)
+        yield page.items
+        if not page.more or not page.items:
+            return
+        at = page.position if fixed else None
+        keyset = Keyset(at, last_of(page.items[-1]), CSV_PAGE, first.in_force_on)
+
+
+def _follow_up_key(item: follow_ups.ListedFollowUp) -> str:
+    return follow_ups.encode_key(follow_ups.key_of(item))
+
+
+def _name(person: Person | None) -> str | None:
+    return None if person is None else person.name
+
+
+def _date(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+PARTNERSHIP_COLUMNS: spreadsheets.Columns[PartnershipSummary] = spreadsheets.Columns(
+    ("agreement_id", lambda p: p.agreement_id),
+    ("kind", lambda p: p.kind),
+    ("title", lambda p: p.title),
+    ("parties", lambda p: "; ".join(p.parties)),
+    ("status", lambda p: p.status),
+    ("signed_on", lambda p: p.signed_on.isoformat()),
+    ("owner_id", lambda p: None if p.owner is None else p.owner.owner_id),
+    ("owner_unit", lambda p: None if p.owner is None else p.owner.unit),
+    ("owner_person", lambda p: None if p.owner is None else _name(p.owner.person)),
+    ("delegation_id", lambda p: p.delegation_id),
+    ("open_follow_ups", lambda p: p.follow_ups.open),
+    ("completed_follow_ups", lambda p: p.follow_ups.completed),
+    ("cancelled_follow_ups", lambda p: p.follow_ups.cancelled),
+    ("next_due_on", lambda p: _date(p.next_due_on)),
+    ("note_count", lambda p: p.note_count),
+    ("position", lambda p: p.position),
+)
+FOLLOW_UP_COLUMNS: spreadsheets.Columns[follow_ups.ListedFollowUp] = spreadsheets.Columns(
+    ("follow_up_id", lambda f: f.follow_up_id),
+    ("title", lambda f: f.title),
+    ("agreement_id", lambda f: f.agreement_id),
+    ("agreement_title", lambda f: f.agreement_title),
+    ("owner_id", lambda f: f.owner.owner_id),
+    ("owner_unit", lambda f: f.owner.unit),
+    ("owner_person", lambda f: _name(f.owner.person)),
+    ("due_on", lambda f: f.due_on.isoformat()),
+    ("state", lambda f: f.state),
+    ("overdue", lambda f: f.overdue),
+    ("closed_on", lambda f: _date(f.closed_on)),
+    ("outcome", lambda f: f.outcome),
+    ("reason", lambda f: f.reason),
+)
+OWNER_COLUMNS: spreadsheets.Columns[OwnerListItem] = spreadsheets.Columns(
+    ("owner_id", lambda o: o.owner_id),
+    ("unit", lambda o: o.unit),
+    ("person", lambda o: _name(o.person)),
+    ("agreements", lambda o: o.agreement_count),
+    ("open", lambda o: o.counts.open),
+    ("overdue", lambda o: o.counts.overdue),
+    ("completed", lambda o: o.counts.completed),
+    ("cancelled", lambda o: o.counts.cancelled),
+    ("next_due_on", lambda o: _date(o.next_due_on)),
+    ("today", lambda o: o.today.isoformat()),
+)
+
+
 async def list_partnerships(call: Call[PartnershipFilters, None]) -> Response:
     p = call.params
     projections = await _ready(call.services, p)
     keyset, bound = await _keyset(projections, "partnerships", p)
-    page = await projections.partnership_page(
-        keyset, status=p.status, owner=p.owner, sector=p.sector
-    )
+
+    async def read(keyset: Keyset) -> Page[PartnershipSummary]:
+        return await projections.partnership_page(
+            keyset, status=p.status, owner=p.owner, sector=p.sector, search=p.search
+        )
+
+    if spreadsheets.wants_csv(call.request, p.format):
+        pages = _all_pages(keyset, read, lambda item: item.agreement_id, fixed=True)
+        return spreadsheets.response(PARTNERSHIP_COLUMNS, pages, "partnerships.csv")
+    page = await read(keyset)
     last = page.items[-1].agreement_id if page.items else None
     link = _next(call.request, bound, page, last)
     body = PartnershipList(partnerships=page.items, position=page.position, next=link)
@@ -293,15 +466,42 @@ async def get_partnership(call: Call[PartnershipParams, None]) -> Response:
     )
 
 
-async def list_owners(call: Call[ListParams, None]) -> Response:
+async def list_owners(call: Call[OwnerListParams, None]) -> Response:
     p = call.params
     today = call.services.settings.today()
     projections = await _ready(call.services, p)
     keyset, bound = await _keyset(projections, "owners", p)
-    page = await projections.owner_page(keyset, today=today)
+
+    async def read(keyset: Keyset) -> Page[OwnerListItem]:
+        return await projections.owner_page(keyset, today=today)
+
+    if spreadsheets.wants_csv(call.request, p.format):
+        pages = _all_pages(keyset, read, lambda item: item.owner_id, fixed=p.cut is not None)
+        return spreadsheets.response(OWNER_COLUMNS, pages, "owners.csv")
+    page = await read(keyset)
     last = page.items[-1].owner_id if page.items else None
     link = _next(call.request, bound, page, last)
     body = OwnerList(owners=page.items, position=page.position, next=link)
+    return _answer(call.request, etag(page.position, today), body, link)
+
+
+async def list_follow_ups(call: Call[FollowUpFilters, None]) -> Response:
+    p = call.params
+    today = call.services.settings.today()
+    projections = await _ready(call.services, p)
+    keyset, bound = await _keyset(projections, "follow-ups", p)
+    filters = p.filters(today)
+
+    async def read(keyset: Keyset) -> Page[follow_ups.ListedFollowUp]:
+        return await projections.follow_up_page(keyset, filters)
+
+    if spreadsheets.wants_csv(call.request, p.format):
+        pages = _all_pages(keyset, read, _follow_up_key, fixed=p.cut is not None)
+        return spreadsheets.response(FOLLOW_UP_COLUMNS, pages, "follow-ups.csv")
+    page = await read(keyset)
+    last = follow_ups.encode_key(follow_ups.key_of(page.items[-1])) if page.items else None
+    link = _next(call.request, bound, page, last)
+    body = FollowUpList(follow_ups=page.items, position=page.position, next=link)
     return _answer(call.request, etag(page.position, today), body, link)
 
 
