@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import re
 import unicodedata
 from typing import Annotated, ClassVar, Literal
@@ -65,9 +66,13 @@ class _Shape(
 
 
 class Person(_Shape, frozen=True):
+    """A named person. `name_latin` is a romanised form beside a name in another script
+    (佐藤花子 / Hanako Sato): shown beside the name, never part of who the person is."""
+
     name: Text
     title: Text | None = None
     organisation: Text | None = None
+    name_latin: Text | None = None
 
 
 class Party(_Shape, frozen=True):
@@ -266,17 +271,33 @@ def encode_data(data: EventData) -> bytes:
 
 
 def owner_id(owner: Owner) -> str:
-    """Stable identifier of an owner: slug of the unit, plus the person's name when named.
+    """Stable identifier of an owner: id of the unit, plus the person's name when named.
 
-    Two owners with the same unit and person name are the same owner, whatever titles say.
+    Two owners with the same unit and person name are the same owner, whatever titles (or
+    `name_latin`) say. Derived, never stored in the log: projections compute it, so a change
+    here is a projection version bump, not a new event schema.
     """
-    key = _slug(owner.unit)
+    key = name_id(owner.unit)
     if owner.person is not None:
-        key += "--" + _slug(owner.person.name)
+        key += "--" + name_id(owner.person.name)
     return key
 
 
 @functools.lru_cache(maxsize=4096)
-def _slug(text: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "x"
+def name_id(text: str) -> str:
+    """A URL-safe id for a name in any script, readable where the name is Latin.
+
+    An ASCII name gets its slug ("Els Verhulst" → `els-verhulst`, as ids always were). Any
+    other name loses letters in a slug (accents, or all of 佐藤花子 and 鈴木一郎, which both
+    slugged to `x` and merged two owners), so it gets the slug of what is Latin in it plus a
+    short hash of its exact NFC text: `muller-3f2a9c01`, `5d41402a`. Distinct names then get
+    distinct ids; the same name typed on two keyboards (NFC) gets one. Only ASCII case and
+    punctuation still fold together ("Ministry of Finance" and "MINISTRY of finance").
+    """
+    nfc = unicodedata.normalize("NFC", text)
+    ascii_text = unicodedata.normalize("NFKD", nfc).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if slug and nfc.isascii():
+        return slug
+    digest = hashlib.sha256(nfc.encode()).hexdigest()[:8]
+    return f"{slug}-{digest}" if slug else digest

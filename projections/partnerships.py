@@ -34,9 +34,9 @@ from projections._sql import chunks, driver_statement, execute_rows, upsert
 from projections.partnership_view import Partnership
 
 NAME = "partnerships"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """2: notes bounded (the latest shown, all counted). 3: filter indexes end with the id, the
-order lists are paged in."""
+order lists are paged in. 4: owner ids distinct for names in any script (`name_id`)."""
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Partnership)
