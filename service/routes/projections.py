@@ -295,7 +295,7 @@ async def get_partnership(call: Call[PartnershipParams, None]) -> Response:
 
 async def list_owners(call: Call[ListParams, None]) -> Response:
     p = call.params
-    today = call.services.settings.today()
+    today = call.services.settings.current_date()
     projections = await _ready(call.services, p)
     keyset, bound = await _keyset(projections, "owners", p)
     page = await projections.owner_page(keyset, today=today)
@@ -307,7 +307,7 @@ async def list_owners(call: Call[ListParams, None]) -> Response:
 
 async def get_owner(call: Call[OwnerParams, None]) -> Response:
     p = call.params
-    today = call.services.settings.today()
+    today = call.services.settings.current_date()
     shown = call.services.settings.owner_follow_ups_shown
     found, position = await (await _ready(call.services, p)).owner_document(
         p.owner_id, today=today, shown=shown, cut=p.cut
