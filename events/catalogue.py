@@ -108,6 +108,7 @@ class DelegationFormed(EventData, frozen=True):
 
 
 AgreementKind = Literal["MoC", "MoU", "partnership", "other"]
+Renewal = Literal["none", "automatic", "by_decision"]
 
 
 class AgreementSigned(EventData, frozen=True):
@@ -120,6 +121,25 @@ class AgreementSigned(EventData, frozen=True):
     sectors: Annotated[list[Text], msgspec.Meta(max_length=20)] = []
     summary: LongText | None = None
     announced_on: dt.date | None = None
+    effective_on: dt.date | None = None
+    """When the agreement takes effect; the signing day when left out."""
+    expires_on: dt.date | None = None
+    """The end of its first term; without it the agreement runs until terminated."""
+    renewal: Renewal | None = None
+    """What happens at `expires_on`: nothing (`none`, the default), a renewal by the same term
+    (`automatic`), or only a recorded AgreementRenewed (`by_decision`)."""
+    renewal_term_months: Annotated[int, msgspec.Meta(ge=1, le=1200)] | None = None
+    """The term an automatic renewal adds to the expiry."""
+    notice_days: Annotated[int, msgspec.Meta(ge=0, le=3660)] | None = None
+    """Days of notice a party must give before the expiry not to renew (shown, not enforced)."""
+
+
+class AgreementRenewed(EventData, frozen=True):
+    """A decided renewal: the agreement now expires on `expires_on`."""
+
+    renewed_on: dt.date
+    expires_on: dt.date
+    reason: LongText | None = None
 
 
 class AgreementWitnessed(EventData, frozen=True):
@@ -233,6 +253,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     for cls in (
         DelegationFormed,
         AgreementSigned,
+        AgreementRenewed,
         AgreementWitnessed,
         AgreementEndorsed,
         ResponsibilityAssigned,

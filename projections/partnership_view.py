@@ -25,6 +25,7 @@ from events.catalogue import (
     AgreementAmended,
     AgreementEndorsed,
     AgreementKind,
+    AgreementRenewed,
     AgreementSigned,
     AgreementTerminated,
     AgreementWitnessed,
@@ -36,6 +37,7 @@ from events.catalogue import (
     Owner,
     Party,
     Person,
+    Renewal,
     ResponsibilityAssigned,
     ResponsibilityTransferred,
     owner_id,
@@ -49,7 +51,9 @@ NOTES_KEPT = 20
 """Notes a document shows (the latest); `note_count` counts them all."""
 
 FollowUpState = Literal["open", "completed", "cancelled"]
-Status = Literal["active", "terminated"]
+Status = Literal["announced", "active", "expired", "terminated"]
+"""As shown: `expired` is judged at read time (`projections.term`); stored documents hold
+`active` or `terminated`."""
 
 
 class _View(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -120,6 +124,17 @@ class Partnership(msgspec.Struct, kw_only=True, dict=True):
     sectors: list[str] = []
     summary: str | None = None
     announced_on: dt.date | None = None
+    effective_on: dt.date | None = None
+    expires_on: dt.date | None = None
+    """The recorded expiry: the signing's, moved by each decided renewal (AgreementRenewed)."""
+    renewal: Renewal | None = None
+    renewal_term_months: int | None = None
+    notice_days: int | None = None
+    renewed_on: dt.date | None = None
+    """The day of the latest decided renewal."""
+    next_expires_on: dt.date | None = None
+    """When the agreement next expires, judged at read time (an automatic renewal rolls it
+    forward by its term); stored as the recorded expiry."""
     signed_at: str
     """Business time of the signing event (`occurred_at`)."""
     witnesses: list[Witness] = []
@@ -277,6 +292,12 @@ def _amended(view: Partnership, data: AgreementAmended, _at: str) -> None:
     view.amendments.append(Amendment(amended_on=data.amended_on, summary=data.summary))
 
 
+def _renewed(view: Partnership, data: AgreementRenewed, _at: str) -> None:
+    view.expires_on = data.expires_on
+    view.next_expires_on = data.expires_on
+    view.renewed_on = data.renewed_on
+
+
 def _terminated(view: Partnership, data: AgreementTerminated, _at: str) -> None:
     view.status = "terminated"
     view.terminated_on = data.terminated_on
@@ -299,6 +320,7 @@ _BY_CLASS: dict[type, _Handler] = {
     FollowUpCancelled: _cancelled,
     AgreementAmended: _amended,
     AgreementTerminated: _terminated,
+    AgreementRenewed: _renewed,
     NoteAttached: _noted,
 }
 """What each event type does to a signed partnership (any other type: only the stamps)."""
@@ -327,6 +349,12 @@ def _signed(
         sectors=list(data.sectors),
         summary=data.summary,
         announced_on=data.announced_on,
+        effective_on=data.effective_on,
+        expires_on=data.expires_on,
+        renewal=data.renewal,
+        renewal_term_months=data.renewal_term_months,
+        notice_days=data.notice_days,
+        next_expires_on=data.expires_on,
         signed_at=occurred_at,
         version=version,
         position=position,

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from events.catalogue import (
     AgreementAmended,
     AgreementEndorsed,
+    AgreementRenewed,
     AgreementSigned,
     AgreementTerminated,
     AgreementWitnessed,
@@ -34,6 +35,7 @@ from events.catalogue import (
     Owner,
     Party,
     Person,
+    Renewal,
     ResponsibilityAssigned,
     ResponsibilityTransferred,
     encode_data,
@@ -51,11 +53,16 @@ PEOPLE = [
     Person(name="Joy Donné", title="CEO", organisation="FIT"),
 ]
 UNITS = ["FIT Tokyo office", "FIT Osaka office", "VLAIO"]
+JAPANESE = [
+    Person(name="佐藤花子", name_latin="Hanako Sato"),
+    Person(name="鈴木一郎", title="課長"),
+]
 OWNERS = [Owner(unit=unit) for unit in UNITS] + [
-    Owner(unit=unit, person=person) for unit in UNITS[:2] for person in PEOPLE[:2]
+    Owner(unit=unit, person=person) for unit in UNITS[:2] for person in [*PEOPLE[:2], *JAPANESE]
 ]
 
 _START = dt.date(2022, 1, 1)
+RENEWALS: list[Renewal | None] = [None, "none", "automatic", "by_decision"]
 
 
 def _after(draw: st.DrawFn, day: dt.date) -> dt.date:
@@ -72,6 +79,10 @@ def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
         Party(organisation=name, signatory=draw(st.none() | st.sampled_from(PEOPLE)))
         for name in organisations
     ]
+    expires_on = draw(
+        st.none() | st.builds(lambda d: signed_on + dt.timedelta(days=d), st.integers(1, 1500))
+    )
+    renewal = None if expires_on is None else draw(st.sampled_from(RENEWALS))
     history: list[EventData] = [
         AgreementSigned(
             kind=draw(st.sampled_from(["MoC", "MoU", "partnership", "other"])),
@@ -80,6 +91,11 @@ def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
             signed_on=signed_on,
             place=draw(st.none() | st.sampled_from(["Tokyo", "Osaka"])),
             sectors=draw(st.lists(st.sampled_from(SECTORS), max_size=3, unique=True)),
+            expires_on=expires_on,
+            renewal=renewal,
+            renewal_term_months=draw(st.sampled_from([1, 12, 36]))
+            if renewal == "automatic"
+            else None,
         )
     ]
     owner: Owner | None = None
@@ -94,6 +110,8 @@ def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
             choices += ["witness", "endorse", "assign", "open", "open", "amend", "terminate"]
             if owner is not None:
                 choices.append("transfer")
+            if expires_on is not None:
+                choices.append("renew")
         day = _after(draw, signed_on)
         match draw(st.sampled_from(choices)):
             case "note":
@@ -150,6 +168,10 @@ def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
                 history.append(
                     AgreementAmended(amended_on=day, summary=f"amendment {len(history)}")
                 )
+            case "renew":
+                assert expires_on is not None
+                expires_on += dt.timedelta(days=draw(st.integers(1, 1500)))
+                history.append(AgreementRenewed(renewed_on=day, expires_on=expires_on))
             case "terminate":
                 ended = True
                 history.append(AgreementTerminated(terminated_on=day, reason="ended"))

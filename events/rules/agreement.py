@@ -9,6 +9,12 @@ rules here need the stream's past. Each refusal names a stable rule (the 422's `
 | `stream_must_start_with_signing` | the first event is not AgreementSigned (see below) |
 | `already_signed` | a second AgreementSigned |
 | `duplicate_party` | the same organisation appears twice among the parties (case-insensitive) |
+| `expiry_not_after_start` | `expires_on` is not after `effective_on` (or `signed_on` without it) |
+| `renewal_without_expiry` | `renewal` is `automatic` or `by_decision` without `expires_on` |
+| `renewal_term_missing` | `renewal` is `automatic` without `renewal_term_months` |
+| `no_expiry_to_renew` | an AgreementRenewed on an agreement that has no expiry |
+| `renewal_expiry_not_later` | a renewal's `expires_on` is not after the current expiry |
+| `renewed_before_signing` | `renewed_on` is before `signed_on` |
 | `agreement_ended` | anything but closing follow-ups or notes after AgreementTerminated |
 | `witnessed_before_signing` | `witnessed_on` is before `signed_on` |
 | `endorsed_before_signing` | `endorsed_on` is before `signed_on` (the same day is fine) |
@@ -33,7 +39,9 @@ There is no separate `agreement_not_signed`: the only unsigned agreement is an e
 so witnessing, endorsing, assigning or opening follow-ups before signing is refused as
 `stream_must_start_with_signing`. After termination, witness, endorse, assign, transfer, open a
 follow-up, amend and a second termination are `agreement_ended`; completing or cancelling the
-follow-ups still open, and notes, remain possible. The date rules allow the signing day itself.
+follow-ups still open, and notes, remain possible. Renewing a terminated agreement is
+`agreement_ended` too: expiry is not termination, so an expired agreement may be renewed.
+The date rules allow the signing day itself.
 
 A ResponsibilityAssigned on an agreement that already has an owner is a new mandate and
 replaces the owner; a hand-over between owners is a ResponsibilityTransferred.
@@ -63,6 +71,7 @@ from unicodedata import normalize
 from events.catalogue import (
     AgreementAmended,
     AgreementEndorsed,
+    AgreementRenewed,
     AgreementSigned,
     AgreementTerminated,
     AgreementWitnessed,
@@ -80,6 +89,7 @@ from events.errors import RuleViolation
 _ALLOWED: frozenset[type[EventData]] = frozenset(
     {
         AgreementSigned,
+        AgreementRenewed,
         AgreementWitnessed,
         AgreementEndorsed,
         ResponsibilityAssigned,
@@ -135,6 +145,8 @@ class AgreementState:
     witnesses: int = 0
     endorsements: int = 0
     amendments: int = 0
+    expires_on: dt.date | None = None
+    """The recorded expiry (signing, then each decided renewal); None: until terminated."""
 
 
 class AgreementDecider:
@@ -174,6 +186,7 @@ class _Draft:
         "amendments",
         "closed_follow_ups",
         "endorsements",
+        "expires_on",
         "open_follow_ups",
         "owner",
         "signed_on",
@@ -190,12 +203,16 @@ class _Draft:
         self.witnesses = state.witnesses
         self.endorsements = state.endorsements
         self.amendments = state.amendments
+        self.expires_on = state.expires_on
         self._own = False
 
     def apply(self, event: EventData) -> None:
         match event:
-            case AgreementSigned(signed_on=signed_on):
+            case AgreementSigned(signed_on=signed_on, expires_on=expires_on):
                 self.signed_on = signed_on
+                self.expires_on = expires_on
+            case AgreementRenewed(expires_on=expires_on):
+                self.expires_on = expires_on
             case ResponsibilityAssigned(owner=owner):
                 self.owner = owner_key(owner)
             case ResponsibilityTransferred(to_owner=to_owner):
@@ -235,6 +252,7 @@ class _Draft:
             self.witnesses,
             self.endorsements,
             self.amendments,
+            self.expires_on,
         )
 
 
@@ -254,6 +272,7 @@ def _check_one(state: _Draft, event: EventData, index: int) -> None:
                 index,
             )
         _check_parties(event, index)
+        _check_term(event, index)
         return
     if isinstance(event, AgreementSigned):
         raise RuleViolation(
@@ -269,6 +288,8 @@ def _check_one(state: _Draft, event: EventData, index: int) -> None:
     match event:
         case ResponsibilityTransferred():
             _check_transfer(state, event, index)
+        case AgreementRenewed():
+            _check_renewal(state, event, index)
         case FollowUpOpened(follow_up_id=fid):
             if fid in state.open_follow_ups or fid in state.closed_follow_ups:
                 raise RuleViolation(
@@ -326,6 +347,41 @@ def _check_parties(event: AgreementSigned, index: int) -> None:
         seen.add(key)
 
 
+def _check_term(event: AgreementSigned, index: int) -> None:
+    start = event.effective_on or event.signed_on
+    if event.expires_on is not None and event.expires_on <= start:
+        raise RuleViolation(
+            "expiry_not_after_start",
+            f"expires_on {event.expires_on} is not after the start of the term on {start}",
+            index,
+        )
+    if event.renewal in ("automatic", "by_decision") and event.expires_on is None:
+        raise RuleViolation(
+            "renewal_without_expiry",
+            f"renewal {event.renewal!r} needs an expires_on to renew at",
+            index,
+        )
+    if event.renewal == "automatic" and event.renewal_term_months is None:
+        raise RuleViolation(
+            "renewal_term_missing",
+            "an automatic renewal needs renewal_term_months (the term it adds)",
+            index,
+        )
+
+
+def _check_renewal(state: _Draft, event: AgreementRenewed, index: int) -> None:
+    if state.expires_on is None:
+        raise RuleViolation(
+            "no_expiry_to_renew", "the agreement has no expiry: it runs until terminated", index
+        )
+    if event.expires_on <= state.expires_on:
+        raise RuleViolation(
+            "renewal_expiry_not_later",
+            f"expires_on {event.expires_on} is not after the current expiry {state.expires_on}",
+            index,
+        )
+
+
 def _dated(event: EventData) -> tuple[str, dt.date] | None:
     """The rule name and date of an event that cannot predate the signing."""
     match event:
@@ -345,6 +401,8 @@ def _dated(event: EventData) -> tuple[str, dt.date] | None:
             return "amended_before_signing", day
         case AgreementTerminated(terminated_on=day):
             return "terminated_before_signing", day
+        case AgreementRenewed(renewed_on=day):
+            return "renewed_before_signing", day
         case _:
             return None
 
