@@ -161,10 +161,18 @@ class ResponsibilityAssigned(EventData, frozen=True):
 
 
 class ResponsibilityTransferred(EventData, frozen=True):
+    """A hand-over. The mandate (`assigned_by`, `scope`) stays with the agreement; the
+    outgoing owner's open follow-ups move to `to_owner` unless `move_open_follow_ups` is
+    false. v2: that field; a v1 event (recorded when hand-overs moved nothing) reads as
+    `false` (`events.upcasting`), so it keeps its meaning."""
+
+    schema_version: ClassVar[int] = 2
+
     from_owner: Owner
     to_owner: Owner
     transferred_on: dt.date
     reason: LongText | None = None
+    move_open_follow_ups: bool = True
 
 
 class FollowUpOpened(EventData, frozen=True):
@@ -172,6 +180,31 @@ class FollowUpOpened(EventData, frozen=True):
     title: Text
     owner: Owner
     due_on: dt.date
+    description: LongText | None = None
+
+
+class FollowUpRescheduled(EventData, frozen=True):
+    """An open follow-up is now due on `due_on`."""
+
+    follow_up_id: Slug
+    due_on: dt.date
+    reason: LongText | None = None
+
+
+class FollowUpReassigned(EventData, frozen=True):
+    """One open follow-up now belongs to `owner` (the agreement's owner stays)."""
+
+    follow_up_id: Slug
+    owner: Owner
+    reason: LongText | None = None
+
+
+class FollowUpReopened(EventData, frozen=True):
+    """A completed or cancelled follow-up is open again."""
+
+    follow_up_id: Slug
+    reopened_on: dt.date
+    reason: LongText
 
 
 class FollowUpCompleted(EventData, frozen=True):
@@ -261,6 +294,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         FollowUpOpened,
         FollowUpCompleted,
         FollowUpCancelled,
+        FollowUpRescheduled,
+        FollowUpReassigned,
+        FollowUpReopened,
         AgreementAmended,
         AgreementTerminated,
         NoteAttached,

@@ -33,6 +33,9 @@ from events.catalogue import (
     FollowUpCancelled,
     FollowUpCompleted,
     FollowUpOpened,
+    FollowUpReassigned,
+    FollowUpReopened,
+    FollowUpRescheduled,
     NoteAttached,
     Owner,
     Party,
@@ -43,6 +46,7 @@ from events.catalogue import (
     owner_id,
 )
 from events.envelope import RecordedEvent
+from events.rules.agreement import owner_key
 from projections._decode import event_data
 from projections._trusted import trusted_kinds
 
@@ -96,6 +100,9 @@ class FollowUp(_View, frozen=True, kw_only=True):
     outcome: str | None = None
     cancelled_on: dt.date | None = None
     reason: str | None = None
+    description: str | None = None
+    reopened_on: dt.date | None = None
+    """The day it was last reopened (its earlier closing is in the history)."""
 
 
 class Amendment(_View, frozen=True, kw_only=True):
@@ -239,7 +246,25 @@ def _assigned(view: Partnership, data: ResponsibilityAssigned, _at: str) -> None
 
 
 def _transferred(view: Partnership, data: ResponsibilityTransferred, _at: str) -> None:
-    view.owner = _responsible(data.to_owner, data.transferred_on)
+    """The new owner takes over the mandate as it was given (who assigned it, its scope) and,
+    unless told not to, the outgoing owner's open follow-ups."""
+    before = view.owner
+    view.owner = _responsible(
+        data.to_owner,
+        data.transferred_on,
+        assigned_by=None if before is None else before.assigned_by,
+        scope=None if before is None else before.scope,
+    )
+    if not data.move_open_follow_ups:
+        return
+    outgoing, incoming = owner_key(data.from_owner), owner_ref(data.to_owner)
+    for index, follow_up in enumerate(view.follow_ups):
+        if follow_up.state == "open" and _key_of(follow_up.owner) == outgoing:
+            view.follow_ups[index] = replace(follow_up, owner=incoming)
+
+
+def _key_of(ref: OwnerRef) -> tuple[str, str | None]:
+    return owner_key(Owner(unit=ref.unit, person=ref.person))
 
 
 def _opened(view: Partnership, data: FollowUpOpened, _at: str) -> None:
@@ -253,6 +278,7 @@ def _opened(view: Partnership, data: FollowUpOpened, _at: str) -> None:
             title=data.title,
             owner=owner_ref(data.owner),
             due_on=data.due_on,
+            description=data.description,
         )
     )
 
@@ -288,6 +314,38 @@ def _cancelled(view: Partnership, data: FollowUpCancelled, _at: str) -> None:
     )
 
 
+def _rescheduled(view: Partnership, data: FollowUpRescheduled, _at: str) -> None:
+    _change_open(view.follow_ups, data.follow_up_id, due_on=data.due_on)
+
+
+def _reassigned(view: Partnership, data: FollowUpReassigned, _at: str) -> None:
+    _change_open(view.follow_ups, data.follow_up_id, owner=owner_ref(data.owner))
+
+
+def _reopened(view: Partnership, data: FollowUpReopened, _at: str) -> None:
+    for index, follow_up in enumerate(view.follow_ups):
+        if follow_up.follow_up_id == data.follow_up_id and follow_up.state != "open":
+            view.follow_ups[index] = replace(
+                follow_up,
+                state="open",
+                completed_on=None,
+                outcome=None,
+                cancelled_on=None,
+                reason=None,
+                reopened_on=data.reopened_on,
+            )
+            return
+
+
+def _change_open(follow_ups: list[FollowUp], follow_up_id: str, **changes: object) -> None:
+    """Change one open follow-up, in place; a closed (or unknown) one stays as it is."""
+    for index, follow_up in enumerate(follow_ups):
+        if follow_up.follow_up_id == follow_up_id:
+            if follow_up.state == "open":
+                follow_ups[index] = replace(follow_up, **changes)
+            return
+
+
 def _amended(view: Partnership, data: AgreementAmended, _at: str) -> None:
     view.amendments.append(Amendment(amended_on=data.amended_on, summary=data.summary))
 
@@ -318,6 +376,9 @@ _BY_CLASS: dict[type, _Handler] = {
     FollowUpOpened: _opened,
     FollowUpCompleted: _completed,
     FollowUpCancelled: _cancelled,
+    FollowUpRescheduled: _rescheduled,
+    FollowUpReassigned: _reassigned,
+    FollowUpReopened: _reopened,
     AgreementAmended: _amended,
     AgreementTerminated: _terminated,
     AgreementRenewed: _renewed,

@@ -2,9 +2,9 @@
 
 `agreement_history` and `delegation_history` draw event data that today's deciders accept
 (dates on or after signing, transfers from the current owner, follow-ups closed once, only
-closing and notes after termination). `log_plan` interleaves several streams into the order
-they are appended. `recorded` turns event data into `RecordedEvent`s without a database, for
-the pure folds.
+closing or moving follow-ups and notes after termination). `log_plan` interleaves several
+streams into the order they are appended. `recorded` turns event data into `RecordedEvent`s
+without a database, for the pure folds.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from events.catalogue import (
     FollowUpCancelled,
     FollowUpCompleted,
     FollowUpOpened,
+    FollowUpReassigned,
+    FollowUpReopened,
+    FollowUpRescheduled,
     NoteAttached,
     Owner,
     Party,
@@ -100,18 +103,21 @@ def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
     ]
     owner: Owner | None = None
     open_ids: list[str] = []
+    closed_ids: list[str] = []
     opened = 0
     ended = False
     for _ in range(draw(st.integers(0, max_events))):
         choices = ["note"]
         if open_ids:
-            choices += ["complete", "cancel"]
+            choices += ["complete", "cancel", "reschedule", "reassign"]
         if not ended:
             choices += ["witness", "endorse", "assign", "open", "open", "amend", "terminate"]
             if owner is not None:
                 choices.append("transfer")
             if expires_on is not None:
                 choices.append("renew")
+            if closed_ids:
+                choices.append("reopen")
         day = _after(draw, signed_on)
         match draw(st.sampled_from(choices)):
             case "note":
@@ -138,7 +144,12 @@ def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
                 current = owner_id(owner)
                 new = draw(st.sampled_from([o for o in OWNERS if owner_id(o) != current]))
                 history.append(
-                    ResponsibilityTransferred(from_owner=owner, to_owner=new, transferred_on=day)
+                    ResponsibilityTransferred(
+                        from_owner=owner,
+                        to_owner=new,
+                        transferred_on=day,
+                        move_open_follow_ups=draw(st.booleans()),
+                    )
                 )
                 owner = new
             case "open":
@@ -155,18 +166,37 @@ def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
                 )
             case "complete":
                 follow_up_id = open_ids.pop(draw(st.integers(0, len(open_ids) - 1)))
+                closed_ids.append(follow_up_id)
                 outcome = draw(st.none() | st.just("done"))
                 history.append(
                     FollowUpCompleted(follow_up_id=follow_up_id, completed_on=day, outcome=outcome)
                 )
             case "cancel":
                 follow_up_id = open_ids.pop(draw(st.integers(0, len(open_ids) - 1)))
+                closed_ids.append(follow_up_id)
                 history.append(
                     FollowUpCancelled(follow_up_id=follow_up_id, cancelled_on=day, reason="moot")
                 )
             case "amend":
                 history.append(
                     AgreementAmended(amended_on=day, summary=f"amendment {len(history)}")
+                )
+            case "reschedule":
+                history.append(
+                    FollowUpRescheduled(follow_up_id=draw(st.sampled_from(open_ids)), due_on=day)
+                )
+            case "reassign":
+                history.append(
+                    FollowUpReassigned(
+                        follow_up_id=draw(st.sampled_from(open_ids)),
+                        owner=draw(st.sampled_from(OWNERS)),
+                    )
+                )
+            case "reopen":
+                follow_up_id = closed_ids.pop(draw(st.integers(0, len(closed_ids) - 1)))
+                open_ids.append(follow_up_id)
+                history.append(
+                    FollowUpReopened(follow_up_id=follow_up_id, reopened_on=day, reason="again")
                 )
             case "renew":
                 assert expires_on is not None

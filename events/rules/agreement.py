@@ -28,8 +28,11 @@ rules here need the stream's past. Each refusal names a stable rule (the 422's `
 | `transfer_from_not_current_owner` | `from_owner` is not the current owner (as recorded) |
 | `transfer_to_same_owner` | a transfer whose `to_owner` is the current owner |
 | `follow_up_already_exists` | opening a follow-up id already used in this agreement |
-| `follow_up_unknown` | completing or cancelling a follow-up id never opened |
+| `follow_up_unknown` | closing, rescheduling, reassigning or reopening an id never opened |
 | `follow_up_already_closed` | completing or cancelling a follow-up already closed |
+| `follow_up_not_open` | rescheduling or reassigning a completed or cancelled follow-up |
+| `follow_up_already_open` | reopening a follow-up that is open |
+| `follow_up_reopened_before_signing` | `reopened_on` is before `signed_on` |
 | `too_many_witnesses` | a witness past `DocumentLimits.witnesses` |
 | `too_many_endorsements` | an endorsement past `DocumentLimits.endorsements` |
 | `too_many_follow_ups` | a follow-up opened past `DocumentLimits.follow_ups` (all count) |
@@ -39,7 +42,8 @@ There is no separate `agreement_not_signed`: the only unsigned agreement is an e
 so witnessing, endorsing, assigning or opening follow-ups before signing is refused as
 `stream_must_start_with_signing`. After termination, witness, endorse, assign, transfer, open a
 follow-up, amend and a second termination are `agreement_ended`; completing or cancelling the
-follow-ups still open, and notes, remain possible. Renewing a terminated agreement is
+follow-ups still open (and rescheduling or reassigning them), and notes, remain possible;
+reopening one is `agreement_ended`. Renewing a terminated agreement is
 `agreement_ended` too: expiry is not termination, so an expired agreement may be renewed.
 The date rules allow the signing day itself.
 
@@ -79,6 +83,9 @@ from events.catalogue import (
     FollowUpCancelled,
     FollowUpCompleted,
     FollowUpOpened,
+    FollowUpReassigned,
+    FollowUpReopened,
+    FollowUpRescheduled,
     NoteAttached,
     Owner,
     ResponsibilityAssigned,
@@ -97,6 +104,9 @@ _ALLOWED: frozenset[type[EventData]] = frozenset(
         FollowUpOpened,
         FollowUpCompleted,
         FollowUpCancelled,
+        FollowUpRescheduled,
+        FollowUpReassigned,
+        FollowUpReopened,
         AgreementAmended,
         AgreementTerminated,
         NoteAttached,
@@ -104,7 +114,7 @@ _ALLOWED: frozenset[type[EventData]] = frozenset(
 )
 
 _ALLOWED_AFTER_END: frozenset[type[EventData]] = frozenset(
-    {FollowUpCompleted, FollowUpCancelled, NoteAttached}
+    {FollowUpCompleted, FollowUpCancelled, FollowUpRescheduled, FollowUpReassigned, NoteAttached}
 )
 
 
@@ -223,6 +233,10 @@ class _Draft:
                 opened, closed = self._sets()
                 opened.discard(fid)
                 closed.add(fid)
+            case FollowUpReopened(follow_up_id=fid):
+                opened, closed = self._sets()
+                closed.discard(fid)
+                opened.add(fid)
             case AgreementTerminated():
                 self.terminated = True
             case AgreementWitnessed():
@@ -304,8 +318,25 @@ def _check_one(state: _Draft, event: EventData, index: int) -> None:
                 )
             if fid not in state.open_follow_ups:
                 raise RuleViolation("follow_up_unknown", f"no follow-up {fid!r} was opened", index)
+        case FollowUpRescheduled(follow_up_id=fid) | FollowUpReassigned(follow_up_id=fid):
+            _check_known(state, fid, index)
+            if fid not in state.open_follow_ups:
+                raise RuleViolation(
+                    "follow_up_not_open",
+                    f"follow-up {fid!r} was completed or cancelled: reopen it first",
+                    index,
+                )
+        case FollowUpReopened(follow_up_id=fid):
+            _check_known(state, fid, index)
+            if fid in state.open_follow_ups:
+                raise RuleViolation("follow_up_already_open", f"follow-up {fid!r} is open", index)
         case _:
             pass
+
+
+def _check_known(state: _Draft, fid: str, index: int) -> None:
+    if fid not in state.open_follow_ups and fid not in state.closed_follow_ups:
+        raise RuleViolation("follow_up_unknown", f"no follow-up {fid!r} was opened", index)
 
 
 def _check_limits(state: _Draft, event: EventData, index: int, limits: DocumentLimits) -> None:
@@ -393,8 +424,10 @@ def _dated(event: EventData) -> tuple[str, dt.date] | None:
             return "assigned_before_signing", day
         case ResponsibilityTransferred(transferred_on=day):
             return "transferred_before_signing", day
-        case FollowUpOpened(due_on=day):
+        case FollowUpOpened(due_on=day) | FollowUpRescheduled(due_on=day):
             return "follow_up_due_before_signing", day
+        case FollowUpReopened(reopened_on=day):
+            return "follow_up_reopened_before_signing", day
         case FollowUpCompleted(completed_on=day) | FollowUpCancelled(cancelled_on=day):
             return "follow_up_closed_before_signing", day
         case AgreementAmended(amended_on=day):
