@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import re
 import unicodedata
 from typing import Annotated, ClassVar, Literal
@@ -65,9 +66,13 @@ class _Shape(
 
 
 class Person(_Shape, frozen=True):
+    """A named person. `name_latin` is a romanised form beside a name in another script
+    (佐藤花子 / Hanako Sato): shown beside the name, never part of who the person is."""
+
     name: Text
     title: Text | None = None
     organisation: Text | None = None
+    name_latin: Text | None = None
 
 
 class Party(_Shape, frozen=True):
@@ -103,6 +108,7 @@ class DelegationFormed(EventData, frozen=True):
 
 
 AgreementKind = Literal["MoC", "MoU", "partnership", "other"]
+Renewal = Literal["none", "automatic", "by_decision"]
 
 
 class AgreementSigned(EventData, frozen=True):
@@ -115,6 +121,25 @@ class AgreementSigned(EventData, frozen=True):
     sectors: Annotated[list[Text], msgspec.Meta(max_length=20)] = []
     summary: LongText | None = None
     announced_on: dt.date | None = None
+    effective_on: dt.date | None = None
+    """When the agreement takes effect; the signing day when left out."""
+    expires_on: dt.date | None = None
+    """The end of its first term; without it the agreement runs until terminated."""
+    renewal: Renewal | None = None
+    """What happens at `expires_on`: nothing (`none`, the default), a renewal by the same term
+    (`automatic`), or only a recorded AgreementRenewed (`by_decision`)."""
+    renewal_term_months: Annotated[int, msgspec.Meta(ge=1, le=1200)] | None = None
+    """The term an automatic renewal adds to the expiry."""
+    notice_days: Annotated[int, msgspec.Meta(ge=0, le=3660)] | None = None
+    """Days of notice a party must give before the expiry not to renew (shown, not enforced)."""
+
+
+class AgreementRenewed(EventData, frozen=True):
+    """A decided renewal: the agreement now expires on `expires_on`."""
+
+    renewed_on: dt.date
+    expires_on: dt.date
+    reason: LongText | None = None
 
 
 class AgreementWitnessed(EventData, frozen=True):
@@ -136,10 +161,18 @@ class ResponsibilityAssigned(EventData, frozen=True):
 
 
 class ResponsibilityTransferred(EventData, frozen=True):
+    """A hand-over. The mandate (`assigned_by`, `scope`) stays with the agreement; the
+    outgoing owner's open follow-ups move to `to_owner` unless `move_open_follow_ups` is
+    false. v2: that field; a v1 event (recorded when hand-overs moved nothing) reads as
+    `false` (`events.upcasting`), so it keeps its meaning."""
+
+    schema_version: ClassVar[int] = 2
+
     from_owner: Owner
     to_owner: Owner
     transferred_on: dt.date
     reason: LongText | None = None
+    move_open_follow_ups: bool = True
 
 
 class FollowUpOpened(EventData, frozen=True):
@@ -147,6 +180,31 @@ class FollowUpOpened(EventData, frozen=True):
     title: Text
     owner: Owner
     due_on: dt.date
+    description: LongText | None = None
+
+
+class FollowUpRescheduled(EventData, frozen=True):
+    """An open follow-up is now due on `due_on`."""
+
+    follow_up_id: Slug
+    due_on: dt.date
+    reason: LongText | None = None
+
+
+class FollowUpReassigned(EventData, frozen=True):
+    """One open follow-up now belongs to `owner` (the agreement's owner stays)."""
+
+    follow_up_id: Slug
+    owner: Owner
+    reason: LongText | None = None
+
+
+class FollowUpReopened(EventData, frozen=True):
+    """A completed or cancelled follow-up is open again."""
+
+    follow_up_id: Slug
+    reopened_on: dt.date
+    reason: LongText
 
 
 class FollowUpCompleted(EventData, frozen=True):
@@ -242,6 +300,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     for cls in (
         DelegationFormed,
         AgreementSigned,
+        AgreementRenewed,
         AgreementWitnessed,
         AgreementEndorsed,
         ResponsibilityAssigned,
@@ -249,6 +308,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         FollowUpOpened,
         FollowUpCompleted,
         FollowUpCancelled,
+        FollowUpRescheduled,
+        FollowUpReassigned,
+        FollowUpReopened,
         AgreementAmended,
         AgreementTerminated,
         NoteAttached,
@@ -282,17 +344,33 @@ def encode_data(data: EventData) -> bytes:
 
 
 def owner_id(owner: Owner) -> str:
-    """Stable identifier of an owner: slug of the unit, plus the person's name when named.
+    """Stable identifier of an owner: id of the unit, plus the person's name when named.
 
-    Two owners with the same unit and person name are the same owner, whatever titles say.
+    Two owners with the same unit and person name are the same owner, whatever titles (or
+    `name_latin`) say. Derived, never stored in the log: projections compute it, so a change
+    here is a projection version bump, not a new event schema.
     """
-    key = _slug(owner.unit)
+    key = name_id(owner.unit)
     if owner.person is not None:
-        key += "--" + _slug(owner.person.name)
+        key += "--" + name_id(owner.person.name)
     return key
 
 
 @functools.lru_cache(maxsize=4096)
-def _slug(text: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "x"
+def name_id(text: str) -> str:
+    """A URL-safe id for a name in any script, readable where the name is Latin.
+
+    An ASCII name gets its slug ("Els Verhulst" → `els-verhulst`, as ids always were). Any
+    other name loses letters in a slug (accents, or all of 佐藤花子 and 鈴木一郎, which both
+    slugged to `x` and merged two owners), so it gets the slug of what is Latin in it plus a
+    short hash of its exact NFC text: `muller-3f2a9c01`, `5d41402a`. Distinct names then get
+    distinct ids; the same name typed on two keyboards (NFC) gets one. Only ASCII case and
+    punctuation still fold together ("Ministry of Finance" and "MINISTRY of finance").
+    """
+    nfc = unicodedata.normalize("NFC", text)
+    ascii_text = unicodedata.normalize("NFKD", nfc).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if slug and nfc.isascii():
+        return slug
+    digest = hashlib.sha256(nfc.encode()).hexdigest()[:8]
+    return f"{slug}-{digest}" if slug else digest

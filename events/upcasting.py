@@ -52,3 +52,9 @@ def decode_stored(type_name: str, schema_version: int, data: bytes) -> EventData
             raise UnreadableEvent(f"no upcaster for {type_name} v{version}")
         document = step(document)
     return msgspec.convert(document, cls)
+
+
+@upcaster("ResponsibilityTransferred", 1)
+def _transfer_moved_nothing(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 hand-overs left the open follow-ups with the outgoing owner: say so explicitly."""
+    return {**data, "move_open_follow_ups": False}

@@ -36,8 +36,9 @@ from projections.owner_view import OwnerRow, owner_rows
 from projections.partnership_view import Partnership
 
 NAME = "owners"
-SCHEMA_VERSION = 2
-"""2: state, due date and position as columns (owner pages are counted in SQL)."""
+SCHEMA_VERSION = 3
+"""2: state, due date and position as columns (owner pages are counted in SQL). 3: owner ids
+distinct for names in any script (`name_id`)."""
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(OwnerRow)

@@ -25,6 +25,7 @@ from events.catalogue import (
     AgreementAmended,
     AgreementEndorsed,
     AgreementKind,
+    AgreementRenewed,
     AgreementSigned,
     AgreementTerminated,
     AgreementWitnessed,
@@ -32,15 +33,20 @@ from events.catalogue import (
     FollowUpCancelled,
     FollowUpCompleted,
     FollowUpOpened,
+    FollowUpReassigned,
+    FollowUpReopened,
+    FollowUpRescheduled,
     NoteAttached,
     Owner,
     Party,
     Person,
+    Renewal,
     ResponsibilityAssigned,
     ResponsibilityTransferred,
     owner_id,
 )
 from events.envelope import RecordedEvent
+from events.rules.agreement import owner_key
 from projections._decode import event_data
 from projections._trusted import trusted_kinds
 
@@ -49,7 +55,9 @@ NOTES_KEPT = 20
 """Notes a document shows (the latest); `note_count` counts them all."""
 
 FollowUpState = Literal["open", "completed", "cancelled"]
-Status = Literal["active", "terminated"]
+Status = Literal["announced", "active", "expired", "terminated"]
+"""As shown: `expired` is judged at read time (`projections.term`); stored documents hold
+`active` or `terminated`."""
 
 
 class _View(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -92,6 +100,9 @@ class FollowUp(_View, frozen=True, kw_only=True):
     outcome: str | None = None
     cancelled_on: dt.date | None = None
     reason: str | None = None
+    description: str | None = None
+    reopened_on: dt.date | None = None
+    """The day it was last reopened (its earlier closing is in the history)."""
 
 
 class Amendment(_View, frozen=True, kw_only=True):
@@ -120,6 +131,17 @@ class Partnership(msgspec.Struct, kw_only=True, dict=True):
     sectors: list[str] = []
     summary: str | None = None
     announced_on: dt.date | None = None
+    effective_on: dt.date | None = None
+    expires_on: dt.date | None = None
+    """The recorded expiry: the signing's, moved by each decided renewal (AgreementRenewed)."""
+    renewal: Renewal | None = None
+    renewal_term_months: int | None = None
+    notice_days: int | None = None
+    renewed_on: dt.date | None = None
+    """The day of the latest decided renewal."""
+    next_expires_on: dt.date | None = None
+    """When the agreement next expires, judged at read time (an automatic renewal rolls it
+    forward by its term); stored as the recorded expiry."""
     signed_at: str
     """Business time of the signing event (`occurred_at`)."""
     witnesses: list[Witness] = []
@@ -224,7 +246,25 @@ def _assigned(view: Partnership, data: ResponsibilityAssigned, _at: str) -> None
 
 
 def _transferred(view: Partnership, data: ResponsibilityTransferred, _at: str) -> None:
-    view.owner = _responsible(data.to_owner, data.transferred_on)
+    """The new owner takes over the mandate as it was given (who assigned it, its scope) and,
+    unless told not to, the outgoing owner's open follow-ups."""
+    before = view.owner
+    view.owner = _responsible(
+        data.to_owner,
+        data.transferred_on,
+        assigned_by=None if before is None else before.assigned_by,
+        scope=None if before is None else before.scope,
+    )
+    if not data.move_open_follow_ups:
+        return
+    outgoing, incoming = owner_key(data.from_owner), owner_ref(data.to_owner)
+    for index, follow_up in enumerate(view.follow_ups):
+        if follow_up.state == "open" and _key_of(follow_up.owner) == outgoing:
+            view.follow_ups[index] = replace(follow_up, owner=incoming)
+
+
+def _key_of(ref: OwnerRef) -> tuple[str, str | None]:
+    return owner_key(Owner(unit=ref.unit, person=ref.person))
 
 
 def _opened(view: Partnership, data: FollowUpOpened, _at: str) -> None:
@@ -238,6 +278,7 @@ def _opened(view: Partnership, data: FollowUpOpened, _at: str) -> None:
             title=data.title,
             owner=owner_ref(data.owner),
             due_on=data.due_on,
+            description=data.description,
         )
     )
 
@@ -273,8 +314,46 @@ def _cancelled(view: Partnership, data: FollowUpCancelled, _at: str) -> None:
     )
 
 
+def _rescheduled(view: Partnership, data: FollowUpRescheduled, _at: str) -> None:
+    _change_open(view.follow_ups, data.follow_up_id, due_on=data.due_on)
+
+
+def _reassigned(view: Partnership, data: FollowUpReassigned, _at: str) -> None:
+    _change_open(view.follow_ups, data.follow_up_id, owner=owner_ref(data.owner))
+
+
+def _reopened(view: Partnership, data: FollowUpReopened, _at: str) -> None:
+    for index, follow_up in enumerate(view.follow_ups):
+        if follow_up.follow_up_id == data.follow_up_id and follow_up.state != "open":
+            view.follow_ups[index] = replace(
+                follow_up,
+                state="open",
+                completed_on=None,
+                outcome=None,
+                cancelled_on=None,
+                reason=None,
+                reopened_on=data.reopened_on,
+            )
+            return
+
+
+def _change_open(follow_ups: list[FollowUp], follow_up_id: str, **changes: object) -> None:
+    """Change one open follow-up, in place; a closed (or unknown) one stays as it is."""
+    for index, follow_up in enumerate(follow_ups):
+        if follow_up.follow_up_id == follow_up_id:
+            if follow_up.state == "open":
+                follow_ups[index] = replace(follow_up, **changes)
+            return
+
+
 def _amended(view: Partnership, data: AgreementAmended, _at: str) -> None:
     view.amendments.append(Amendment(amended_on=data.amended_on, summary=data.summary))
+
+
+def _renewed(view: Partnership, data: AgreementRenewed, _at: str) -> None:
+    view.expires_on = data.expires_on
+    view.next_expires_on = data.expires_on
+    view.renewed_on = data.renewed_on
 
 
 def _terminated(view: Partnership, data: AgreementTerminated, _at: str) -> None:
@@ -297,8 +376,12 @@ _BY_CLASS: dict[type, _Handler] = {
     FollowUpOpened: _opened,
     FollowUpCompleted: _completed,
     FollowUpCancelled: _cancelled,
+    FollowUpRescheduled: _rescheduled,
+    FollowUpReassigned: _reassigned,
+    FollowUpReopened: _reopened,
     AgreementAmended: _amended,
     AgreementTerminated: _terminated,
+    AgreementRenewed: _renewed,
     NoteAttached: _noted,
 }
 """What each event type does to a signed partnership (any other type: only the stamps)."""
@@ -327,6 +410,12 @@ def _signed(
         sectors=list(data.sectors),
         summary=data.summary,
         announced_on=data.announced_on,
+        effective_on=data.effective_on,
+        expires_on=data.expires_on,
+        renewal=data.renewal,
+        renewal_term_months=data.renewal_term_months,
+        notice_days=data.notice_days,
+        next_expires_on=data.expires_on,
         signed_at=occurred_at,
         version=version,
         position=position,

@@ -1,12 +1,18 @@
 """The partnerships read model in SQL: one JSON document per agreement, plus a sector index.
 
 The document is the msgspec encoding of `Partnership`, so a read returns stored bytes as is
-and a rebuild writes the very same bytes. `status`, `owner_id` and the sectors table exist
-only to filter lists without decoding every document.
+and a rebuild writes the very same bytes. `status`, `owner_id`, `lapses_on` and the sectors
+table exist only to filter lists without decoding every document.
+
+`expired` is not stored (a document does not change when a day passes): the stored status is
+`announced`, `active` or `terminated`, and `lapses_on` (the recorded expiry of an agreement
+that does not renew automatically) lets a list judge `expired` and "expiring within N days"
+against the day of the read. An automatic renewal never lapses, so it is neither.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +30,7 @@ from sqlalchemy import (
     Text,
     and_,
     insert,
+    not_,
     select,
     true,
 )
@@ -32,11 +39,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from projections._sql import chunks, driver_statement, execute_rows, upsert
 from projections.partnership_view import Partnership
+from projections.term import status_on
 
 NAME = "partnerships"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """2: notes bounded (the latest shown, all counted). 3: filter indexes end with the id, the
-order lists are paged in."""
+order lists are paged in. 4: owner ids distinct for names in any script (`name_id`); the
+term (expiry, renewal) in documents and `lapses_on`."""
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Partnership)
@@ -59,12 +68,14 @@ def define_tables(metadata: MetaData, suffix: str = "", tag: str = "") -> Partne
         Column("status", String(16), nullable=False),
         Column("owner_id", Text, nullable=True),
         Column("signed_on", String(10), nullable=False),
+        Column("lapses_on", String(10), nullable=True),
         Column("position", BigInteger, nullable=False),
         PrimaryKeyConstraint("agreement_id", name=f"pk_partnerships{tag}"),
     )
     # A filtered page reads its rows in id order straight from these, without sorting.
     Index(f"ix_partnerships_status{tag}", docs.c.status, docs.c.agreement_id)
     Index(f"ix_partnerships_owner{tag}", docs.c.owner_id, docs.c.agreement_id)
+    Index(f"ix_partnerships_lapses{tag}", docs.c.lapses_on, docs.c.agreement_id)
     sectors = Table(
         f"partnership_sectors{suffix}",
         metadata,
@@ -112,10 +123,23 @@ def doc_rows(
             view.status,
             None if view.owner is None else view.owner.owner_id,
             view.signed_on.isoformat(),
+            _iso(lapses_on(view)),
             view.position,
         )
         for key, view in views.items()
     ]
+
+
+def lapses_on(view: Partnership) -> dt.date | None:
+    """The day after which the agreement is expired unless renewed: its recorded expiry,
+    unless it renews automatically (or is terminated: then expiry no longer matters)."""
+    if view.status == "terminated" or view.renewal == "automatic":
+        return None
+    return view.expires_on
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 def sector_rows(new: Iterable[Partnership]) -> list[tuple[Any, ...]]:
@@ -146,18 +170,43 @@ def save(
     execute_rows(connection, insert_sectors, sectors)
 
 
-def filter_condition(
-    tables: PartnershipTables,
-    *,
-    status: str | None = None,
-    owner: str | None = None,
-    sector: str | None = None,
-) -> Any:
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """A partnership list's filters (all optional, combined), and the day they are judged on:
+    `expired` and `expiring_within_days` change with the date, not with events."""
+
+    today: dt.date
+    status: str | None = None
+    owner: str | None = None
+    sector: str | None = None
+    expiring_within_days: int | None = None
+
+    def key(self) -> tuple[object, ...]:
+        """What an answer to these filters depends on (a cache key's part)."""
+        return (self.today, self.status, self.owner, self.sector, self.expiring_within_days)
+
+
+def filter_condition(tables: PartnershipTables, filters: Filters) -> Any:
     """The SQL condition on `tables.docs` for the list filters (all optional, combined)."""
     docs = tables.docs
     conditions: list[Any] = []
-    if status is not None:
+    today = filters.today.isoformat()
+    status, owner, sector = filters.status, filters.owner, filters.sector
+    lapsed = and_(docs.c.lapses_on.is_not(None), docs.c.lapses_on < today)
+    if status == "expired":
+        conditions += [docs.c.status == "active", lapsed]
+    elif status == "active":
+        conditions += [docs.c.status == "active", not_(lapsed)]
+    elif status is not None:
         conditions.append(docs.c.status == status)
+    if filters.expiring_within_days is not None:
+        until = (filters.today + dt.timedelta(days=filters.expiring_within_days)).isoformat()
+        conditions += [
+            docs.c.status == "active",
+            docs.c.lapses_on.is_not(None),
+            docs.c.lapses_on >= today,
+            docs.c.lapses_on <= until,
+        ]
     if owner is not None:
         conditions.append(docs.c.owner_id == owner)
     if sector is not None:
@@ -170,16 +219,17 @@ def filter_condition(
     return and_(true(), *conditions)
 
 
-def matches(
-    view: Partnership,
-    *,
-    status: str | None = None,
-    owner: str | None = None,
-    sector: str | None = None,
-) -> bool:
+def matches(view: Partnership, filters: Filters) -> bool:
     """The same filters as `filter_condition`, on a document in memory."""
-    if status is not None and view.status != status:
+    status, owner, sector = filters.status, filters.owner, filters.sector
+    if status is not None and status_on(view, filters.today) != status:
         return False
+    days = filters.expiring_within_days
+    if days is not None:
+        lapses = lapses_on(view)
+        until = filters.today + dt.timedelta(days=days)
+        if lapses is None or not filters.today <= lapses <= until:
+            return False
     if owner is not None and (view.owner is None or view.owner.owner_id != owner):
         return False
     return sector is None or sector_key(sector) in {sector_key(s) for s in view.sectors}

@@ -109,25 +109,27 @@ class ProjectionReader:
         status: str | None = None,
         owner: str | None = None,
         sector: str | None = None,
+        expiring_within_days: int | None = None,
+        today: dt.date | None = None,
         as_of_position: int | None = None,
         cut: Cut | None = None,
     ) -> tuple[list[bytes], int]:
-        """The stored JSON documents matching the filters, by signing date then id."""
+        """The stored JSON documents matching the filters, by signing date then id (their
+        status as stored: see `projections.term` for the status on a day)."""
+        filters = _filters(status, owner, sector, expiring_within_days, today)
         past = _cut(as_of_position, cut)
         if past is not None:
-            views, position = await self._partnerships_at(past, status, owner, sector)
+            views, position = await self._partnerships_at(past, filters)
             return [partnerships.encode(view) for view in views], position
         docs = LIVE.partnerships.docs
-        condition = partnerships.filter_condition(
-            LIVE.partnerships, status=status, owner=owner, sector=sector
-        )
+        condition = partnerships.filter_condition(LIVE.partnerships, filters)
         return await self._docs_at(
             partnerships.NAME,
             docs,
             condition,
             docs.c.doc,
             order_by=(docs.c.signed_on, docs.c.agreement_id),
-            answer=("partnerships", status, owner, sector),
+            answer=("partnerships", *filters.key()),
         )
 
     async def list_partnerships(
@@ -136,16 +138,23 @@ class ProjectionReader:
         status: str | None = None,
         owner: str | None = None,
         sector: str | None = None,
+        expiring_within_days: int | None = None,
+        today: dt.date | None = None,
         as_of_position: int | None = None,
         cut: Cut | None = None,
     ) -> tuple[list[Partnership], int]:
         past = _cut(as_of_position, cut)
         if past is None:
             docs, position = await self.list_partnerships_json(
-                status=status, owner=owner, sector=sector
+                status=status,
+                owner=owner,
+                sector=sector,
+                expiring_within_days=expiring_within_days,
+                today=today,
             )
             return [partnerships.decode(doc) for doc in docs], position
-        views, position = await self._partnerships_at(past, status, owner, sector)
+        filters = _filters(status, owner, sector, expiring_within_days, today)
+        views, position = await self._partnerships_at(past, filters)
         return [_plain(view) for view in views], position
 
     async def partnership_page(
@@ -155,14 +164,18 @@ class ProjectionReader:
         status: str | None = None,
         owner: str | None = None,
         sector: str | None = None,
+        expiring_within_days: int | None = None,
+        today: dt.date | None = None,
         search: partnership_search.Search | None = None,
     ) -> Page[PartnershipSummary]:
         """A page of partnership summaries by id (see `projections.pages`). The first page
         of a walk over the current state is one statement, and the one dashboards poll:
-        the cache may hold it."""
+        the cache may hold it. Statuses are those on `today`."""
+        filters = _filters(status, owner, sector, expiring_within_days, today)
+        day = filters.today
         answer = None
         if keyset.at is None and keyset.after is None:
-            answer = ("partnership-page", status, owner, sector, search, keyset.limit)
+            answer = ("partnership-page", *filters.key(), search, keyset.limit)
             held = self.cache.answer(answer)
             position = self.cache.position
             if held is not None and position is not None:
@@ -172,9 +185,7 @@ class ProjectionReader:
         docs = tables.docs
 
         def keep(view: Partnership) -> bool:
-            return partnerships.matches(
-                view, status=status, owner=owner, sector=sector
-            ) and partnership_search.matches(view, search)
+            return partnerships.matches(view, filters) and partnership_search.matches(view, search)
 
         async def fold(key: str) -> Partnership | None:
             cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
@@ -185,9 +196,7 @@ class ProjectionReader:
             name=partnerships.NAME,
             table=docs,
             id_column=docs.c.agreement_id,
-            condition=partnerships.filter_condition(
-                tables, status=status, owner=owner, sector=sector
-            )
+            condition=partnerships.filter_condition(tables, filters)
             & partnership_search.condition(docs, LIVE.search, search),
             keyset=keyset,
             decode=partnerships.decode,
@@ -197,12 +206,12 @@ class ProjectionReader:
         if found is None:
             assert keyset.at is not None
             cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
-            views, position = await self._partnerships_at(cut, status, owner, sector, search)
+            views, position = await self._partnerships_at(cut, filters, search)
             views.sort(key=lambda view: view.agreement_id)
             chosen, more = page_of(views, lambda v: v.agreement_id, keyset.after, keyset.limit)
-            return Page([partnership_summary(v) for v in chosen], position, more)
+            return Page([partnership_summary(v, day) for v in chosen], position, more)
         views, position, more = found
-        items = [partnership_summary(view) for view in views]
+        items = [partnership_summary(view, day) for view in views]
         if answer is not None:
             self.cache.offer_answer(answer, (items, more), position, 400 * (len(items) + 1))
         return Page(items, position, more)
@@ -570,17 +579,14 @@ class ProjectionReader:
     async def _partnerships_at(
         self,
         cut: Cut,
-        status: str | None,
-        owner: str | None,
-        sector: str | None,
+        filters: partnerships.Filters,
         search: partnership_search.Search | None = None,
     ) -> tuple[list[Partnership], int]:
         picture = await self._picture(cut)
         views = [
             view
             for view in picture.partnerships.values()
-            if partnerships.matches(view, status=status, owner=owner, sector=sector)
-            and partnership_search.matches(view, search)
+            if partnerships.matches(view, filters) and partnership_search.matches(view, search)
         ]
         views.sort(key=lambda view: (view.signed_on, view.agreement_id))
         return views, picture.position
@@ -637,3 +643,16 @@ def _plain_delegation(view: Delegation) -> Delegation:
 def _position(resolved: Cut) -> int:
     assert resolved.position is not None, "resolve() gives every cut a position"
     return resolved.position
+
+
+def _filters(
+    status: str | None,
+    owner: str | None,
+    sector: str | None,
+    expiring_within_days: int | None,
+    today: dt.date | None,
+) -> partnerships.Filters:
+    """The filters of a partnership list, judged on `today` (the UTC date when not given:
+    the service always gives the agency's)."""
+    day = dt.datetime.now(dt.UTC).date() if today is None else today
+    return partnerships.Filters(day, status, owner, sector, expiring_within_days)

@@ -17,6 +17,7 @@ from events.catalogue import Person
 from projections.delegation_view import Delegation
 from projections.owner_view import AgreementRef, FollowUpCounts, OwnerFollowUp, OwnerSummary
 from projections.partnership_view import OwnerRef, Partnership, Status
+from projections.term import next_expiry, status_on
 
 
 class FollowUpTally(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,8 +33,11 @@ class PartnershipSummary(msgspec.Struct, frozen=True, kw_only=True):
     parties: list[str]
     """The parties' organisations, in the order signed."""
     status: Status
+    """Judged on the day of the read (`expired` past an expiry nothing renewed)."""
     owner: OwnerRef | None
     signed_on: dt.date
+    next_expires_on: dt.date | None
+    """When it next expires, as of the day of the read; None: runs until terminated."""
     delegation_id: str | None
     follow_ups: FollowUpTally
     next_due_on: dt.date | None
@@ -86,7 +90,8 @@ class OwnerDocument(msgspec.Struct, frozen=True, kw_only=True):
     today: dt.date
 
 
-def partnership_summary(view: Partnership) -> PartnershipSummary:
+def partnership_summary(view: Partnership, today: dt.date) -> PartnershipSummary:
+    """The list item of `view` as shown on `today` (its status and expiry depend on the day)."""
     open_due = [f.due_on for f in view.follow_ups if f.state == "open"]
     owner = view.owner
     return PartnershipSummary(
@@ -94,11 +99,12 @@ def partnership_summary(view: Partnership) -> PartnershipSummary:
         kind=str(view.kind),
         title=view.title,
         parties=[party.organisation for party in view.parties],
-        status=view.status,
+        status=status_on(view, today),
         owner=None
         if owner is None
         else OwnerRef(owner_id=owner.owner_id, unit=owner.unit, person=_person(owner.person)),
         signed_on=view.signed_on,
+        next_expires_on=next_expiry(view, today),
         delegation_id=view.delegation_id,
         follow_ups=FollowUpTally(
             open=len(open_due),
@@ -164,4 +170,9 @@ def _person(person: Person | None) -> Person | None:
     encodes the same but is another class)."""
     if person is None or type(person) is Person:
         return person
-    return Person(name=person.name, title=person.title, organisation=person.organisation)
+    return Person(
+        name=person.name,
+        title=person.title,
+        organisation=person.organisation,
+        name_latin=person.name_latin,
+    )

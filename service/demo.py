@@ -37,7 +37,7 @@ DELEGATION_ID = "delegation-bem-japan-2022"
 _FLANDERS = "Government of Flanders"
 _FIT = "Flanders Investment & Trade"
 
-_JAMBON = Person(name="Jan Jambon", title="Minister-President of Flanders", organisation=_FLANDERS)
+_JAMBON = Person(name="Jan Jambon", title="Minister-President", organisation=_FLANDERS)
 
 
 def _day(day: int) -> dt.date:
@@ -207,8 +207,8 @@ _IMEC_RAPIDUS = _stream(
         AgreementEndorsed(
             endorser=Person(
                 name="Yasutoshi Nishimura",
-                title="Minister of Economy, Trade and Industry",
-                organisation="Ministry of Economy, Trade and Industry (METI)",
+                title="Minister of Economy",
+                organisation="Ministry of Economy, Trade & Industry (METI)",
             ),
             on_behalf_of="METI",
             endorsed_on=_day(6),

@@ -47,7 +47,7 @@ async def replay_command(args: argparse.Namespace, settings: Settings) -> int:
         picture = await picture_at(store, cut)
     finally:
         await store.close()
-    today = args.today or settings.today()
+    today = args.today or settings.current_date()
     document: dict[str, Any] = {"position": picture.position}
     if args.partnership:
         found = picture.partnerships.get(stream_id(partnership_view.CATEGORY, args.partnership))

@@ -1,8 +1,9 @@
 """The service's settings: environment first, command-line overrides on top.
 
 Every limit the HTTP layer enforces lives here, so that it is documented once and a test can
-set it at, and past, its value. `today` is a function so that tests can fix the date that
-decides which follow-ups are overdue.
+set it at, and past, its value. "Today" (which follow-ups are overdue) is the date in the
+agency's time zone, not the server's: for the Tokyo office a follow-up due today is not overdue
+at 09:00 local time. `today` and `clock` let tests fix it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import zoneinfo
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,9 +21,23 @@ from events.rules import DocumentLimits
 MiB = 1024 * 1024
 
 
-def utc_today() -> dt.date:
-    """Today's date in UTC: the register's notion of "today" for overdue follow-ups."""
-    return dt.datetime.now(dt.UTC).date()
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def date_in_zone(instant: dt.datetime, zone: str) -> dt.date:
+    """The calendar date at `instant` in the IANA time zone `zone`."""
+    return instant.astimezone(zoneinfo.ZoneInfo(zone)).date()
+
+
+def time_zone(raw: str) -> str:
+    """An IANA time zone name, checked now: a typo must stop the start, not skew "today"."""
+    name = raw.strip()
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"AGREEMENTS_TIME_ZONE: unknown time zone {raw!r}") from error
+    return name
 
 
 def print_bootstrap_token(secret: str) -> None:
@@ -60,7 +76,11 @@ class Settings:
     bootstrap_admin_token: bool = True
     """On first start with no tokens, create an admin token and hand it to `announce_token`."""
     announce_token: Callable[[str], None] = print_bootstrap_token
-    today: Callable[[], dt.date] = utc_today
+    time_zone: str = "UTC"
+    """The agency's IANA time zone (e.g. `Asia/Tokyo`): "today" and overdue are judged in it."""
+    today: Callable[[], dt.date] | None = None
+    """Fixes "today" (tests, replays); None: the date in `time_zone` by `clock`."""
+    clock: Callable[[], dt.datetime] = utc_now
     start_projections: bool = True
     """False for one-shot commands that must not run the projection runner."""
     pool_size: int = 10
@@ -115,6 +135,15 @@ class Settings:
     closed (it reconnects from its last id and catches up from the log)."""
     live_send_timeout_seconds: float = 60.0
     """A live stream whose client takes no data for this long is closed."""
+
+    def __post_init__(self) -> None:
+        time_zone(self.time_zone)
+
+    def current_date(self) -> dt.date:
+        """Today in the agency's time zone: the date that decides which follow-ups are overdue."""
+        if self.today is not None:
+            return self.today()
+        return date_in_zone(self.clock(), self.time_zone)
 
     def document_limits(self) -> DocumentLimits:
         """The caps on an agreement's lists, for `open_store`."""
@@ -184,4 +213,5 @@ _FROM_ENV: dict[str, Callable[[str], Any]] = {
     "live_heartbeat_seconds": float,
     "live_max_lag": int,
     "live_send_timeout_seconds": float,
+    "time_zone": time_zone,
 }

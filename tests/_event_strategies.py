@@ -2,9 +2,9 @@
 
 `agreement_history` and `delegation_history` draw event data that today's deciders accept
 (dates on or after signing, transfers from the current owner, follow-ups closed once, only
-closing and notes after termination). `log_plan` interleaves several streams into the order
-they are appended. `recorded` turns event data into `RecordedEvent`s without a database, for
-the pure folds.
+closing or moving follow-ups and notes after termination). `log_plan` interleaves several
+streams into the order they are appended. `recorded` turns event data into `RecordedEvent`s
+without a database, for the pure folds.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from events.catalogue import (
     AgreementAmended,
     AgreementEndorsed,
+    AgreementRenewed,
     AgreementSigned,
     AgreementTerminated,
     AgreementWitnessed,
@@ -30,10 +31,14 @@ from events.catalogue import (
     FollowUpCancelled,
     FollowUpCompleted,
     FollowUpOpened,
+    FollowUpReassigned,
+    FollowUpReopened,
+    FollowUpRescheduled,
     NoteAttached,
     Owner,
     Party,
     Person,
+    Renewal,
     ResponsibilityAssigned,
     ResponsibilityTransferred,
     encode_data,
@@ -51,11 +56,16 @@ PEOPLE = [
     Person(name="Joy Donné", title="CEO", organisation="FIT"),
 ]
 UNITS = ["FIT Tokyo office", "FIT Osaka office", "VLAIO"]
+JAPANESE = [
+    Person(name="佐藤花子", name_latin="Hanako Sato"),
+    Person(name="鈴木一郎", title="課長"),
+]
 OWNERS = [Owner(unit=unit) for unit in UNITS] + [
-    Owner(unit=unit, person=person) for unit in UNITS[:2] for person in PEOPLE[:2]
+    Owner(unit=unit, person=person) for unit in UNITS[:2] for person in [*PEOPLE[:2], *JAPANESE]
 ]
 
 _START = dt.date(2022, 1, 1)
+RENEWALS: list[Renewal | None] = [None, "none", "automatic", "by_decision"]
 
 
 def _after(draw: st.DrawFn, day: dt.date) -> dt.date:
@@ -72,6 +82,10 @@ def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
         Party(organisation=name, signatory=draw(st.none() | st.sampled_from(PEOPLE)))
         for name in organisations
     ]
+    expires_on = draw(
+        st.none() | st.builds(lambda d: signed_on + dt.timedelta(days=d), st.integers(1, 1500))
+    )
+    renewal = None if expires_on is None else draw(st.sampled_from(RENEWALS))
     history: list[EventData] = [
         AgreementSigned(
             kind=draw(st.sampled_from(["MoC", "MoU", "partnership", "other"])),
@@ -80,20 +94,30 @@ def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
             signed_on=signed_on,
             place=draw(st.none() | st.sampled_from(["Tokyo", "Osaka"])),
             sectors=draw(st.lists(st.sampled_from(SECTORS), max_size=3, unique=True)),
+            expires_on=expires_on,
+            renewal=renewal,
+            renewal_term_months=draw(st.sampled_from([1, 12, 36]))
+            if renewal == "automatic"
+            else None,
         )
     ]
     owner: Owner | None = None
     open_ids: list[str] = []
+    closed_ids: list[str] = []
     opened = 0
     ended = False
     for _ in range(draw(st.integers(0, max_events))):
         choices = ["note"]
         if open_ids:
-            choices += ["complete", "cancel"]
+            choices += ["complete", "cancel", "reschedule", "reassign"]
         if not ended:
             choices += ["witness", "endorse", "assign", "open", "open", "amend", "terminate"]
             if owner is not None:
                 choices.append("transfer")
+            if expires_on is not None:
+                choices.append("renew")
+            if closed_ids:
+                choices.append("reopen")
         day = _after(draw, signed_on)
         match draw(st.sampled_from(choices)):
             case "note":
@@ -120,7 +144,12 @@ def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
                 current = owner_id(owner)
                 new = draw(st.sampled_from([o for o in OWNERS if owner_id(o) != current]))
                 history.append(
-                    ResponsibilityTransferred(from_owner=owner, to_owner=new, transferred_on=day)
+                    ResponsibilityTransferred(
+                        from_owner=owner,
+                        to_owner=new,
+                        transferred_on=day,
+                        move_open_follow_ups=draw(st.booleans()),
+                    )
                 )
                 owner = new
             case "open":
@@ -137,12 +166,14 @@ def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
                 )
             case "complete":
                 follow_up_id = open_ids.pop(draw(st.integers(0, len(open_ids) - 1)))
+                closed_ids.append(follow_up_id)
                 outcome = draw(st.none() | st.just("done"))
                 history.append(
                     FollowUpCompleted(follow_up_id=follow_up_id, completed_on=day, outcome=outcome)
                 )
             case "cancel":
                 follow_up_id = open_ids.pop(draw(st.integers(0, len(open_ids) - 1)))
+                closed_ids.append(follow_up_id)
                 history.append(
                     FollowUpCancelled(follow_up_id=follow_up_id, cancelled_on=day, reason="moot")
                 )
@@ -150,6 +181,27 @@ def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
                 history.append(
                     AgreementAmended(amended_on=day, summary=f"amendment {len(history)}")
                 )
+            case "reschedule":
+                history.append(
+                    FollowUpRescheduled(follow_up_id=draw(st.sampled_from(open_ids)), due_on=day)
+                )
+            case "reassign":
+                history.append(
+                    FollowUpReassigned(
+                        follow_up_id=draw(st.sampled_from(open_ids)),
+                        owner=draw(st.sampled_from(OWNERS)),
+                    )
+                )
+            case "reopen":
+                follow_up_id = closed_ids.pop(draw(st.integers(0, len(closed_ids) - 1)))
+                open_ids.append(follow_up_id)
+                history.append(
+                    FollowUpReopened(follow_up_id=follow_up_id, reopened_on=day, reason="again")
+                )
+            case "renew":
+                assert expires_on is not None
+                expires_on += dt.timedelta(days=draw(st.integers(1, 1500)))
+                history.append(AgreementRenewed(renewed_on=day, expires_on=expires_on))
             case "terminate":
                 ended = True
                 history.append(AgreementTerminated(terminated_on=day, reason="ended"))

@@ -23,6 +23,12 @@ from service.demo import SEED
 from tests._event_strategies import ACTOR, append_plan, log_plan
 
 TODAY = dt.date(2023, 6, 1)
+_DAY_FILTERS: list[tuple[str | None, int | None, dt.date]] = [
+    (status, None, day)
+    for status in ("active", "expired", "terminated")
+    for day in (TODAY, dt.date(2025, 6, 1))
+] + [(None, 400, TODAY)]
+"""Filters judged on a day (in SQL live, in memory as of a position): they must agree."""
 
 
 @pytest.fixture
@@ -39,6 +45,7 @@ async def _as_of_matches_live(path: Path, plan: list[tuple[str, list[EventData]]
         runner = ProjectionRunner(store)
         reader = ProjectionReader(store)
         seen = {}
+        filtered = {}
         for step in plan:
             (position,) = await append_plan(store, [step])
             await runner.catch_up()
@@ -47,6 +54,12 @@ async def _as_of_matches_live(path: Path, plan: list[tuple[str, list[EventData]]
                 await reader.list_owners(today=TODAY),
                 await reader.list_delegations_json(),
             )
+            filtered[position] = [
+                await reader.list_partnerships_json(
+                    status=status, expiring_within_days=days, today=day
+                )
+                for status, days, day in _DAY_FILTERS
+            ]
         for position, live in seen.items():
             past = (
                 await reader.list_partnerships_json(as_of_position=position),
@@ -54,6 +67,12 @@ async def _as_of_matches_live(path: Path, plan: list[tuple[str, list[EventData]]
                 await reader.list_delegations_json(as_of_position=position),
             )
             assert past == live
+            assert [
+                await reader.list_partnerships_json(
+                    status=status, expiring_within_days=days, today=day, as_of_position=position
+                )
+                for status, days, day in _DAY_FILTERS
+            ] == filtered[position]
             for doc in live[0][0]:
                 agreement_id = doc.split(b'"agreement_id":"', 1)[1].split(b'"', 1)[0].decode()
                 one = await reader.get_partnership_json(agreement_id, as_of_position=position)

@@ -345,7 +345,7 @@ async def test_a_content_length_that_is_not_a_number_does_not_crash_the_guard(ap
         ("/streams/agreement-x/events", "stream_id=agreement-y", "query.stream_id"),
         ("/partnerships", "status=null", "query.status"),
         ("/partnerships", "as_of_position=null", "query.as_of_position"),
-        ("/partnerships", "status=expired", "query.status"),
+        ("/partnerships", "status=lapsed", "query.status"),
         ("/partnerships", "wait_for_position=-5", "query.wait_for_position"),
         ("/partnerships", "owner=fit%00tokyo", "query.owner"),
         ("/partnerships", "sector=chips%0A", "query.sector"),

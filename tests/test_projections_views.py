@@ -121,13 +121,18 @@ def test_events_before_signing_fold_to_nothing() -> None:
     assert fold_partnership(events) is None
 
 
-def test_transfer_replaces_the_owner_and_follow_ups_keep_their_own() -> None:
+def test_transfer_replaces_the_owner_and_follow_ups_keep_their_own_when_told() -> None:
     osaka = Owner(unit="FIT Osaka office")
     view = imec_rapidus(
         FollowUpOpened(
             follow_up_id="visit", title="Visit Rapidus", owner=TOKYO_ELS, due_on=day(20)
         ),
-        ResponsibilityTransferred(from_owner=TOKYO_ELS, to_owner=osaka, transferred_on=day(10)),
+        ResponsibilityTransferred(
+            from_owner=TOKYO_ELS,
+            to_owner=osaka,
+            transferred_on=day(10),
+            move_open_follow_ups=False,
+        ),
     )
     assert view.owner is not None and view.owner.owner_id == "fit-osaka-office"
     assert view.owner.since == day(10)

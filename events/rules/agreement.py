@@ -9,6 +9,12 @@ rules here need the stream's past. Each refusal names a stable rule (the 422's `
 | `stream_must_start_with_signing` | the first event is not AgreementSigned (see below) |
 | `already_signed` | a second AgreementSigned |
 | `duplicate_party` | the same organisation appears twice among the parties (case-insensitive) |
+| `expiry_not_after_start` | `expires_on` is not after `effective_on` (or `signed_on` without it) |
+| `renewal_without_expiry` | `renewal` is `automatic` or `by_decision` without `expires_on` |
+| `renewal_term_missing` | `renewal` is `automatic` without `renewal_term_months` |
+| `no_expiry_to_renew` | an AgreementRenewed on an agreement that has no expiry |
+| `renewal_expiry_not_later` | a renewal's `expires_on` is not after the current expiry |
+| `renewed_before_signing` | `renewed_on` is before `signed_on` |
 | `agreement_ended` | anything but closing follow-ups or notes after AgreementTerminated |
 | `witnessed_before_signing` | `witnessed_on` is before `signed_on` |
 | `endorsed_before_signing` | `endorsed_on` is before `signed_on` (the same day is fine) |
@@ -22,8 +28,11 @@ rules here need the stream's past. Each refusal names a stable rule (the 422's `
 | `transfer_from_not_current_owner` | `from_owner` is not the current owner (as recorded) |
 | `transfer_to_same_owner` | a transfer whose `to_owner` is the current owner |
 | `follow_up_already_exists` | opening a follow-up id already used in this agreement |
-| `follow_up_unknown` | completing or cancelling a follow-up id never opened |
+| `follow_up_unknown` | closing, rescheduling, reassigning or reopening an id never opened |
 | `follow_up_already_closed` | completing or cancelling a follow-up already closed |
+| `follow_up_not_open` | rescheduling or reassigning a completed or cancelled follow-up |
+| `follow_up_already_open` | reopening a follow-up that is open |
+| `follow_up_reopened_before_signing` | `reopened_on` is before `signed_on` |
 | `too_many_witnesses` | a witness past `DocumentLimits.witnesses` |
 | `too_many_endorsements` | an endorsement past `DocumentLimits.endorsements` |
 | `too_many_follow_ups` | a follow-up opened past `DocumentLimits.follow_ups` (all count) |
@@ -33,16 +42,18 @@ There is no separate `agreement_not_signed`: the only unsigned agreement is an e
 so witnessing, endorsing, assigning or opening follow-ups before signing is refused as
 `stream_must_start_with_signing`. After termination, witness, endorse, assign, transfer, open a
 follow-up, amend and a second termination are `agreement_ended`; completing or cancelling the
-follow-ups still open, and notes, remain possible. The date rules allow the signing day itself.
+follow-ups still open (and rescheduling or reassigning them), and notes, remain possible;
+reopening one is `agreement_ended`. Renewing a terminated agreement is
+`agreement_ended` too: expiry is not termination, so an expired agreement may be renewed.
+The date rules allow the signing day itself.
 
 A ResponsibilityAssigned on an agreement that already has an owner is a new mandate and
 replaces the owner; a hand-over between owners is a ResponsibilityTransferred.
 
 Owners are compared by what was recorded: the unit and the person's name exactly as written, up
-to Unicode NFC (the same text typed on two keyboards), titles aside. Not by `owner_id`: that
-slug is lossy ("外務省" and "경제산업부" are both `x`, "Ministry of Finance" and
-"MINISTRY-of-finance!" one slug), and a rule that compared it would let a transfer name the
-wrong owner as the one handing over.
+to Unicode NFC (the same text typed on two keyboards), titles aside. Not by `owner_id`: that id
+folds ASCII case and punctuation ("Ministry of Finance" and "MINISTRY-of-finance!" are one id),
+and a rule that compared it would let a transfer name the wrong owner as the one handing over.
 
 The `too_many_…` rules keep an agreement's document (and each state in its history) bounded:
 every witness, endorsement, follow-up and amendment stays in it for good. The caps are the
@@ -64,6 +75,7 @@ from unicodedata import normalize
 from events.catalogue import (
     AgreementAmended,
     AgreementEndorsed,
+    AgreementRenewed,
     AgreementSigned,
     AgreementTerminated,
     AgreementWitnessed,
@@ -71,6 +83,9 @@ from events.catalogue import (
     FollowUpCancelled,
     FollowUpCompleted,
     FollowUpOpened,
+    FollowUpReassigned,
+    FollowUpReopened,
+    FollowUpRescheduled,
     NoteAttached,
     Owner,
     ResponsibilityAssigned,
@@ -81,6 +96,7 @@ from events.errors import RuleViolation
 _ALLOWED: frozenset[type[EventData]] = frozenset(
     {
         AgreementSigned,
+        AgreementRenewed,
         AgreementWitnessed,
         AgreementEndorsed,
         ResponsibilityAssigned,
@@ -88,6 +104,9 @@ _ALLOWED: frozenset[type[EventData]] = frozenset(
         FollowUpOpened,
         FollowUpCompleted,
         FollowUpCancelled,
+        FollowUpRescheduled,
+        FollowUpReassigned,
+        FollowUpReopened,
         AgreementAmended,
         AgreementTerminated,
         NoteAttached,
@@ -95,7 +114,7 @@ _ALLOWED: frozenset[type[EventData]] = frozenset(
 )
 
 _ALLOWED_AFTER_END: frozenset[type[EventData]] = frozenset(
-    {FollowUpCompleted, FollowUpCancelled, NoteAttached}
+    {FollowUpCompleted, FollowUpCancelled, FollowUpRescheduled, FollowUpReassigned, NoteAttached}
 )
 
 
@@ -136,6 +155,8 @@ class AgreementState:
     witnesses: int = 0
     endorsements: int = 0
     amendments: int = 0
+    expires_on: dt.date | None = None
+    """The recorded expiry (signing, then each decided renewal); None: until terminated."""
 
 
 class AgreementDecider:
@@ -175,6 +196,7 @@ class _Draft:
         "amendments",
         "closed_follow_ups",
         "endorsements",
+        "expires_on",
         "open_follow_ups",
         "owner",
         "signed_on",
@@ -191,12 +213,16 @@ class _Draft:
         self.witnesses = state.witnesses
         self.endorsements = state.endorsements
         self.amendments = state.amendments
+        self.expires_on = state.expires_on
         self._own = False
 
     def apply(self, event: EventData) -> None:
         match event:
-            case AgreementSigned(signed_on=signed_on):
+            case AgreementSigned(signed_on=signed_on, expires_on=expires_on):
                 self.signed_on = signed_on
+                self.expires_on = expires_on
+            case AgreementRenewed(expires_on=expires_on):
+                self.expires_on = expires_on
             case ResponsibilityAssigned(owner=owner):
                 self.owner = owner_key(owner)
             case ResponsibilityTransferred(to_owner=to_owner):
@@ -207,6 +233,10 @@ class _Draft:
                 opened, closed = self._sets()
                 opened.discard(fid)
                 closed.add(fid)
+            case FollowUpReopened(follow_up_id=fid):
+                opened, closed = self._sets()
+                closed.discard(fid)
+                opened.add(fid)
             case AgreementTerminated():
                 self.terminated = True
             case AgreementWitnessed():
@@ -236,6 +266,7 @@ class _Draft:
             self.witnesses,
             self.endorsements,
             self.amendments,
+            self.expires_on,
         )
 
 
@@ -255,6 +286,7 @@ def _check_one(state: _Draft, event: EventData, index: int) -> None:
                 index,
             )
         _check_parties(event, index)
+        _check_term(event, index)
         return
     if isinstance(event, AgreementSigned):
         raise RuleViolation(
@@ -270,6 +302,8 @@ def _check_one(state: _Draft, event: EventData, index: int) -> None:
     match event:
         case ResponsibilityTransferred():
             _check_transfer(state, event, index)
+        case AgreementRenewed():
+            _check_renewal(state, event, index)
         case FollowUpOpened(follow_up_id=fid):
             if fid in state.open_follow_ups or fid in state.closed_follow_ups:
                 raise RuleViolation(
@@ -284,8 +318,25 @@ def _check_one(state: _Draft, event: EventData, index: int) -> None:
                 )
             if fid not in state.open_follow_ups:
                 raise RuleViolation("follow_up_unknown", f"no follow-up {fid!r} was opened", index)
+        case FollowUpRescheduled(follow_up_id=fid) | FollowUpReassigned(follow_up_id=fid):
+            _check_known(state, fid, index)
+            if fid not in state.open_follow_ups:
+                raise RuleViolation(
+                    "follow_up_not_open",
+                    f"follow-up {fid!r} was completed or cancelled: reopen it first",
+                    index,
+                )
+        case FollowUpReopened(follow_up_id=fid):
+            _check_known(state, fid, index)
+            if fid in state.open_follow_ups:
+                raise RuleViolation("follow_up_already_open", f"follow-up {fid!r} is open", index)
         case _:
             pass
+
+
+def _check_known(state: _Draft, fid: str, index: int) -> None:
+    if fid not in state.open_follow_ups and fid not in state.closed_follow_ups:
+        raise RuleViolation("follow_up_unknown", f"no follow-up {fid!r} was opened", index)
 
 
 def _check_limits(state: _Draft, event: EventData, index: int, limits: DocumentLimits) -> None:
@@ -327,6 +378,41 @@ def _check_parties(event: AgreementSigned, index: int) -> None:
         seen.add(key)
 
 
+def _check_term(event: AgreementSigned, index: int) -> None:
+    start = event.effective_on or event.signed_on
+    if event.expires_on is not None and event.expires_on <= start:
+        raise RuleViolation(
+            "expiry_not_after_start",
+            f"expires_on {event.expires_on} is not after the start of the term on {start}",
+            index,
+        )
+    if event.renewal in ("automatic", "by_decision") and event.expires_on is None:
+        raise RuleViolation(
+            "renewal_without_expiry",
+            f"renewal {event.renewal!r} needs an expires_on to renew at",
+            index,
+        )
+    if event.renewal == "automatic" and event.renewal_term_months is None:
+        raise RuleViolation(
+            "renewal_term_missing",
+            "an automatic renewal needs renewal_term_months (the term it adds)",
+            index,
+        )
+
+
+def _check_renewal(state: _Draft, event: AgreementRenewed, index: int) -> None:
+    if state.expires_on is None:
+        raise RuleViolation(
+            "no_expiry_to_renew", "the agreement has no expiry: it runs until terminated", index
+        )
+    if event.expires_on <= state.expires_on:
+        raise RuleViolation(
+            "renewal_expiry_not_later",
+            f"expires_on {event.expires_on} is not after the current expiry {state.expires_on}",
+            index,
+        )
+
+
 def _dated(event: EventData) -> tuple[str, dt.date] | None:
     """The rule name and date of an event that cannot predate the signing."""
     match event:
@@ -338,14 +424,18 @@ def _dated(event: EventData) -> tuple[str, dt.date] | None:
             return "assigned_before_signing", day
         case ResponsibilityTransferred(transferred_on=day):
             return "transferred_before_signing", day
-        case FollowUpOpened(due_on=day):
+        case FollowUpOpened(due_on=day) | FollowUpRescheduled(due_on=day):
             return "follow_up_due_before_signing", day
+        case FollowUpReopened(reopened_on=day):
+            return "follow_up_reopened_before_signing", day
         case FollowUpCompleted(completed_on=day) | FollowUpCancelled(cancelled_on=day):
             return "follow_up_closed_before_signing", day
         case AgreementAmended(amended_on=day):
             return "amended_before_signing", day
         case AgreementTerminated(terminated_on=day):
             return "terminated_before_signing", day
+        case AgreementRenewed(renewed_on=day):
+            return "renewed_before_signing", day
         case _:
             return None
 

@@ -68,7 +68,7 @@ async def feed(call: Call[FeedParams, None]) -> Response:
     projections = services.projections
     if projections is None:
         raise NotFound("projections are not running in this process")
-    today = services.settings.today()
+    today = services.settings.current_date()
     filters = follow_ups.Filters(today=today, owner=p.owner_id)
     items: list[follow_ups.FollowUpItem] = []
     keyset = Keyset(None, None, _PAGE)
@@ -99,7 +99,7 @@ async def issue_key(call: Call[OwnerPath, None]) -> Response:
     projections = call.services.projections
     if projections is None:
         raise NotFound("projections are not running in this process")
-    today = call.services.settings.today()
+    today = call.services.settings.current_date()
     summary, _ = await projections.get_owner(owner_id, today=today)
     if summary is None:
         raise NotFound(f"no follow-up owner {owner_id!r}")

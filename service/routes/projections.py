@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from events.catalogue import Person
-from projections import follow_ups, partnership_search
+from projections import follow_ups, partnership_search, partnerships, term
 from projections.as_of import Cut
 from projections.delegation_view import Delegation
 from projections.facade import Projections
@@ -129,7 +129,11 @@ class ExportableParams(ListParams, frozen=True, kw_only=True, forbid_unknown_fie
 
 
 class PartnershipFilters(ExportableParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    status: Literal["active", "terminated"] | None = None
+    status: Literal["announced", "active", "expired", "terminated"] | None = None
+    """The status on the agency's today (`expired`: past an expiry nothing renewed)."""
+    expiring_within_days: Annotated[int, msgspec.Meta(ge=0, le=3660)] | None = None
+    """Agreements that lapse within this many days unless renewed (automatic renewals never
+    lapse; `0`: today is their last day)."""
     owner: Filter | None = None
     """An owner id (see /owners)."""
     sector: Filter | None = None
@@ -438,12 +442,19 @@ OWNER_COLUMNS: spreadsheets.Columns[OwnerListItem] = spreadsheets.Columns(
 
 async def list_partnerships(call: Call[PartnershipFilters, None]) -> Response:
     p = call.params
+    today = call.services.settings.current_date()
     projections = await _ready(call.services, p)
     keyset, bound = await _keyset(projections, "partnerships", p)
 
     async def read(keyset: Keyset) -> Page[PartnershipSummary]:
         return await projections.partnership_page(
-            keyset, status=p.status, owner=p.owner, sector=p.sector, search=p.search
+            keyset,
+            status=p.status,
+            owner=p.owner,
+            sector=p.sector,
+            expiring_within_days=p.expiring_within_days,
+            today=today,
+            search=p.search,
         )
 
     if spreadsheets.wants_csv(call.request, p.format):
@@ -453,7 +464,7 @@ async def list_partnerships(call: Call[PartnershipFilters, None]) -> Response:
     last = page.items[-1].agreement_id if page.items else None
     link = _next(call.request, bound, page, last)
     body = PartnershipList(partnerships=page.items, position=page.position, next=link)
-    return _answer(call.request, etag(page.position), body, link)
+    return _answer(call.request, etag(page.position, today), body, link)
 
 
 async def get_partnership(call: Call[PartnershipParams, None]) -> Response:
@@ -461,14 +472,20 @@ async def get_partnership(call: Call[PartnershipParams, None]) -> Response:
     doc, position = await (await _ready(call.services, p)).get_partnership_json(
         p.agreement_id, cut=p.cut
     )
-    return _raw_one(
-        call.request, "partnership", doc, position, f"no partnership {p.agreement_id!r}"
-    )
+    missing = f"no partnership {p.agreement_id!r}"
+    if doc is None or not term.may_change_with_the_day(doc):
+        return _raw_one(call.request, "partnership", doc, position, missing)
+    # Its status and next expiry depend on the day: judged now, and the tag says on which.
+    today = call.services.settings.current_date()
+    shown = term.as_of_day(partnerships.decode(doc), today)
+    tag = etag(position, today)
+    body = PartnershipRead(partnership=shown, position=position)
+    return _answer(call.request, tag, body)
 
 
 async def list_owners(call: Call[OwnerListParams, None]) -> Response:
     p = call.params
-    today = call.services.settings.today()
+    today = call.services.settings.current_date()
     projections = await _ready(call.services, p)
     keyset, bound = await _keyset(projections, "owners", p)
 
@@ -487,7 +504,7 @@ async def list_owners(call: Call[OwnerListParams, None]) -> Response:
 
 async def list_follow_ups(call: Call[FollowUpFilters, None]) -> Response:
     p = call.params
-    today = call.services.settings.today()
+    today = call.services.settings.current_date()
     projections = await _ready(call.services, p)
     keyset, bound = await _keyset(projections, "follow-ups", p)
     filters = p.filters(today)
@@ -507,7 +524,7 @@ async def list_follow_ups(call: Call[FollowUpFilters, None]) -> Response:
 
 async def get_owner(call: Call[OwnerParams, None]) -> Response:
     p = call.params
-    today = call.services.settings.today()
+    today = call.services.settings.current_date()
     shown = call.services.settings.owner_follow_ups_shown
     found, position = await (await _ready(call.services, p)).owner_document(
         p.owner_id, today=today, shown=shown, cut=p.cut

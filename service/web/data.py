@@ -81,12 +81,12 @@ async def partnership_as_of(
 
 
 async def owners(services: Services) -> list[OwnerSummary]:
-    found, _ = await _projections(services).list_owners(today=services.settings.today())
+    found, _ = await _projections(services).list_owners(today=services.settings.current_date())
     return found
 
 
 async def owner(services: Services, owner_id: str) -> OwnerSummary | None:
-    found, _ = await _projections(services).get_owner(owner_id, today=services.settings.today())
+    found, _ = await _projections(services).get_owner(owner_id, today=services.settings.current_date())
     return found
 
 

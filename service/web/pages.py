@@ -161,7 +161,7 @@ async def home(request: Request) -> Response:
 async def _dashboard(request: Request, session: sessions.Session) -> Response:
     services = _services(request)
     found = await data.partnerships(services)
-    overview = data.overview(found, services.settings.today())
+    overview = data.overview(found, services.settings.current_date())
     recent = await data.recent_events(services) if session.may("read_log") else []
     return page(
         request,
@@ -255,7 +255,7 @@ async def _partnership_page(
         history, version = await data.history(services, found.agreement_id)
     elif session.may("append"):
         version = await services.store.stream_version(found.agreement_id)
-    today = services.settings.today()
+    today = services.settings.current_date()
     the_forms = _forms_for(found, version, today) if session.may("append") else {}
     if submitted is not None:
         the_forms[submitted.key] = submitted
@@ -265,7 +265,7 @@ async def _partnership_page(
         "partnership.html",
         {
             "p": found,
-            "today": services.settings.today(),
+            "today": services.settings.current_date(),
             "timeline": [(e, data.describe(e), data.actor(e)) for e in history],
             "earlier": (history[0].version - 1) if history else 0,
             "forms": the_forms,
@@ -316,7 +316,7 @@ async def partnership_as_of(request: Request, session: sessions.Session) -> Resp
     """The bitemporal reads side by side: as known on a date, and as in force on a date."""
     services = _services(request)
     agreement_id = stream_id("agreement", request.path_params["agreement_id"])
-    today = services.settings.today()
+    today = services.settings.current_date()
     known_on = _date(request.query_params.get("known_on")) or today
     in_force_on = _date(request.query_params.get("in_force_on")) or today
     known, known_position = await data.partnership_as_of(services, agreement_id, known_on=known_on)
@@ -505,7 +505,7 @@ async def record(request: Request, session: sessions.Session) -> Response:
 async def new_agreement(request: Request, session: sessions.Session) -> Response:
     """The form that starts an agreement's stream (GET), and recording it (POST)."""
     spec = forms.AGREEMENT_FORM
-    today = _services(request).settings.today()
+    today = _services(request).settings.current_date()
     if request.method == "GET":
         state = forms.fresh(spec, 0, today, kind="MoC")
         return page(request, "new_agreement.html", {"form": state}, session=session)
