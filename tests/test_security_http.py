@@ -39,6 +39,8 @@ async def test_every_route_answers_with_the_security_headers(api: Api) -> None:
     for endpoint in ENDPOINTS:
         url = _url(endpoint)
         for headers in ({}, api.auth("admin"), api.auth("viewer")):
+            if headers and endpoint.media_type == "text/event-stream":
+                continue  # an admitted live stream never ends in-process (test_live reads them)
             answer = await api.client.request(
                 endpoint.method,
                 url,
