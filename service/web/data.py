@@ -86,7 +86,9 @@ async def owners(services: Services) -> list[OwnerSummary]:
 
 
 async def owner(services: Services, owner_id: str) -> OwnerSummary | None:
-    found, _ = await _projections(services).get_owner(owner_id, today=services.settings.current_date())
+    found, _ = await _projections(services).get_owner(
+        owner_id, today=services.settings.current_date()
+    )
     return found
 
 
