@@ -164,6 +164,9 @@ async def test_a_rule_refusal_is_shown_beside_its_field(api: Api) -> None:
     )
     assert 'class="field-error"' in answer.text
     assert await api.services.store.stream_version(AGREEMENT) == 1
+    # The page follows /live by re-fetching its own address; an answer to a post has none.
+    assert 'name="agreements-live"' in page.text
+    assert 'name="agreements-live"' not in answer.text
 
 
 async def test_recording_needs_the_csrf_token_and_a_recording_role(api: Api) -> None:

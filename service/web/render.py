@@ -62,7 +62,9 @@ def page(
         "can_record": session is not None and session.may("append"),
         "can_audit": session is not None and session.may("read_log"),
         "can_read_stream": session is not None and session.may("read_stream"),
-        "live": live_url(request) if session is not None else None,
+        # Only a page at a GET address follows /live: live.js re-fetches the page's own
+        # address, and a page answering a form post (a stale form, a refusal) has none.
+        "live": live_url(request) if session is not None and request.method == "GET" else None,
         "path": request.url.path,
         **context,
     }
