@@ -39,6 +39,8 @@ from service.token_changes import SqliteStreamVersion
 if TYPE_CHECKING:
     from events.store import EventStore
 
+CATCH_UP_SECONDS = 1.0
+"""Longest a request waits for the token table to catch up with another process's change."""
 log = logging.getLogger(__name__)
 
 TOKEN_STREAM = "admin-tokens"
@@ -147,7 +149,10 @@ class TokenTable:
                 return
             self._stale = False
             try:
-                await self._refresh_locked()
+                # Bounded: a request must not wait on an unreachable database twice (here and
+                # again for its own work); a failed catch-up leaves the table stale, tried again.
+                async with asyncio.timeout(CATCH_UP_SECONDS):
+                    await self._refresh_locked()
             except Exception as error:
                 self._stale = True
                 log.warning("could not refresh the token table: %s", type(error).__name__)

@@ -334,6 +334,8 @@ def test_revoking_the_token_ends_the_session(visit: Visit, register: Register) -
         assert api.delete(f"/admin/tokens/{issued['token_id']}").status_code == 200
     page.goto("/web/owners")
     expect(page).to_have_url(re.compile(r"/login\?next="))
+    # The open page's live stream, reconnecting with the revoked session, is rightly refused.
+    visit.failed_assets[:] = [f for f in visit.failed_assets if not f.endswith("/live")]
 
 
 def test_an_auditor_verifies_and_downloads(visit: Visit, register: Register) -> None:
