@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, delete, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -73,6 +73,26 @@ def execute_rows(
     every projection write: see `ProjectionRunner.apply_batch` for why."""
     if rows:
         connection.exec_driver_sql(statement.sql, list(rows))
+
+
+def replace_agreement_rows(
+    connection: Connection,
+    table: Table,
+    stale: Sequence[tuple[Any, ...]],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """Delete the rows of the agreements in `stale` (one-tuples of agreement ids), then insert
+    `rows` (in the table's column order): how a read model keyed by agreement is rewritten."""
+    delete_rows = driver_statement(
+        connection,
+        "delete",
+        table,
+        lambda: delete(table).where(table.c.agreement_id == bindparam("agreement_id")),
+        ["agreement_id"],
+    )
+    execute_rows(connection, delete_rows, stale)
+    insert_rows = driver_statement(connection, "insert", table, lambda: insert(table))
+    execute_rows(connection, insert_rows, rows)
 
 
 async def snapshot(connection: AsyncConnection) -> AsyncConnection:

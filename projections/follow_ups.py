@@ -15,7 +15,7 @@ the day the question is asked, so they are judged when read, never stored.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -30,15 +30,11 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    bindparam,
-    delete,
-    insert,
     or_,
     true,
 )
-from sqlalchemy.engine import Connection
 
-from projections._sql import driver_statement, execute_rows
+from projections._sql import replace_agreement_rows
 from projections.partnership_view import FollowUpState, OwnerRef, Partnership
 
 NAME = "follow_ups"
@@ -145,24 +141,8 @@ def item_rows(partnerships: Iterable[Partnership]) -> list[tuple[Any, ...]]:
     ]
 
 
-def replace_rows(
-    connection: Connection,
-    table: Table,
-    stale: Sequence[tuple[Any, ...]],
-    rows: Sequence[tuple[Any, ...]],
-) -> None:
-    """Delete the rows of the agreements in `stale` (one-tuples of agreement ids), then
-    insert `rows` (`item_rows`)."""
-    delete_rows = driver_statement(
-        connection,
-        "delete",
-        table,
-        lambda: delete(table).where(table.c.agreement_id == bindparam("agreement_id")),
-        ["agreement_id"],
-    )
-    execute_rows(connection, delete_rows, stale)
-    insert_rows = driver_statement(connection, "insert", table, lambda: insert(table))
-    execute_rows(connection, insert_rows, rows)
+replace_rows = replace_agreement_rows
+"""Rewrite the follow-ups of the agreements in `stale` with `rows` (`item_rows`)."""
 
 
 def key_of(item: FollowUpItem) -> Key:

@@ -28,15 +28,12 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    bindparam,
-    delete,
-    insert,
     select,
     true,
 )
 from sqlalchemy.engine import Connection
 
-from projections._sql import driver_statement, execute_rows
+from projections._sql import replace_agreement_rows
 from projections.partnership_view import Partnership
 
 NAME = "partnership_search"
@@ -146,25 +143,7 @@ def replace_rows(
 ) -> None:
     """Delete the rows of the agreements in `stale` (one-tuples of ids), then insert."""
     for table, rows in ((tables.terms, terms_), (tables.text, texts)):
-        _replace(connection, table, stale, rows)
-
-
-def _replace(
-    connection: Connection,
-    table: Table,
-    stale: Sequence[tuple[Any, ...]],
-    rows: Sequence[tuple[Any, ...]],
-) -> None:
-    delete_rows = driver_statement(
-        connection,
-        "delete",
-        table,
-        lambda: delete(table).where(table.c.agreement_id == bindparam("agreement_id")),
-        ["agreement_id"],
-    )
-    execute_rows(connection, delete_rows, stale)
-    insert_rows = driver_statement(connection, "insert", table, lambda: insert(table))
-    execute_rows(connection, insert_rows, rows)
+        replace_agreement_rows(connection, table, stale, rows)
 
 
 def condition(docs: Table, tables: SearchTables, search: Search | None) -> Any:
