@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+_ROOT = Path(__file__).resolve().parent.parent
+"""The project, for child processes' imports."""
 
 ADMIN_DSN = os.environ.get(
     "AGREEMENTS_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -73,3 +77,26 @@ class Context:
         """Progress, on stderr so that stdout holds only the table."""
         elapsed = time.perf_counter() - self.started
         print(f"[{elapsed:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+async def child_report(module: str, mode: str, path: Path) -> bytes:
+    """Run `python -m module mode path` in a fresh process (its memory is the figure's own,
+    not this run's) and return the JSON report it prints last."""
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(_ROOT), environment.get("PYTHONPATH", "")) if p
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        mode,
+        str(path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environment,
+    )
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"{mode} pass failed:\n{err.decode(errors='replace')[-3000:]}")
+    return out.splitlines()[-1]

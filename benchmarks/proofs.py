@@ -11,20 +11,16 @@ before them one process makes the first checkpoint, which verifies the whole log
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
 from pathlib import Path
 
 import msgspec
 
 from benchmarks import baselines, data
-from benchmarks.context import Context
+from benchmarks.context import Context, child_report
 from benchmarks.log import CLIENTS, STREAM_EVENTS, big_log, first_report
 from benchmarks.results import Check, Row
 from events.store import open_store
-
-_ROOT = Path(__file__).resolve().parent.parent
 
 FIGURES = (
     ("proofs_checkpoint", "checkpoint after a restart", "ms", "checkpoint_ms"),
@@ -100,22 +96,7 @@ async def _small_log(ctx: Context, events: int) -> Path:
 
 
 async def _child(mode: str, path: Path) -> dict[str, float]:
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(_ROOT), environment.get("PYTHONPATH", "")) if p
+    result: dict[str, float] = msgspec.json.decode(
+        await child_report("benchmarks.proofs_child", mode, path)
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "benchmarks.proofs_child",
-        mode,
-        str(path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=environment,
-    )
-    out, err = await process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(f"{mode} pass failed:\n{err.decode(errors='replace')[-3000:]}")
-    result: dict[str, float] = msgspec.json.decode(out.splitlines()[-1])
     return result

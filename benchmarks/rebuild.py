@@ -6,18 +6,13 @@ memory figure; the interpreter and imports are included in both, so compare the 
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 
 import msgspec
 
-from benchmarks.context import Context
+from benchmarks.context import Context, child_report
 from benchmarks.log import big_log, first_report
 from benchmarks.results import Check, Row, skipped
-
-_ROOT = Path(__file__).resolve().parent.parent
 
 
 class _Pass(msgspec.Struct, frozen=True):
@@ -62,21 +57,6 @@ async def figures(ctx: Context) -> list[Row]:
 
 
 async def _child(mode: str, path: Path) -> _Pass:
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(_ROOT), environment.get("PYTHONPATH", "")) if p
+    return msgspec.json.decode(
+        await child_report("benchmarks.rebuild_child", mode, path), type=_Pass
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "benchmarks.rebuild_child",
-        mode,
-        str(path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=environment,
-    )
-    out, err = await process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(f"{mode} pass failed:\n{err.decode(errors='replace')[-3000:]}")
-    return msgspec.json.decode(out.splitlines()[-1], type=_Pass)
