@@ -16,7 +16,7 @@ import functools
 import hashlib
 import re
 import unicodedata
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
@@ -229,6 +229,21 @@ class AgreementTerminated(EventData, frozen=True):
     reason: LongText
 
 
+EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=SINGLE_LINE_PATTERN)]
+
+
+class EventCorrected(EventData, frozen=True):
+    """A correction of an earlier event of the same stream. `changes` is a JSON Merge Patch
+    (RFC 7396, `events.merge_patch`) of the corrected event's data: views show the corrected
+    value from this event's position on, reads cut before it show what was known then, and
+    the corrected event's stored bytes never change."""
+
+    corrects: EventId
+    """The `event_id` of the corrected event, in this stream."""
+    changes: dict[str, Any]
+    reason: LongText
+
+
 class NoteAttached(EventData, frozen=True):
     text: LongText
     link: Url | None = None
@@ -314,6 +329,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         AgreementAmended,
         AgreementTerminated,
         NoteAttached,
+        EventCorrected,
         TokenIssued,
         TokenRevoked,
         CalendarKeyIssued,
