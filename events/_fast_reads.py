@@ -35,6 +35,12 @@ _STREAM = (
     "(SELECT stream_key FROM streams WHERE stream_id = :stream_id) "
     "AND position <= :until ORDER BY version"
 )
+_STREAM_LOG = (
+    f"SELECT {_COLUMNS} FROM events WHERE stream_key = "
+    "(SELECT stream_key FROM streams WHERE stream_id = :stream_id) "
+    "AND position <= :until ORDER BY version"
+)
+_STREAM_HISTORY = _STREAM_LOG.replace(" FROM events", ", event_id FROM events", 1)
 _RECORDED_AT = "SELECT recorded_at FROM events WHERE position = :position"
 _HEAD = "SELECT max(position) FROM events"
 
@@ -55,6 +61,16 @@ async def stream_rows(
     """One stream's events at positions <= `until`, in version order ([] if no such stream)."""
     until = _NO_LIMIT if until is None else until
     return await _fetch(engine, _STREAM, stream_id=stream_id, until=until)
+
+
+async def stream_log_rows(
+    engine: AsyncEngine, stream_id: str, *, until: int | None = None, event_ids: bool = False
+) -> list[Row]:
+    """One stream's events at positions <= `until` as log rows, in version order; with
+    `event_ids`, each row ends with the event's id (what a correction names)."""
+    until = _NO_LIMIT if until is None else until
+    sql = _STREAM_HISTORY if event_ids else _STREAM_LOG
+    return await _fetch(engine, sql, stream_id=stream_id, until=until)
 
 
 async def log_head(engine: AsyncEngine) -> int:

@@ -20,8 +20,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from projections import delegation_view
 from projections._sql import chunks, driver_statement, execute_rows, upsert
 from projections.delegation_view import Delegation
+from projections.read_model import ReadModel
 
 NAME = "delegations"
 SCHEMA_VERSION = 2
@@ -87,3 +89,26 @@ def list_query(docs: Table) -> Any:
 
 def get_query(docs: Table, delegation_id: str) -> Any:
     return select(docs.c.doc).where(docs.c.delegation_id == delegation_id)
+
+
+def _rows(
+    views: Mapping[str, Delegation],
+    encoded: Mapping[str, bytes],
+    _new: Collection[str],
+    _refolded: Collection[str],
+) -> list[tuple[Any, ...]]:
+    return doc_rows(views, encoded)
+
+
+MODEL: ReadModel[Delegation] = ReadModel(
+    name=NAME,
+    version=SCHEMA_VERSION,
+    categories=(delegation_view.CATEGORY,),
+    apply=delegation_view.apply,
+    define_tables=define_tables,
+    load=load,
+    encode=encode,
+    decode=decode,
+    rows=_rows,
+    save=save,
+)

@@ -15,7 +15,7 @@ the day the question is asked, so they are judged when read, never stored.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -33,9 +33,11 @@ from sqlalchemy import (
     or_,
     true,
 )
+from sqlalchemy.engine import Connection
 
 from projections._sql import replace_agreement_rows
 from projections.partnership_view import FollowUpState, OwnerRef, Partnership
+from projections.read_model import DerivedModel
 
 NAME = "follow_ups"
 SCHEMA_VERSION = 1
@@ -217,3 +219,22 @@ def matches(item: FollowUpItem, filters: Filters) -> bool:
         until = today + dt.timedelta(days=filters.due_within_days)
         return is_open and today <= item.due_on <= until
     return True
+
+
+def _save(
+    connection: Connection,
+    table: Table,
+    stale: Sequence[tuple[Any, ...]],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    replace_rows(connection, table, stale, rows)
+
+
+MODEL: DerivedModel[Partnership] = DerivedModel(
+    name=NAME,
+    version=SCHEMA_VERSION,
+    source="partnerships",
+    define_tables=define_tables,
+    rows=item_rows,
+    save=_save,
+)

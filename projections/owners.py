@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 from projections._sql import driver_statement, execute_rows
 from projections.owner_view import OwnerRow, owner_rows
 from projections.partnership_view import Partnership
+from projections.read_model import DerivedModel
 
 NAME = "owners"
 SCHEMA_VERSION = 3
@@ -155,3 +156,22 @@ def tally_query(items: Table, owner_ids: Any, today: str) -> Any:
 
 def decode_row(doc: bytes) -> OwnerRow:
     return _DECODER.decode(doc)
+
+
+def _save(
+    connection: Connection,
+    table: Table,
+    stale: Sequence[tuple[Any, ...]],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    replace_rows(connection, table, stale, rows)
+
+
+MODEL: DerivedModel[Partnership] = DerivedModel(
+    name=NAME,
+    version=SCHEMA_VERSION,
+    source="partnerships",
+    define_tables=define_tables,
+    rows=item_rows,
+    save=_save,
+)

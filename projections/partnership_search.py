@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection
 
 from projections._sql import replace_agreement_rows
 from projections.partnership_view import Partnership
+from projections.read_model import DerivedModel
 
 NAME = "partnership_search"
 SCHEMA_VERSION = 1
@@ -185,3 +186,26 @@ def matches(view: Partnership, search: Search | None) -> bool:
         return False
     found = text(view)
     return all(word in found for word in search.words())
+
+
+def _rows(views: Sequence[Partnership]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    return term_rows(views), text_rows(views)
+
+
+def _save(
+    connection: Connection,
+    tables: SearchTables,
+    stale: Sequence[tuple[Any, ...]],
+    rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]],
+) -> None:
+    replace_rows(connection, tables, stale, *rows)
+
+
+MODEL: DerivedModel[Partnership] = DerivedModel(
+    name=NAME,
+    version=SCHEMA_VERSION,
+    source="partnerships",
+    define_tables=define_tables,
+    rows=_rows,
+    save=_save,
+)

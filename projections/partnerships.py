@@ -37,8 +37,16 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from projections._sql import chunks, driver_statement, execute_rows, upsert
+from projections import partnership_view
+from projections._sql import (
+    chunks,
+    driver_statement,
+    execute_rows,
+    replace_agreement_rows,
+    upsert,
+)
 from projections.partnership_view import Partnership
+from projections.read_model import ReadModel
 from projections.term import status_on
 
 NAME = "partnerships"
@@ -157,17 +165,56 @@ def save(
     tables: PartnershipTables,
     docs: Sequence[tuple[Any, ...]],
     sectors: Sequence[tuple[Any, ...]],
+    stale_sectors: Sequence[tuple[Any, ...]] = (),
 ) -> None:
-    """Upsert document rows (`doc_rows`) and insert sector rows (`sector_rows`)."""
+    """Upsert document rows (`doc_rows`) and insert sector rows (`sector_rows`), after
+    deleting the sector rows of the agreements in `stale_sectors` (one-tuples of ids)."""
     dialect = connection.dialect.name
     upsert_docs = driver_statement(
         connection, "upsert", tables.docs, lambda: upsert(dialect, tables.docs, ["agreement_id"])
     )
     execute_rows(connection, upsert_docs, docs)
+    if stale_sectors:
+        replace_agreement_rows(connection, tables.sectors, stale_sectors, sectors)
+        return
     insert_sectors = driver_statement(
         connection, "insert", tables.sectors, lambda: insert(tables.sectors)
     )
     execute_rows(connection, insert_sectors, sectors)
+
+
+_Rows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+def _rows(
+    views: Mapping[str, Partnership],
+    encoded: Mapping[str, bytes],
+    new: Collection[str],
+    refolded: Collection[str],
+) -> _Rows:
+    """Document rows, and sector rows for new and refolded documents (a correction of the
+    signing may change the sectors), with the refolded ones' old sector rows to delete."""
+    rewritten = {*new, *refolded}
+    stale = [(key,) for key in views if key in refolded and key not in new]
+    return doc_rows(views, encoded), sector_rows(views[k] for k in views if k in rewritten), stale
+
+
+def _save(connection: Connection, tables: PartnershipTables, rows: _Rows) -> None:
+    save(connection, tables, *rows)
+
+
+MODEL: ReadModel[Partnership] = ReadModel(
+    name=NAME,
+    version=SCHEMA_VERSION,
+    categories=(partnership_view.CATEGORY,),
+    apply=partnership_view.apply,
+    define_tables=define_tables,
+    load=load,
+    encode=encode,
+    decode=decode,
+    rows=_rows,
+    save=_save,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,7 +184,7 @@ class ProjectionRunner:
                 raise
             if working.size > self._max_docs or working.weight > self._max_events_held:
                 working.evict(working.oldest(self._max_docs // 2, self._max_events_held // 2))
-            self.cache.advance(start, new, {**writes.partnerships, **writes.delegations})
+            self.cache.advance(start, new, writes.docs)
             self._advance(new)
             return True
 

@@ -1,28 +1,28 @@
 """The projections' own tables, apart from the log's: derived data, never migrated.
 
-Each read model has a `SCHEMA_VERSION`; when the version stored with its checkpoint differs
+Each read model has a schema version; when the version stored with its checkpoint differs
 from the code's (or a table is missing), the projections are rebuilt from the log instead of
-migrated. The log's migrations never touch these tables.
+migrated. The log's migrations never touch these tables. The tables are those of every read
+model in the registry (`projections.registry`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table
 
-from projections import delegations, follow_ups, owners, partnership_search, partnerships
+from projections import registry
+from projections.partnership_search import SearchTables
 from projections.partnerships import PartnershipTables
+from projections.read_model import DerivedModel, ReadModel
 
 SHADOW_SUFFIX = "__rebuild"
 
-SCHEMA_VERSIONS: dict[str, int] = {
-    partnerships.NAME: partnerships.SCHEMA_VERSION,
-    owners.NAME: owners.SCHEMA_VERSION,
-    delegations.NAME: delegations.SCHEMA_VERSION,
-    follow_ups.NAME: follow_ups.SCHEMA_VERSION,
-    partnership_search.NAME: partnership_search.SCHEMA_VERSION,
-}
+SCHEMA_VERSIONS: dict[str, int] = {model.name: model.version for model in registry.every()}
 """Every projection the runner feeds, by checkpoint name. All advance together, batch by batch."""
 
 checkpoint_metadata = MetaData()
@@ -36,40 +36,49 @@ checkpoints = Table(
 )
 
 
-@dataclass(frozen=True)
+@dataclass
 class ProjectionTables:
     """One generation of the read-model tables: the live ones, or a rebuild's shadows."""
 
     metadata: MetaData
-    partnerships: PartnershipTables
-    owner_items: Table
-    delegations: Table
-    follow_ups: Table
-    search: partnership_search.SearchTables
+    suffix: str = ""
+    tag: str = ""
+    of: dict[str, Any] = field(default_factory=dict)
+    """Each read model's tables (what its `define_tables` gave), by model name."""
+
+    def define(self, model: ReadModel[Any] | DerivedModel[Any]) -> None:
+        self.of[model.name] = model.define_tables(self.metadata, self.suffix, self.tag)
 
     @property
     def tables(self) -> tuple[Table, ...]:
-        return (
-            self.partnerships.docs,
-            self.partnerships.sectors,
-            self.owner_items,
-            self.delegations,
-            self.follow_ups,
-            self.search.terms,
-            self.search.text,
-        )
+        return tuple(self.metadata.tables.values())
+
+    @property
+    def partnerships(self) -> PartnershipTables:
+        return cast(PartnershipTables, self.of["partnerships"])
+
+    @property
+    def delegations(self) -> Table:
+        return cast(Table, self.of["delegations"])
+
+    @property
+    def owner_items(self) -> Table:
+        return cast(Table, self.of["owners"])
+
+    @property
+    def follow_ups(self) -> Table:
+        return cast(Table, self.of["follow_ups"])
+
+    @property
+    def search(self) -> SearchTables:
+        return cast(SearchTables, self.of["partnership_search"])
 
 
 def build_tables(suffix: str = "", tag: str = "") -> ProjectionTables:
-    metadata = MetaData()
-    return ProjectionTables(
-        metadata=metadata,
-        partnerships=partnerships.define_tables(metadata, suffix, tag),
-        owner_items=owners.define_tables(metadata, suffix, tag),
-        delegations=delegations.define_tables(metadata, suffix, tag),
-        follow_ups=follow_ups.define_tables(metadata, suffix, tag),
-        search=partnership_search.define_tables(metadata, suffix, tag),
-    )
+    tables = ProjectionTables(MetaData(), suffix, tag)
+    for model in registry.every():
+        tables.define(model)
+    return tables
 
 
 LIVE = build_tables()
@@ -78,3 +87,27 @@ LIVE = build_tables()
 
 def live_name(shadow: Table) -> str:
     return shadow.name.removesuffix(SHADOW_SUFFIX)
+
+
+@contextlib.contextmanager
+def registered(model: ReadModel[Any] | DerivedModel[Any]) -> Iterator[None]:
+    """Add `model` to the registry, with its live tables and checkpoint, while inside (a read
+    model kept by a test or a plug-in rather than by a line in `projections.registry`)."""
+    if isinstance(model, ReadModel):
+        registry.READ_MODELS.append(model)
+    else:
+        registry.DERIVED_MODELS.append(model)
+    SCHEMA_VERSIONS[model.name] = model.version
+    before = set(LIVE.metadata.tables)
+    LIVE.define(model)
+    try:
+        yield
+    finally:
+        if isinstance(model, ReadModel):
+            registry.READ_MODELS.remove(model)
+        else:
+            registry.DERIVED_MODELS.remove(model)
+        del SCHEMA_VERSIONS[model.name]
+        del LIVE.of[model.name]
+        for name in set(LIVE.metadata.tables) - before:
+            LIVE.metadata.remove(LIVE.metadata.tables[name])

@@ -16,39 +16,18 @@ were changed in place, so everything held is forgotten and loaded again when nee
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from events._fast_reads import Row
-from events.catalogue import EventData
-from projections import (
-    delegation_view,
-    delegations,
-    follow_ups,
-    owners,
-    partnership_search,
-    partnership_view,
-    partnerships,
-)
-from projections._trusted import decode_trusted
-from projections.delegation_view import Delegation
-from projections.partnership_view import Partnership
+from projections import registry
+from projections.fold import Fold, History, read_histories
+from projections.read_model import Apply, DerivedModel, ReadModel, V
 from projections.schema import ProjectionTables
-
-_AGREEMENT = partnership_view.CATEGORY + "-"
-_DELEGATION = delegation_view.CATEGORY + "-"
-
-
-class _View(Protocol):
-    version: int
-
-
-V = TypeVar("V", bound=_View)
-Apply = Callable[[V | None, EventData | None, str, int, int, str], V | None]
 
 
 class _Docs(Generic[V]):
@@ -67,6 +46,8 @@ class _Docs(Generic[V]):
         nor in it are new, so no load is ever needed for them."""
         self.weight = 0
         """Events folded into the held documents (their versions): a proxy for memory."""
+        self.refolded: set[str] = set()
+        """Dirty documents folded again from their stream (see `projections.fold`)."""
 
     def missing(self, ids: Iterable[str]) -> list[str]:
         """Ids whose stored document must be loaded before folding into them."""
@@ -80,9 +61,7 @@ class _Docs(Generic[V]):
             self.in_table.add(key)
             self.weight += view.version
 
-    def fold(
-        self, key: str, data: EventData | None, version: int, position: int, occurred_at: str
-    ) -> None:
+    def fold(self, key: str, data: Any, version: int, position: int, occurred_at: str) -> None:
         held = self.held
         view = held.get(key)
         if view is not None:
@@ -97,6 +76,13 @@ class _Docs(Generic[V]):
             self.weight += 1
         self.dirty.add(key)
 
+    def replace(self, key: str, view: V) -> None:
+        before = self.held.pop(key, None)
+        self.held[key] = view
+        self.weight += view.version - (0 if before is None else before.version)
+        self.dirty.add(key)
+        self.refolded.add(key)
+
     def oldest(self, keep_docs: int, keep_weight: int) -> list[str]:
         """The least recently touched ids to drop so that at most `keep_docs` documents
         weighing at most `keep_weight` stay."""
@@ -110,15 +96,17 @@ class _Docs(Generic[V]):
             weight -= view.version
         return keys
 
-    def take(self, keys: Iterable[str] | None) -> tuple[dict[str, V], list[str]]:
-        """The dirty documents among `keys` (all if None), now counted as written, and
-        which of them were in the table before."""
+    def take(self, keys: Iterable[str] | None) -> tuple[dict[str, V], list[str], set[str]]:
+        """The dirty documents among `keys` (all if None), now counted as written, which
+        of them were in the table before, and which were folded again."""
         chosen = list(self.dirty) if keys is None else [k for k in keys if k in self.dirty]
         views = {key: self.held[key] for key in chosen}
         stored = [key for key in chosen if key in self.in_table]
+        refolded = self.refolded.intersection(chosen)
         self.dirty.difference_update(chosen)
+        self.refolded.difference_update(chosen)
         self.in_table.update(chosen)
-        return views, stored
+        return views, stored, refolded
 
     def drop(self, keys: Iterable[str]) -> None:
         """Forget clean documents (a complete set still knows they are in the table)."""
@@ -134,6 +122,7 @@ class _Docs(Generic[V]):
     def forget(self) -> None:
         self.held.clear()
         self.dirty.clear()
+        self.refolded.clear()
         self.in_table.clear()
         self.weight = 0
         self.complete = False
@@ -143,107 +132,95 @@ class _Docs(Generic[V]):
 class Writes:
     """Taken documents, encoded into the rows of every table (see `WorkingSet.write`)."""
 
-    partnerships: dict[str, bytes] = field(default_factory=dict)
-    """Encoded partnership documents by id (also what caches of stored bytes want)."""
-    delegations: dict[str, bytes] = field(default_factory=dict)
-    partnership_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    sector_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    owner_deletes: list[tuple[Any, ...]] = field(default_factory=list)
-    owner_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    follow_up_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    term_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    text_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    delegation_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    docs: dict[str, bytes] = field(default_factory=dict)
+    """Encoded documents by id, of every read model (what caches of stored bytes want)."""
+    rows: list[tuple[ReadModel[Any], Any]] = field(default_factory=list)
+    """Each read model with the rows of its documents."""
+    derived: list[tuple[DerivedModel[Any], list[tuple[str]], Any]] = field(default_factory=list)
+    """Each derived model with the ids whose old rows go, and its new rows."""
 
     def __bool__(self) -> bool:
-        return bool(self.partnerships or self.delegations)
+        return bool(self.docs)
 
 
 class WorkingSet:
     def __init__(self, tables: ProjectionTables, *, fresh: bool = False) -> None:
         """`fresh`: the tables are known to be empty (a rebuild's new shadow tables)."""
         self.tables = tables
-        self._partnerships: _Docs[Partnership] = _Docs(partnership_view.apply, complete=fresh)
-        self._delegations: _Docs[Delegation] = _Docs(delegation_view.apply, complete=fresh)
+        self._docs: dict[str, _Docs[Any]] = {
+            model.name: _Docs(model.apply, complete=fresh) for model in registry.READ_MODELS
+        }
+        self._fold = Fold(self._docs)
+        self._histories: dict[str, History] = {}
+        """The streams the next `apply` folds again, read by `load`."""
 
     @property
     def size(self) -> int:
         """Documents held in memory."""
-        return len(self._partnerships.held) + len(self._delegations.held)
+        return sum(len(docs.held) for docs in self._docs.values())
 
     @property
     def weight(self) -> int:
         """Events folded into the documents held (a proxy for their memory)."""
-        return self._partnerships.weight + self._delegations.weight
+        return sum(docs.weight for docs in self._docs.values())
 
     @property
     def complete(self) -> bool:
         """True while no stored document is unknown to the set (so `apply` needs no load)."""
-        return self._partnerships.complete and self._delegations.complete
+        return all(docs.complete for docs in self._docs.values())
 
     @property
     def dirty(self) -> bool:
-        return bool(self._partnerships.dirty or self._delegations.dirty)
+        return any(docs.dirty for docs in self._docs.values())
 
     def needs_load(self, rows: Sequence[Row]) -> bool:
-        """True if folding `rows` needs documents from the tables (see `load`)."""
-        agreements, delegations_ = _ids(rows)
-        return bool(
-            self._partnerships.missing(agreements) or self._delegations.missing(delegations_)
-        )
+        """True if folding `rows` needs documents from the tables, or streams from the log
+        to fold again (see `load`)."""
+        wanted = self._fold.wanted(rows)
+        ids = self._ids(rows, wanted)
+        return bool(wanted) or any(self._docs[name].missing(keys) for name, keys in ids.items())
 
     async def load(self, connection: AsyncConnection, rows: Sequence[Row]) -> None:
-        """Load the stored documents that folding `rows` needs and the set lacks."""
-        agreements, delegations_ = _ids(rows)
-        missing = self._partnerships.missing(agreements)
-        if missing:
-            found = await partnerships.load(connection, self.tables.partnerships, missing)
-            self._partnerships.loaded(found)
-        missing = self._delegations.missing(delegations_)
-        if missing:
-            found_d = await delegations.load(connection, self.tables.delegations, missing)
-            self._delegations.loaded(found_d)
+        """Load the stored documents that folding `rows` needs and the set lacks, and the
+        streams it folds again."""
+        wanted = self._fold.wanted(rows)
+        ids = self._ids(rows, wanted)
+        for model in registry.READ_MODELS:
+            docs = self._docs[model.name]
+            missing = docs.missing(ids.get(model.name, ()))
+            if missing:
+                docs.loaded(await model.load(connection, self.tables.of[model.name], missing))
+        self._histories = await read_histories(connection.engine, wanted) if wanted else {}
 
     def apply(self, rows: Sequence[Row]) -> None:
         """Fold log rows (in position order) into the documents, in place. Load first what
         `needs_load` says is missing, or the folds start from nothing."""
-        agreements, delegations_ = self._partnerships, self._delegations
-        for position, stream_id, version, type_, schema_version, occurred_at, _, data in rows:
-            if stream_id.startswith(_AGREEMENT):
-                event = decode_trusted(type_, schema_version, data)
-                agreements.fold(stream_id, event, version, position, occurred_at)
-            elif stream_id.startswith(_DELEGATION):
-                event = decode_trusted(type_, schema_version, data)
-                delegations_.fold(stream_id, event, version, position, occurred_at)
+        histories, self._histories = self._histories, {}
+        self._fold.apply(rows, histories)
 
     def oldest(self, keep_docs: int, keep_weight: int) -> list[str]:
         """The least recently touched ids to evict so that each read model keeps at most
         `keep_docs` documents weighing at most `keep_weight` events."""
-        return [
-            *self._partnerships.oldest(keep_docs, keep_weight),
-            *self._delegations.oldest(keep_docs, keep_weight),
-        ]
+        return [key for docs in self._docs.values() for key in docs.oldest(keep_docs, keep_weight)]
 
     def take(self, keys: Collection[str] | None = None, *, evict: bool = False) -> Writes:
         """Encode the changed documents (all, or those among `keys`) into table rows and
         count them as written. `evict`: also drop `keys` from memory."""
         writes = Writes()
-        views, stored = self._partnerships.take(keys)
-        if views:
-            writes.partnerships = {key: partnerships.encode(v) for key, v in views.items()}
-            writes.partnership_rows = partnerships.doc_rows(views, writes.partnerships)
-            writes.sector_rows = partnerships.sector_rows(
-                views[key] for key in views.keys() - set(stored)
-            )
-            writes.owner_deletes = [(key,) for key in stored]
-            writes.owner_rows = owners.item_rows(views.values())
-            writes.follow_up_rows = follow_ups.item_rows(views.values())
-            writes.term_rows = partnership_search.term_rows(views.values())
-            writes.text_rows = partnership_search.text_rows(views.values())
-        views_d, _ = self._delegations.take(keys)
-        if views_d:
-            writes.delegations = {key: delegations.encode(v) for key, v in views_d.items()}
-            writes.delegation_rows = delegations.doc_rows(views_d, writes.delegations)
+        for model in registry.READ_MODELS:
+            views, stored, refolded = self._docs[model.name].take(keys)
+            if not views:
+                continue
+            encode = model.encode
+            encoded = {key: encode(view) for key, view in views.items()}
+            writes.docs.update(encoded)
+            new = views.keys() - set(stored)
+            writes.rows.append((model, model.rows(views, encoded, new, refolded)))
+            derived = registry.derived_from(model.name)
+            if derived:
+                stale = [(key,) for key in stored]
+                documents = list(views.values())
+                writes.derived += [(d, stale, d.rows(documents)) for d in derived]
         if evict and keys is not None:
             self.evict(keys)
         return writes
@@ -251,22 +228,11 @@ class WorkingSet:
     def write(self, connection: Connection, writes: Writes) -> None:
         """Store what `take` gave, in `connection`'s transaction (synchronous: from async
         code, `await connection.run_sync(working.write, writes)`)."""
-        tables = self.tables
-        if writes.partnerships:
-            partnerships.save(
-                connection, tables.partnerships, writes.partnership_rows, writes.sector_rows
-            )
-            owners.replace_rows(
-                connection, tables.owner_items, writes.owner_deletes, writes.owner_rows
-            )
-            follow_ups.replace_rows(
-                connection, tables.follow_ups, writes.owner_deletes, writes.follow_up_rows
-            )
-            partnership_search.replace_rows(
-                connection, tables.search, writes.owner_deletes, writes.term_rows, writes.text_rows
-            )
-        if writes.delegations:
-            delegations.save(connection, tables.delegations, writes.delegation_rows)
+        tables = self.tables.of
+        for model, rows in writes.rows:
+            model.save(connection, tables[model.name], rows)
+        for derived, stale, rows in writes.derived:
+            derived.save(connection, tables[derived.name], stale, rows)
 
     async def flush(self, connection: AsyncConnection) -> Writes:
         """Take every changed document and write it in `connection`'s transaction."""
@@ -276,19 +242,23 @@ class WorkingSet:
 
     def discard(self) -> None:
         """A write failed or someone else wrote: forget everything held."""
-        self._partnerships.forget()
-        self._delegations.forget()
+        for docs in self._docs.values():
+            docs.forget()
+        self._histories = {}
 
     def evict(self, keys: Iterable[str] | None = None) -> None:
         """Drop clean documents (all, or those of `keys`) to bound memory; they are loaded
         again when needed."""
-        for docs in (self._partnerships, self._delegations):
+        for docs in self._docs.values():
             docs.drop(list(docs.held) if keys is None else [k for k in keys if k in docs.held])
 
-
-def _ids(rows: Sequence[Row]) -> tuple[list[str], list[str]]:
-    streams = {row[1] for row in rows}
-    return (
-        [s for s in streams if s.startswith(_AGREEMENT)],
-        [s for s in streams if s.startswith(_DELEGATION)],
-    )
+    @staticmethod
+    def _ids(rows: Sequence[Row], wanted: Iterable[str]) -> dict[str, list[str]]:
+        """The stream ids that folding `rows` touches, by the read model that folds them."""
+        streams = {row[1] for row in rows}
+        streams.update(wanted)
+        found: dict[str, list[str]] = {}
+        for stream in streams:
+            for model in registry.folding(registry.category(stream)):
+                found.setdefault(model.name, []).append(stream)
+        return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 import msgspec
 import pytest
@@ -25,9 +26,11 @@ from events.catalogue import (
     ResponsibilityAssigned,
     ResponsibilityTransferred,
 )
+from events.envelope import RecordedEvent
 from events.upcasting import decode_stored
+from projections import delegation_view
 from projections._trusted import decode_trusted
-from projections.as_of import fold_delegation, fold_partnership
+from projections.delegation_view import Delegation
 from projections.owner_view import owner_rows, summarize_owner, summarize_owners
 from projections.partnership_view import NOTES_KEPT, Partnership, apply, evolve
 from tests._event_strategies import agreement_history, recorded
@@ -37,6 +40,20 @@ NISHIMURA = Person(name="Yasutoshi Nishimura", title="Minister of Economy, Trade
 ELS = Person(name="Els Verhulst", title="Science & Technology Counselor")
 TOKYO_ELS = Owner(unit="FIT Tokyo office", person=ELS)
 DEC = dt.date(2022, 12, 1)
+
+
+def fold_partnership(events: Iterable[RecordedEvent]) -> Partnership | None:
+    view: Partnership | None = None
+    for event in events:
+        view = evolve(view, event)
+    return view
+
+
+def fold_delegation(events: Iterable[RecordedEvent]) -> Delegation | None:
+    view: Delegation | None = None
+    for event in events:
+        view = delegation_view.evolve(view, event)
+    return view
 
 
 def day(n: int) -> dt.date:

@@ -1,5 +1,6 @@
 """A partnership's history for auditors: every change, who recorded it, when, and the state
-after it (the same fold the live projection uses, replayed step by step).
+after it (the live projection's own fold pipeline, `projections.fold`, step by step:
+corrections show from their position on).
 
 Paged by version: each change carries a whole state, so an answer holding every change of a long
 stream grows with the square of its length. A page holds at most `limit` changes (capped by
@@ -16,7 +17,9 @@ from urllib.parse import quote
 import msgspec
 from starlette.responses import Response
 
-from projections import partnership_view
+from projections import partnership_view, partnerships
+from projections.as_of import Cut, Held, fold_kept
+from projections.fold import Fold, log_row
 from projections.partnership_view import Partnership
 from projections.reader import stream_id
 from service.problems import NotFound
@@ -69,7 +72,9 @@ async def partnership_history(call: Call[HistoryParams, None]) -> Response:
     params, store = call.params, call.services.store
     agreement_id = stream_id(partnership_view.CATEGORY, params.agreement_id)
     limit = min(params.limit, call.services.settings.max_history_limit)
-    state: Partnership | None = None
+    views: dict[str, Partnership] = {}
+    fold = Fold({partnerships.NAME: Held(partnership_view.apply, views)})
+    everything = Cut()
     position = 0
     folded = 0
     while folded < params.after_version:
@@ -80,8 +85,7 @@ async def partnership_history(call: Call[HistoryParams, None]) -> Response:
         )
         if not earlier:
             break
-        for event in earlier:
-            state = partnership_view.evolve(state, event)
+        await fold_kept(store.engine, fold, [log_row(event) for event in earlier], everything)
         folded, position = earlier[-1].version, earlier[-1].position
     events = await store.read_stream(agreement_id, after_version=folded, limit=limit + 1)
     if not events and not folded:
@@ -89,7 +93,8 @@ async def partnership_history(call: Call[HistoryParams, None]) -> Response:
     more = len(events) > limit
     changes: list[Change] = []
     for event in events[:limit]:
-        state = partnership_view.evolve(state, event)
+        await fold_kept(store.engine, fold, [log_row(event)], everything)
+        view = views.get(agreement_id)
         changes.append(
             Change(
                 position=event.position,
@@ -101,7 +106,7 @@ async def partnership_history(call: Call[HistoryParams, None]) -> Response:
                 metadata=event.metadata,
                 data=event.data,
                 hash=event.hash,
-                state=state,
+                state=None if view is None else partnership_view.copy(view),
             )
         )
     if changes:
