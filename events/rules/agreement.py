@@ -79,6 +79,7 @@ from events.catalogue import (
     AgreementSigned,
     AgreementTerminated,
     AgreementWitnessed,
+    EventCorrected,
     EventData,
     FollowUpCancelled,
     FollowUpCompleted,
@@ -110,6 +111,7 @@ _ALLOWED: frozenset[type[EventData]] = frozenset(
         AgreementAmended,
         AgreementTerminated,
         NoteAttached,
+        EventCorrected,
     }
 )
 
