@@ -14,9 +14,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from events.postgres_names import LOG_CHANNEL
+
 log = logging.getLogger(__name__)
 
-CHANNEL = "agreements_log"
+CHANNEL = LOG_CHANNEL
 
 
 class PostgresListener:

@@ -27,11 +27,12 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from events import _decisions as decisions
 from events import stored_tree
-from events._notifications import CHANNEL as NOTIFY_CHANNEL
 from events._write_channel import WriteChannel
 from events.database import is_unavailable
 from events.envelope import GENESIS_HASH, AppendResult, ExpectedVersion, format_timestamp
 from events.errors import StoreError, StoreUnavailable
+from events.postgres_names import LOG_CHANNEL as NOTIFY_CHANNEL
+from events.postgres_names import LOG_LOCK
 from events.rules import DeciderFor, decider_for
 from events.schema import events as events_table
 from events.schema import streams as streams_table
@@ -42,8 +43,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-LOG_LOCK = 0x61677230
-"""Advisory lock key serializing appends across instances on PostgreSQL."""
 
 _MAX_GROUP_APPENDS = 1000
 _MAX_GROUP_EVENTS = 20_000

@@ -10,9 +10,9 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events.database import IMMEDIATE
+from events.postgres_names import MIGRATION_LOCK
 
 _SCRIPTS = Path(__file__).parent / "migrations"
-_MIGRATION_LOCK = 0x61677231  # any constant shared by every instance
 
 
 async def migrate(engine: AsyncEngine) -> None:
@@ -28,7 +28,7 @@ async def migrate(engine: AsyncEngine) -> None:
 
 def _upgrade(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     config = Config()
     config.set_main_option("script_location", str(_SCRIPTS))
     config.attributes["connection"] = connection

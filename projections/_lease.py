@@ -20,13 +20,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from events.postgres_names import PROJECTION_APPLY_LOCK, PROJECTIONS_CHANNEL
+
 log = logging.getLogger(__name__)
 
-APPLY_LOCK_KEY = 0x61677265_656D0001
-"""Advisory lock key of the projection applier (any constant unique to this application)."""
-REBUILD_LOCK_KEY = 0x61677265_656D0002
-SCHEMA_LOCK_KEY = 0x61677265_656D0003
-CHANNEL = "agreements_projections"
+APPLY_LOCK_KEY = PROJECTION_APPLY_LOCK
+CHANNEL = PROJECTIONS_CHANNEL
 
 
 class Lease:

@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import DropTable
 
 from events._fast_reads import Row, log_rows
+from events.postgres_names import PROJECTION_REBUILD_LOCK
 from events.store import EventStore
 from projections import checkpoints
-from projections._lease import REBUILD_LOCK_KEY
 from projections._sql import write_transaction
 from projections.schema import (
     LIVE,
@@ -143,8 +143,8 @@ async def _exclusive(engine: AsyncEngine) -> AsyncIterator[None]:
         return
     async with engine.connect() as connection:
         await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(select(func.pg_advisory_lock(REBUILD_LOCK_KEY)))
+        await connection.execute(select(func.pg_advisory_lock(PROJECTION_REBUILD_LOCK)))
         try:
             yield
         finally:
-            await connection.execute(select(func.pg_advisory_unlock(REBUILD_LOCK_KEY)))
+            await connection.execute(select(func.pg_advisory_unlock(PROJECTION_REBUILD_LOCK)))

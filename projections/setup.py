@@ -11,8 +11,8 @@ from __future__ import annotations
 from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from events.postgres_names import PROJECTION_SCHEMA_LOCK
 from projections import checkpoints
-from projections._lease import SCHEMA_LOCK_KEY
 from projections._sql import write_transaction
 from projections.schema import LIVE, SCHEMA_VERSIONS, checkpoint_metadata
 
@@ -22,7 +22,7 @@ async def prepare(engine: AsyncEngine) -> bool:
     async with write_transaction(engine) as connection:
         if connection.dialect.name == "postgresql":
             # Several instances may start at once: one creates, the others find it done.
-            await connection.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+            await connection.execute(select(func.pg_advisory_xact_lock(PROJECTION_SCHEMA_LOCK)))
         existing = await _table_names(connection)
         await connection.run_sync(checkpoint_metadata.create_all)
         await connection.run_sync(LIVE.metadata.create_all)
