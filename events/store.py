@@ -21,6 +21,7 @@ from events._write_channel import BridgeChannel, ThreadChannel, WriteChannel
 from events._writer import Pending, Writer
 from events.database import SQLITE_BUSY_TIMEOUT_MS, create_engine, create_sqlite_writer_engine
 from events.envelope import AppendResult, ExpectedVersion, Metadata, Proposed, RecordedEvent
+from events.errors import StoreUnavailable
 from events.migrate import migrate
 from events.rules import DocumentLimits, check_stream_id, decider_for, deciders
 from events.schema import events as events_table
@@ -55,16 +56,23 @@ class EventStore:
         max_batch_events: int = 1000,
         writer_engine: Engine | None = None,
         document_limits: DocumentLimits | None = None,
+        read_only: bool = False,
     ) -> None:
         """`writer_engine`: SQLite only, the writer's synchronous engine (made from `engine`'s
         URL with default settings if not given); see `events._write_channel`.
-        `document_limits`: the caps on an agreement's lists (default: `DocumentLimits()`)."""
+        `document_limits`: the caps on an agreement's lists (default: `DocumentLimits()`).
+        `read_only`: no writer (no thread, no second engine, no listener) for commands that
+        only read (verify, backup, replay, export); `append` refuses."""
         self.engine = engine
         self.dialect = engine.dialect.name
         self.max_batch_events = max_batch_events
         self._listeners: list[tuple[Callable[[int], None], frozenset[str] | None]] = []
         channel: WriteChannel
         self.writer_engine: Engine | None = None
+        self._writer: Writer | None = None
+        self._remote: PostgresListener | None = None
+        if read_only:
+            return
         if self.dialect == "sqlite":
             self.writer_engine = writer_engine or create_sqlite_writer_engine(
                 engine.url.render_as_string(hide_password=False)
@@ -78,7 +86,6 @@ class EventStore:
             on_commit=self._notify,
             rules=deciders(document_limits or DocumentLimits()),
         )
-        self._remote: PostgresListener | None = None
 
     @property
     def sync_engines(self) -> tuple[Engine, ...]:
@@ -86,6 +93,8 @@ class EventStore:
         return (self.engine.sync_engine,) + ((self.writer_engine,) if self.writer_engine else ())
 
     async def start(self) -> None:
+        if self._writer is None:
+            return
         self._writer.start()
         if self.dialect == "postgresql":
             self._remote = PostgresListener(self.engine, self._notify)
@@ -93,7 +102,8 @@ class EventStore:
 
     async def close(self) -> None:
         """Finish queued appends, stop listening, release the database."""
-        await self._writer.stop()
+        if self._writer is not None:
+            await self._writer.stop()
         if self._remote is not None:
             await self._remote.stop()
         await self.engine.dispose()
@@ -121,7 +131,7 @@ class EventStore:
         appends, so the two never wait on SQLite's lock (whose busy handler sleeps in steps
         of milliseconds) and the lock is held for one hop, not one per statement. On
         PostgreSQL on a pooled connection of its own. For the projection runner's batches."""
-        if self.writer_engine is None:
+        if self.writer_engine is None or self._writer is None:
             async with self.engine.connect() as connection:
                 return await connection.run_sync(work)
         return await self._writer.run_beside(work)
@@ -141,6 +151,8 @@ class EventStore:
         decider_for(stream_id)
         prepared = prepare(events, max_events=self.max_batch_events)
         pending = Pending(stream_id, expected_version, prepared, encode_metadata(metadata))
+        if self._writer is None:
+            raise StoreUnavailable("the store was opened read-only")
         return await self._writer.submit(pending)
 
     async def read_stream(
@@ -228,9 +240,11 @@ async def open_store(
     *,
     max_batch_events: int = 1000,
     document_limits: DocumentLimits | None = None,
+    read_only: bool = False,
     **engine_settings: Any,
 ) -> EventStore:
-    """Create the engine, migrate the schema, start the writer: a store ready to use."""
+    """Create the engine, migrate the schema, start the writer: a store ready to use.
+    `read_only`: start no writer (see `EventStore`)."""
     engine = create_engine(url, **engine_settings)
     try:
         await migrate(engine)
@@ -238,7 +252,7 @@ async def open_store(
         await engine.dispose()
         raise
     writer_engine = None
-    if engine.dialect.name == "sqlite":
+    if engine.dialect.name == "sqlite" and not read_only:
         busy_timeout = engine_settings.get("sqlite_busy_timeout_ms", SQLITE_BUSY_TIMEOUT_MS)
         writer_engine = create_sqlite_writer_engine(url, sqlite_busy_timeout_ms=busy_timeout)
     store = EventStore(
@@ -246,6 +260,7 @@ async def open_store(
         max_batch_events=max_batch_events,
         writer_engine=writer_engine,
         document_limits=document_limits,
+        read_only=read_only,
     )
     await store.start()
     return store

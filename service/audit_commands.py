@@ -396,7 +396,7 @@ async def _reader(url: str) -> AsyncIterator[EventStore]:
         engine = create_engine(url)
     except Exception as error:
         raise _Usage(str(error)) from None
-    store = EventStore(engine)
+    store = EventStore(engine, read_only=True)
     try:
         yield store
     finally:

@@ -68,7 +68,7 @@ def _summary(result: BackupResult) -> str:
 
 
 async def _verify_copy(result: BackupResult) -> int:
-    store = EventStore(create_engine(f"sqlite+aiosqlite:///{result.path}"))
+    store = EventStore(create_engine(f"sqlite+aiosqlite:///{result.path}"), read_only=True)
     try:
         report = await verify_store(store)
     finally:

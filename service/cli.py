@@ -91,9 +91,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 @contextlib.asynccontextmanager
-async def _store(settings: Settings) -> AsyncIterator[EventStore]:
+async def _store(settings: Settings, *, read_only: bool = False) -> AsyncIterator[EventStore]:
     store = await open_store(
         settings.database_url,
+        read_only=read_only,
         max_batch_events=settings.max_events_per_batch,
         document_limits=settings.document_limits(),
         **settings.engine_settings(),
@@ -273,7 +274,7 @@ def _progress_bar() -> Iterator[Callable[[int, int], None] | None]:
 
 
 async def export(args: argparse.Namespace, settings: Settings) -> int:
-    async with _store(settings) as store:
+    async with _store(settings, read_only=True) as store:
         if args.output is None:
             count = await export_log(store, sys.stdout.buffer, after=args.after)
         else:

@@ -42,7 +42,7 @@ def add_replay_command(commands: Any, common: argparse.ArgumentParser) -> None:
 
 async def replay_command(args: argparse.Namespace, settings: Settings) -> int:
     cut = Cut(position=args.position, recorded_at=args.known_at, in_force_on=args.in_force_on)
-    store = await open_store(settings.database_url)
+    store = await open_store(settings.database_url, read_only=True)
     try:
         picture = await picture_at(store, cut)
     finally:
