@@ -285,8 +285,8 @@ def _opened(view: Partnership, data: FollowUpOpened, _at: str) -> None:
 
 def _follow_up_ids(view: Partnership) -> set[str]:
     """The ids in `view.follow_ups`, kept beside the view (not a field: never encoded, not
-    copied) so that opening a follow-up does not scan every earlier one: a scan made a long
-    partnership's fold quadratic. Made again when the view was made another way (decoded,
+    copied) so that opening a follow-up does not scan every earlier one: a scan would make a
+    long partnership's fold quadratic. Made again when the view was made another way (decoded,
     copied); `_opened` is the only code that adds follow-ups, and it keeps both in step."""
     ids: set[str] | None = view.__dict__.get("follow_up_ids")
     if ids is None or len(ids) != len(view.follow_ups):
