@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from events._fast_reads import Row, log_rows, stream_log_rows
+from events._fast_reads import Row, last_recorded_by, log_head, log_rows, stream_log_rows
 from events.envelope import format_timestamp
 from events.store import EventStore
 from projections import delegations, partnerships, registry
@@ -49,6 +49,13 @@ class Cut:
     @property
     def day_limit(self) -> str | None:
         return None if self.in_force_on is None else self.in_force_on.isoformat()
+
+    def until(self, position: int | None) -> Cut:
+        """This cut, and no later than `position` (itself when None)."""
+        if position is None:
+            return self
+        last = position if self.position is None else min(self.position, position)
+        return Cut(position=last, recorded_at=self.recorded_at, in_force_on=self.in_force_on)
 
     def within(self, rows: Sequence[Row]) -> Sequence[Row]:
         """The leading rows (log rows, in position order) not beyond the cut's position
@@ -88,6 +95,18 @@ class Picture:
     @property
     def delegations(self) -> dict[str, Delegation]:
         return self.views.setdefault(delegations.NAME, {})
+
+
+async def resolve(engine: AsyncEngine, cut: Cut) -> Cut:
+    """`cut` with an explicit position: at most the head, and no later than the last event
+    recorded by its record time (which it then replaces: record times never decrease along
+    positions). The position is what an answer at this cut reflects."""
+    head = await log_head(engine)
+    position = head if cut.position is None else max(0, min(cut.position, head))
+    limit = cut.recorded_limit
+    if limit is not None:
+        position = min(position, await last_recorded_by(engine, limit))
+    return Cut(position=position, in_force_on=cut.in_force_on)
 
 
 class Held:

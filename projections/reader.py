@@ -20,7 +20,6 @@ from msgspec.structs import replace
 from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from events._fast_reads import last_recorded_by, log_head
 from events.store import EventStore
 from projections import as_of, delegations, follow_ups, owners, partnership_search, partnerships
 from projections._sql import read_snapshot
@@ -57,12 +56,9 @@ def stream_id(category: str, identifier: str) -> str:
 
 
 def _cut(as_of_position: int | None, cut: Cut | None) -> Cut | None:
-    if as_of_position is None:
-        return cut
     if cut is None:
-        return Cut(position=as_of_position)
-    position = as_of_position if cut.position is None else min(cut.position, as_of_position)
-    return Cut(position=position, recorded_at=cut.recorded_at, in_force_on=cut.in_force_on)
+        return None if as_of_position is None else Cut(position=as_of_position)
+    return cut.until(as_of_position)
 
 
 class ProjectionReader:
@@ -512,12 +508,7 @@ class ProjectionReader:
         """`cut` with an explicit position: at most the head, and no later than the last
         event recorded by its record time (which it then replaces: record times never
         decrease along positions). The position is what an answer at this cut reflects."""
-        head = await log_head(self._engine)
-        position = head if cut.position is None else max(0, min(cut.position, head))
-        limit = cut.recorded_limit
-        if limit is not None:
-            position = min(position, await last_recorded_by(self._engine, limit))
-        return Cut(position=position, in_force_on=cut.in_force_on)
+        return await as_of.resolve(self._engine, cut)
 
     # -- helpers -------------------------------------------------------------------------
 
