@@ -1,8 +1,10 @@
 """Folding batches of events into the read models with few statements.
 
-A working set keeps documents in memory, least recently touched first. `apply` folds log
-rows into them in place (after `load` has fetched the stored ones it lacks, one query per
-read model). `take` encodes the changed documents into the rows of every table, as plain
+A working set keeps the documents of every read model in the registry
+(`projections.registry`) in memory, least recently touched first. `apply` folds log rows
+into them in place through the one fold pipeline (`projections.fold`), after `load` has
+fetched the stored ones it lacks (one query per read model) and the streams a correction
+folds again. `take` encodes the changed documents into the rows of every table, as plain
 tuples, and `write` stores those with one driver-level statement per table. The runner takes
 and writes everything once per batch, in the transaction that claims the checkpoint; a
 rebuild takes only the least recently touched documents when memory fills (and drops them),
@@ -139,9 +141,6 @@ class Writes:
     derived: list[tuple[DerivedModel[Any], list[tuple[str]], Any]] = field(default_factory=list)
     """Each derived model with the ids whose old rows go, and its new rows."""
 
-    def __bool__(self) -> bool:
-        return bool(self.docs)
-
 
 class WorkingSet:
     def __init__(self, tables: ProjectionTables, *, fresh: bool = False) -> None:
@@ -163,15 +162,6 @@ class WorkingSet:
     def weight(self) -> int:
         """Events folded into the documents held (a proxy for their memory)."""
         return sum(docs.weight for docs in self._docs.values())
-
-    @property
-    def complete(self) -> bool:
-        """True while no stored document is unknown to the set (so `apply` needs no load)."""
-        return all(docs.complete for docs in self._docs.values())
-
-    @property
-    def dirty(self) -> bool:
-        return any(docs.dirty for docs in self._docs.values())
 
     def needs_load(self, rows: Sequence[Row]) -> bool:
         """True if folding `rows` needs documents from the tables, or streams from the log
