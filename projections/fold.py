@@ -11,9 +11,10 @@ Some events ask for whole streams to be folded again (`refolds`): a correction
 position c every read model's view of the stream is folded again from the stream's events up
 to c, each corrected event's data merge-patched (`events.merge_patch`) by every correction
 at or before c. Before c, views show the original; from c on, the corrected value; a cut
-before c replays no correction. Erasing personal data will name the streams whose stored rows
-changed the same way. A fold is synchronous, so the streams a batch will refold are read
-beforehand (`Fold.wanted`, then `read_histories`).
+before c replays no correction. The hook (`_REFOLD_HOOKS`: an event type to the streams it
+names) is general: erasing personal data names the streams whose stored rows it changed. A
+fold is synchronous, so the streams a batch will refold are read beforehand (`Fold.wanted`,
+then `read_histories`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events._fast_reads import Row, stream_log_rows
-from events.catalogue import EVENT_TYPES, EventCorrected
+from events.catalogue import EVENT_TYPES, EventCorrected, EventData
 from events.envelope import RecordedEvent
 from events.merge_patch import apply_merge_patch
 from events.upcasting import decode_stored
@@ -50,12 +51,12 @@ def _own_stream(_data: Any, stream_id: str) -> Iterable[str]:
     return (stream_id,)
 
 
-_REFOLD_HOOKS: dict[type, Callable[[Any, str], Iterable[str]]] = {
+_REFOLD_HOOKS: dict[type[EventData], Callable[[Any, str], Iterable[str]]] = {
     EventCorrected: _own_stream,
 }
 """Event types that ask for streams to be folded again: `hook(data, stream_id)` names them."""
 _HOOKS = {kind: hook for cls, hook in _REFOLD_HOOKS.items() for kind in trusted_kinds(cls)}
-_REFOLDING_TYPES = frozenset(cls.__name__ for cls in _REFOLD_HOOKS)
+_REFOLDING_TYPES = frozenset(cls.type_name for cls in _REFOLD_HOOKS)
 
 
 def refolds(data: Any, stream_id: str) -> Iterable[str]:

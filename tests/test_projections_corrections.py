@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,13 +18,16 @@ from hypothesis import strategies as st
 from events.catalogue import (
     AgreementSigned,
     AgreementTerminated,
+    DelegationFormed,
     EventCorrected,
     EventData,
     FollowUpOpened,
     NoteAttached,
     Owner,
     Party,
+    Person,
     ResponsibilityAssigned,
+    encode_data,
 )
 from events.envelope import Proposed
 from events.store import EventStore, open_store
@@ -204,3 +208,49 @@ def test_live_rebuild_and_as_of_agree_on_histories_with_corrections(
     tmp_path: Path, plan: list[tuple[str, list[Proposed]]], batch_size: int
 ) -> None:
     asyncio.run(_live_rebuilt_and_replayed_agree(tmp_path, plan, batch_size))
+
+
+def test_an_event_naming_other_streams_has_them_folded_again_from_their_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The refold hook is general (erasure will use it): an event of one stream may name
+    others, and every view of those is folded again from their rows as read then."""
+    from projections import fold
+    from projections._trusted import trusted_kinds
+    from projections.as_of import Held
+    from projections.partnership_view import Partnership, apply
+    from projections.partnerships import NAME
+
+    erased = "DelegationFormed"  # stands in for an erasure event of another stream
+    names = {kind: (lambda _data, _stream: (STREAM,)) for kind in trusted_kinds(DelegationFormed)}
+    monkeypatch.setattr(fold, "_HOOKS", {**fold._HOOKS, **names})
+    monkeypatch.setattr(fold, "_REFOLDING_TYPES", fold._REFOLDING_TYPES | {erased})
+    signing = AgreementSigned(
+        kind="MoC",
+        title="Signed by Jan Jambon",
+        parties=[Party(organisation="FIT"), Party(organisation="JETRO")],
+        signed_on=dt.date(2022, 12, 5),
+    )
+    at = "2022-12-05T00:00:00Z"
+    row = (1, STREAM, 1, "AgreementSigned", 1, at, at, encode_data(signing))
+    views: dict[str, Partnership] = {}
+    folding = fold.Fold({NAME: Held(apply, views)})
+    folding.apply([row])
+    assert views[STREAM].title == "Signed by Jan Jambon"
+
+    blanked = msgspec.structs.replace(signing, title="Signed by [erased]")
+    history = [(*row[:7], encode_data(blanked), "e1")]
+    formed = DelegationFormed(
+        name="Mission",
+        leader=Person(name="Someone", title="Leader"),
+        organiser="FIT",
+        member_count=3,
+        starts_on=dt.date(2023, 1, 1),
+        ends_on=dt.date(2023, 1, 5),
+        destinations=["Tokyo"],
+        country="Japan",
+    )
+    trigger = (2, "delegation-d1", 1, erased, 1, at, at, encode_data(formed))
+    assert folding.wanted([trigger]) == {STREAM: 2}
+    folding.apply([trigger], {STREAM: history})
+    assert views[STREAM].title == "Signed by [erased]"
