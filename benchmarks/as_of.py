@@ -1,7 +1,7 @@
 """As-of state of one partnership with 1,000 events, in the big log: at most 5 ms.
 
 Uses `projections.as_of.partnership_at` (what `?as_of_position=` serves): read the stream up
-to the cut and fold it with the live projection's own `evolve`. Two cuts: the head (all
+to the cut and fold it through the live projections' own pipeline. Two cuts: the head (all
 1,000 events) and the middle of the stream.
 """
 

@@ -7,11 +7,8 @@ import datetime as dt
 from typing import cast
 
 import msgspec
-from msgspec.structs import replace
 
 from events.catalogue import DelegationFormed, EventData, NoteAttached, Person
-from events.envelope import RecordedEvent
-from projections._decode import event_data
 from projections._trusted import trusted_kinds
 from projections.partnership_view import Note, add_note
 
@@ -38,15 +35,6 @@ class Delegation(msgspec.Struct, kw_only=True, gc=False):
     note_count: int = 0
     version: int
     position: int
-
-
-def evolve(view: Delegation | None, event: RecordedEvent) -> Delegation | None:
-    """The delegation after `event`, leaving `view` as it was. None while the stream has no
-    DelegationFormed yet."""
-    own = None if view is None else replace(view, notes=list(view.notes))
-    return apply(
-        own, event_data(event), event.stream_id, event.version, event.position, event.occurred_at
-    )
 
 
 def apply(

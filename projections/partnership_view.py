@@ -4,8 +4,7 @@
 log holds (the deciders guard the writes), so the live projection, a rebuild and an as-of
 replay agree by construction. It changes the view it is given, in place: the runner, a
 rebuild and an as-of replay own their views and fold millions of events without copying a
-document per event. `evolve` is the pure form (it copies first), for callers that keep
-earlier states.
+document per event; `copy` a view first to keep an earlier state.
 
 A document stays bounded however long the stream: it shows the latest `NOTES_KEPT` notes
 and counts them all (`note_count`); every note stays in the log.
@@ -45,9 +44,7 @@ from events.catalogue import (
     ResponsibilityTransferred,
     owner_id,
 )
-from events.envelope import RecordedEvent
 from events.rules.agreement import owner_key
-from projections._decode import event_data
 from projections._trusted import trusted_kinds
 
 CATEGORY = "agreement"
@@ -178,15 +175,6 @@ def _responsible(
         since=since,
         assigned_by=assigned_by,
         scope=scope,
-    )
-
-
-def evolve(view: Partnership | None, event: RecordedEvent) -> Partnership | None:
-    """The partnership after `event`, leaving `view` as it was. None while the stream has
-    no AgreementSigned yet."""
-    own = None if view is None else copy(view)
-    return apply(
-        own, event_data(event), event.stream_id, event.version, event.position, event.occurred_at
     )
 
 

@@ -32,7 +32,7 @@ from projections import delegation_view
 from projections._trusted import decode_trusted
 from projections.delegation_view import Delegation
 from projections.owner_view import owner_rows, summarize_owner, summarize_owners
-from projections.partnership_view import NOTES_KEPT, Partnership, apply, evolve
+from projections.partnership_view import NOTES_KEPT, Partnership, apply, copy
 from tests._event_strategies import agreement_history, recorded
 
 JAMBON = Person(name="Jan Jambon", title="Minister-President of Flanders")
@@ -40,6 +40,21 @@ NISHIMURA = Person(name="Yasutoshi Nishimura", title="Minister of Economy, Trade
 ELS = Person(name="Els Verhulst", title="Science & Technology Counselor")
 TOKYO_ELS = Owner(unit="FIT Tokyo office", person=ELS)
 DEC = dt.date(2022, 12, 1)
+
+
+def evolve(view: Partnership | None, event: RecordedEvent) -> Partnership | None:
+    """The partnership after `event`, leaving `view` as it was."""
+    own = None if view is None else copy(view)
+    data = decode_stored(event.type, event.schema_version, event.data)
+    return apply(own, data, event.stream_id, event.version, event.position, event.occurred_at)
+
+
+def evolve_delegation(view: Delegation | None, event: RecordedEvent) -> Delegation | None:
+    own = None if view is None else msgspec.structs.replace(view, notes=list(view.notes))
+    data = decode_stored(event.type, event.schema_version, event.data)
+    return delegation_view.apply(
+        own, data, event.stream_id, event.version, event.position, event.occurred_at
+    )
 
 
 def fold_partnership(events: Iterable[RecordedEvent]) -> Partnership | None:
@@ -52,7 +67,7 @@ def fold_partnership(events: Iterable[RecordedEvent]) -> Partnership | None:
 def fold_delegation(events: Iterable[RecordedEvent]) -> Delegation | None:
     view: Delegation | None = None
     for event in events:
-        view = delegation_view.evolve(view, event)
+        view = evolve_delegation(view, event)
     return view
 
 
