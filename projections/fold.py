@@ -72,10 +72,10 @@ class Fold:
         self.models: list[tuple[ReadModel[Any], Views]] = [
             (model, views[model.name]) for model in registry.READ_MODELS if model.name in views
         ]
-        self._routes: dict[str, list[Views]] = {}
+        self._routes: dict[str, list[Callable[[str, Any, int, int, str], None]]] = {}
         for model, held in self.models:
             for category in model.categories:
-                self._routes.setdefault(category, []).append(held)
+                self._routes.setdefault(category, []).append(held.fold)
 
     def wanted(self, rows: Sequence[Row]) -> dict[str, int]:
         """The streams that folding `rows` will fold again, each with the last position it
@@ -90,16 +90,19 @@ class Fold:
 
     def apply(self, rows: Sequence[Row], histories: Mapping[str, History] | None = None) -> None:
         """Fold log rows, in position order. `histories`: the streams `wanted(rows)` named."""
-        routes = self._routes
+        routes, refolding_types = self._routes, _REFOLDING_TYPES
+        last: str | None = None
+        targets: list[Callable[[str, Any, int, int, str], None]] | None = None
         for position, stream_id, version, type_, schema_version, occurred_at, _, data in rows:
-            targets = routes.get(stream_id.partition("-")[0])
-            refolding = type_ in _REFOLDING_TYPES
+            if stream_id != last:  # runs of one stream's rows are common: route once per run
+                last, targets = stream_id, routes.get(stream_id.partition("-")[0])
+            refolding = type_ in refolding_types
             if targets is None and not refolding:
                 continue
             event = decode_trusted(type_, schema_version, data)
             if targets is not None:
-                for held in targets:
-                    held.fold(stream_id, event, version, position, occurred_at)
+                for fold in targets:
+                    fold(stream_id, event, version, position, occurred_at)
             if refolding:
                 for stream in refolds(event, stream_id):
                     found = () if histories is None else histories.get(stream, ())
