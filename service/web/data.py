@@ -22,6 +22,7 @@ from projections.partnership_view import FollowUp, Partnership
 from projections.reader import stream_id
 from service.problems import NotFound
 from service.routes.base import Services
+from service.web import corrections
 
 RECENT_EVENTS = 15
 HISTORY_SHOWN = 200
@@ -106,6 +107,17 @@ async def history(services: Services, agreement_id: str) -> tuple[list[RecordedE
         key, after_version=max(0, version - HISTORY_SHOWN), limit=HISTORY_SHOWN
     )
     return events, max(version, events[-1].version if events else 0)
+
+
+async def stream(services: Services, key: str) -> list[RecordedEvent]:
+    """Every event of stream `key`, oldest first (an agreement's stream is bounded by its
+    document limits, so it is read whole)."""
+    found: list[RecordedEvent] = []
+    while batch := await services.store.read_stream(
+        key, after_version=found[-1].version if found else 0, limit=1000
+    ):
+        found.extend(batch)
+    return found
 
 
 async def since(services: Services, key: str, version: int) -> list[RecordedEvent]:
@@ -229,6 +241,18 @@ def describe(event: RecordedEvent) -> str:
             return f"follow-up {data.get('follow_up_id', '')} completed"
         case "FollowUpCancelled":
             return f"follow-up {data.get('follow_up_id', '')} cancelled: {data.get('reason', '')}"
+        case "FollowUpRescheduled":
+            return (
+                f"follow-up {data.get('follow_up_id', '')} now due {data.get('due_on', '')}"
+                + _because(data)
+            )
+        case "FollowUpReassigned":
+            return (
+                f"follow-up {data.get('follow_up_id', '')} reassigned to"
+                f" {owner(data.get('owner'))}" + _because(data)
+            )
+        case "FollowUpReopened":
+            return f"follow-up {data.get('follow_up_id', '')} reopened" + _because(data)
         case "NoteAttached":
             return f"note: {str(data.get('text', ''))[:160]}"
         case "AgreementAmended":
@@ -238,8 +262,12 @@ def describe(event: RecordedEvent) -> str:
         case "DelegationFormed":
             return f"delegation “{data.get('name', '')}”"
         case "EventCorrected":
-            return f"correction of an earlier event: {data.get('reason', '')}"
+            return f"{corrections.describe(data.get('changes'))} — {data.get('reason', '')}"
     return event.type
+
+
+def _because(data: dict[str, Any]) -> str:
+    return f": {data['reason']}" if data.get("reason") else ""
 
 
 def actor(event: RecordedEvent) -> str:

@@ -30,7 +30,7 @@ from projections.reader import stream_id
 from service.auth import Permission, Principal
 from service.routes import audit as audit_routes
 from service.routes.base import Call, NoParams, Services
-from service.web import data, forms, sessions
+from service.web import corrections, data, forms, sessions
 from service.web.render import FormTooLarge, page, protect, read_form
 
 Page = Callable[[Request, sessions.Session], Awaitable[Response]]
@@ -267,20 +267,38 @@ async def _partnership_page(
             "p": found,
             "today": services.settings.current_date(),
             "timeline": [(e, data.describe(e), data.actor(e)) for e in history],
+            "versions": {e.event_id: e.version for e in history},
+            "corrected_by": _corrected_by(history),
+            "corrected_target": {
+                e.event_id: str(corrections.data_of(e).get("corrects", ""))
+                for e in history
+                if e.type == corrections.CORRECTION
+            },
             "earlier": (history[0].version - 1) if history else 0,
             "forms": the_forms,
             "recorded": recorded if recorded in _EVENT_NAMES else "",
             "again": request.query_params.get("again") == "1",
             "submitted": submitted.key if submitted is not None else "",
+            "follow_up_forms": forms.FOLLOW_UP_FORMS,
         },
         session=session,
         status_code=status_code,
     )
 
 
+def _corrected_by(history: list[RecordedEvent]) -> dict[str, list[int]]:
+    """Event id -> the versions of the corrections of it (the timeline marks both)."""
+    found: dict[str, list[int]] = {}
+    for event in history:
+        if event.type == corrections.CORRECTION:
+            target = str(corrections.data_of(event).get("corrects", ""))
+            found.setdefault(target, []).append(event.version)
+    return found
+
+
 _EVENT_NAMES = {
     spec.event_type: spec.title for spec in (*forms.FORMS.values(), forms.AGREEMENT_FORM)
-}
+} | {corrections.CORRECTION: "Correction"}
 
 
 def _forms_for(p: Partnership, version: int, today: dt.date) -> dict[str, forms.FormState]:
@@ -302,12 +320,12 @@ def _forms_for(p: Partnership, version: int, today: dt.date) -> dict[str, forms.
         handing = {f"from_{k}": v for k, v in owner.items()}
         built["hand-over"] = forms.fresh(specs["hand-over"], version, today, **handing)
     for follow_up in p.follow_ups:
-        if follow_up.state == "open":
-            for name in ("complete", "cancel"):
-                state = forms.fresh(
-                    specs[name], version, today, follow_up_id=follow_up.follow_up_id
-                )
-                built[state.key] = state
+        for name in forms.FOLLOW_UP_FORMS.get(follow_up.state, ()):
+            values = {"follow_up_id": follow_up.follow_up_id}
+            if name == "reschedule":
+                values["due_on"] = follow_up.due_on.isoformat()
+            state = forms.fresh(specs[name], version, today, **values)
+            built[state.key] = state
     return built
 
 
@@ -577,3 +595,102 @@ def _instant(value: str) -> dt.datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else None
+
+
+# -- corrections -----------------------------------------------------------------------------
+
+
+@signed_in("append")
+async def correction(request: Request, session: sessions.Session) -> Response:
+    """The form correcting one event of an agreement's history (GET), and recording the
+    correction (POST): an `EventCorrected` whose `changes` is the patch of what was edited."""
+    services = _services(request)
+    agreement_id = stream_id("agreement", request.path_params["agreement_id"])
+    event_id = request.path_params["event_id"]
+    events = await data.stream(services, agreement_id)
+    target = next((e for e in events if e.event_id == event_id), None)
+    if target is None or target.type == corrections.CORRECTION:
+        return _refused(request, session, 404, "There is no such event to correct here.")
+    current = corrections.as_corrected(target, events)
+    spec = corrections.spec_for(target, current)
+    version = events[-1].version
+    earlier = [
+        (e, corrections.describe(corrections.data_of(e).get("changes")), data.actor(e))
+        for e in corrections.corrections_of(target.event_id, events)
+    ]
+
+    def show(state: forms.FormState, status_code: int = 200) -> Response:
+        return page(
+            request,
+            "correction.html",
+            {
+                "agreement_id": agreement_id,
+                "target": target,
+                "what": data.describe(target),
+                "who": data.actor(target),
+                "earlier": earlier,
+                "form": state,
+            },
+            session=session,
+            status_code=status_code,
+        )
+
+    if request.method == "GET":
+        values = corrections.values_for(target, current)
+        return show(forms.fresh(spec, version, services.settings.current_date(), **values))
+    try:
+        form = await read_form(request)
+    except FormTooLarge:
+        return _refused(request, session, 413, "The form was too large.")
+    if not sessions.csrf_ok(request, session, form.get("csrf", "")):
+        return _refused(request, session, 403, "This form did not come from this site.")
+    state = forms.posted(spec, form)
+    occurred = _instant(state.occurred_at)
+    if state.expected_version < 0 or not state.event_id or occurred is None:
+        return _refused(request, session, 400, "The form is incomplete: open the page again.")
+    changes = corrections.merge_patch(current, corrections.edited(current, state.values))
+    reason = state.values.get("reason", "").strip()
+    if not changes:
+        state.errors = {forms.FORM_LEVEL: "Nothing was changed: edit the value to correct."}
+        return show(state, 422)
+    if not reason:
+        state.errors = {"reason": "Say why the event is corrected."}
+        return show(state, 422)
+    proposed = Proposed(
+        type=corrections.CORRECTION,
+        data=msgspec.json.encode(
+            {"corrects": target.event_id, "changes": changes, "reason": state.values["reason"]}
+        ),
+        occurred_at=occurred,
+        event_id=state.event_id,
+    )
+    try:
+        result = await services.store.append(
+            agreement_id,
+            [proposed],
+            expected_version=state.expected_version,
+            metadata=_metadata(request, session, state),
+        )
+    except WrongExpectedVersion as stale:
+        changed = await data.since(services, agreement_id, state.expected_version)
+        state.changed = [f"{data.describe(e)} — recorded by {data.actor(e)}" for e in changed]
+        state.expected_version = stale.current_version
+        state.event_id = str(uuid.uuid4())
+        return show(state, 409)
+    except ValidationFailed as invalid:
+        state.errors = forms.field_errors(state, invalid.errors)
+        return show(state, 422)
+    except RuleViolation as violation:
+        state.errors = forms.rule_error(state, violation)
+        return show(state, 422)
+    except IdempotencyConflict:
+        state.errors = {forms.FORM_LEVEL: "This form was already used for something else."}
+        state.event_id = str(uuid.uuid4())
+        return show(state, 409)
+    services.metrics.appended(result)
+    again = "&again=1" if not result.created else ""
+    return RedirectResponse(
+        f"/web/partnerships/{quote(agreement_id, safe='')}"
+        f"?recorded={corrections.CORRECTION}&after={result.to_position}{again}#recorded",
+        status_code=303,
+    )
