@@ -26,7 +26,6 @@ from service.web.forms import Field, FieldKind, FormSpec
 PREFIX = "changes."
 CORRECTION = "EventCorrected"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 Path = tuple[str | int, ...]
 
 
@@ -66,12 +65,6 @@ def field_name(path: Path) -> str:
     for step in path:
         text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
     return PREFIX + text
-
-
-def parse_name(name: str) -> Path:
-    return tuple(
-        int(index) if index else key for key, index in _STEP.findall(name.removeprefix(PREFIX))
-    )
 
 
 def _label(path: Path) -> str:

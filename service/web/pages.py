@@ -644,11 +644,15 @@ async def correction(request: Request, session: sessions.Session) -> Response:
         return _refused(request, session, 413, "The form was too large.")
     if not sessions.csrf_ok(request, session, form.get("csrf", "")):
         return _refused(request, session, 403, "This form did not come from this site.")
-    state = forms.posted(spec, form)
+    # The patch is of what the form showed (the data as corrected when it was rendered), so
+    # a second submission of the same form is the same event, recorded once.
+    shown_at = forms.posted(spec, form).expected_version
+    rendered = corrections.as_corrected(target, [e for e in events if e.version <= shown_at])
+    state = forms.posted(corrections.spec_for(target, rendered), form)
     occurred = _instant(state.occurred_at)
     if state.expected_version < 0 or not state.event_id or occurred is None:
         return _refused(request, session, 400, "The form is incomplete: open the page again.")
-    changes = corrections.merge_patch(current, corrections.edited(current, state.values))
+    changes = corrections.merge_patch(rendered, corrections.edited(rendered, state.values))
     reason = state.values.get("reason", "").strip()
     if not changes:
         state.errors = {forms.FORM_LEVEL: "Nothing was changed: edit the value to correct."}
