@@ -75,6 +75,12 @@ def routes() -> list[BaseRoute]:
             methods=["GET", "POST"],
             name="web_correction",
         ),
+        Route(
+            "/web/my-follow-ups",
+            pages.my_follow_ups,
+            methods=["GET", "POST"],
+            name="web_my_follow_ups",
+        ),
         Route("/web/owners", pages.owners, methods=["GET"], name="web_owners"),
         Route("/web/owners/{owner_id}", pages.owner, methods=["GET"], name="web_owner"),
         Route("/web/delegations", pages.delegations, methods=["GET"], name="web_delegations"),

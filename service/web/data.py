@@ -14,10 +14,12 @@ from typing import Any
 import msgspec
 
 from events.envelope import RecordedEvent
+from projections import follow_ups
 from projections.as_of import Cut
 from projections.delegation_view import Delegation
 from projections.facade import Projections
 from projections.owner_view import OwnerSummary
+from projections.pages import Keyset, Page
 from projections.partnership_view import FollowUp, Partnership
 from projections.reader import stream_id
 from service.problems import NotFound
@@ -91,6 +93,25 @@ async def owner(services: Services, owner_id: str) -> OwnerSummary | None:
         owner_id, today=services.settings.current_date()
     )
     return found
+
+
+FOLLOW_UPS_SHOWN = 50
+"""Follow-ups on one page of "My follow-ups" (the next page follows the last one shown)."""
+
+
+async def follow_up_page(
+    services: Services, filters: follow_ups.Filters, after: str | None
+) -> Page[follow_ups.ListedFollowUp]:
+    """A page of the follow-ups work list (`GET /follow-ups`'s read model) after the key
+    `after` (as `follow_ups.encode_key` wrote it)."""
+    keyset = Keyset(at=None, after=after, limit=FOLLOW_UPS_SHOWN)
+    return await _projections(services).follow_up_page(keyset, filters)
+
+
+def next_key(page: Page[follow_ups.ListedFollowUp]) -> str | None:
+    if not page.more or not page.items:
+        return None
+    return follow_ups.encode_key(follow_ups.key_of(page.items[-1]))
 
 
 async def delegations(services: Services) -> list[Delegation]:

@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import msgspec
 from starlette.requests import Request
@@ -25,12 +25,13 @@ from events.errors import (
     WrongExpectedVersion,
 )
 from events.export import write_jsonl
+from projections import follow_ups
 from projections.partnership_view import Partnership
 from projections.reader import stream_id
 from service.auth import Permission, Principal
 from service.routes import audit as audit_routes
 from service.routes.base import Call, NoParams, Services
-from service.web import corrections, data, forms, sessions
+from service.web import corrections, data, forms, my_owner, sessions
 from service.web.render import FormTooLarge, page, protect, read_form
 
 Page = Callable[[Request, sessions.Session], Awaitable[Response]]
@@ -697,4 +698,81 @@ async def correction(request: Request, session: sessions.Session) -> Response:
         f"/web/partnerships/{quote(agreement_id, safe='')}"
         f"?recorded={corrections.CORRECTION}&after={result.to_position}{again}#recorded",
         status_code=303,
+    )
+
+
+# -- my follow-ups ---------------------------------------------------------------------------
+
+STATES = ("open", "completed", "cancelled")
+DUE = {"overdue": None, "7": 7, "30": 30, "90": 90}
+"""The "due" filter: overdue, or due from today within so many days."""
+
+
+@signed_in()
+async def my_follow_ups(request: Request, session: sessions.Session) -> Response:
+    """The follow-ups of the owner the signed-in person is (`service.web.my_owner`), with
+    the work list's filters; POST chooses the owner."""
+    services = _services(request)
+    every = await data.owners(services)
+    known = {o.owner_id: o for o in every}
+    if request.method == "POST":
+        try:
+            form = await read_form(request)
+        except FormTooLarge:
+            return _refused(request, session, 413, "The form was too large.")
+        if not sessions.csrf_ok(request, session, form.get("csrf", "")):
+            return _refused(request, session, 403, "This form did not come from this site.")
+        response = RedirectResponse("/web/my-follow-ups", status_code=303)
+        choice = form.get("owner", "")
+        if choice in known:
+            my_owner.remember(request, response, session, choice)
+        elif not choice:
+            my_owner.forget(response)
+        else:
+            return _refused(request, session, 400, "There is no such follow-up owner.")
+        return protect(response)
+
+    query = request.query_params
+    mine = my_owner.chosen(request, session)
+    if mine not in known:
+        mine = my_owner.derived(session, every)
+    state = query.get("state", "open")
+    due = query.get("due", "")
+    after = query.get("after") or None
+    if after is not None:
+        try:
+            follow_ups.decode_key(after)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            after = None
+    today = services.settings.current_date()
+    found = None
+    if mine is not None:
+        filters = follow_ups.Filters(
+            today=today,
+            state=state if state in STATES else None,  # type: ignore[arg-type]
+            owner=mine,
+            overdue=True if due == "overdue" else None,
+            due_within_days=DUE.get(due),
+        )
+        found = await data.follow_up_page(services, filters, after)
+    filters_shown = {"state": state if state in STATES else "", "due": due if due in DUE else ""}
+    later = data.next_key(found) if found is not None else None
+    return page(
+        request,
+        "my_follow_ups.html",
+        {
+            "owners": every,
+            "me": known.get(mine or ""),
+            "remembered": my_owner.chosen(request, session) is not None,
+            "found": found,
+            "filters": filters_shown,
+            "next": (
+                "/web/my-follow-ups?" + urlencode({**filters_shown, "after": later})
+                if later
+                else None
+            ),
+            "first_page": after is None,
+            "today": today,
+        },
+        session=session,
     )
