@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from events.envelope import RecordedEvent
-from projections import follow_ups
+from projections import follow_ups, partnership_search
 from projections.as_of import Cut
 from projections.delegation_view import Delegation
 from projections.facade import Projections
@@ -22,6 +22,7 @@ from projections.owner_view import OwnerSummary
 from projections.pages import Keyset, Page
 from projections.partnership_view import FollowUp, Partnership
 from projections.reader import stream_id
+from projections.summaries import PartnershipSummary
 from service.problems import NotFound
 from service.routes.base import Services
 from service.web import corrections
@@ -55,11 +56,43 @@ async def partnerships(
     status: str | None = None,
     owner: str | None = None,
     sector: str | None = None,
+    expiring_within_days: int | None = None,
 ) -> list[Partnership]:
     found, _ = await _projections(services).list_partnerships(
-        status=status, owner=owner, sector=sector
+        status=status,
+        owner=owner,
+        sector=sector,
+        expiring_within_days=expiring_within_days,
+        today=services.settings.current_date(),
     )
     return found
+
+
+PARTNERSHIPS_SHOWN = 50
+"""Agreements on one page of the partnerships list."""
+
+
+async def partnership_page(
+    services: Services,
+    *,
+    status: str | None,
+    owner: str | None,
+    sector: str | None,
+    expiring_within_days: int | None,
+    search: partnership_search.Search | None,
+    after: str | None,
+) -> Page[PartnershipSummary]:
+    """A page of the partnership list (`GET /partnerships`'s read model and search), by
+    agreement id after `after`, statuses as on the agency's today."""
+    return await _projections(services).partnership_page(
+        Keyset(at=None, after=after, limit=PARTNERSHIPS_SHOWN),
+        status=status,
+        owner=owner,
+        sector=sector,
+        expiring_within_days=expiring_within_days,
+        today=services.settings.current_date(),
+        search=search,
+    )
 
 
 async def partnership(services: Services, agreement_id: str) -> Partnership | None:
@@ -197,25 +230,6 @@ def overview(found: list[Partnership], today: dt.date) -> Overview:
         partnerships=len(found),
         recently_changed=recent,
     )
-
-
-def search(found: list[Partnership], words: str) -> list[Partnership]:
-    """Partnerships whose title, parties, signatories or summary contain every word."""
-    terms = [w.casefold() for w in words.split() if w]
-    if not terms:
-        return found
-
-    def text(p: Partnership) -> str:
-        parts = [p.title, p.summary or "", p.place or "", *p.sectors]
-        for party in p.parties:
-            parts.append(party.organisation)
-            if party.signatory is not None:
-                parts.append(party.signatory.name)
-        if p.owner is not None:
-            parts += [p.owner.unit, p.owner.person.name if p.owner.person else ""]
-        return " ".join(parts).casefold()
-
-    return [p for p in found if all(t in text(p) for t in terms)]
 
 
 def describe(event: RecordedEvent) -> str:

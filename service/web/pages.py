@@ -8,14 +8,15 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
+from events.catalogue import AgreementKind
 from events.envelope import Metadata, Proposed, RecordedEvent
 from events.errors import (
     IdempotencyConflict,
@@ -25,7 +26,7 @@ from events.errors import (
     WrongExpectedVersion,
 )
 from events.export import write_jsonl
-from projections import follow_ups
+from projections import follow_ups, partnership_search, term
 from projections.partnership_view import Partnership
 from projections.reader import stream_id
 from service.auth import Permission, Principal
@@ -158,17 +159,28 @@ async def home(request: Request) -> Response:
     return await _dashboard(request)
 
 
+EXPIRING_SOON_DAYS = 90
+"""The overview's "expiring soon": agreements whose term ends within this many days."""
+
+
 @signed_in()
 async def _dashboard(request: Request, session: sessions.Session) -> Response:
     services = _services(request)
     found = await data.partnerships(services)
     overview = data.overview(found, services.settings.current_date())
     recent = await data.recent_events(services) if session.may("read_log") else []
+    today = services.settings.current_date()
+    expiring = await data.partnerships(services, expiring_within_days=EXPIRING_SOON_DAYS)
     return page(
         request,
         "dashboard.html",
         {
             "o": overview,
+            "expiring": sorted(
+                ((term.next_expiry(p, today), p) for p in expiring),
+                key=lambda pair: (pair[0] or today, pair[1].agreement_id),
+            ),
+            "expiring_days": EXPIRING_SOON_DAYS,
             "chart": _month_chart(overview.per_month),
             "recent": [(e, data.describe(e), data.actor(e)) for e in recent],
         },
@@ -199,25 +211,71 @@ def _month_chart(per_month: list[tuple[str, int]]) -> dict[str, Any]:
     }
 
 
+STATUSES = ("announced", "active", "expired", "terminated")
+KINDS: tuple[str, ...] = get_args(AgreementKind)
+EXPIRING = (30, 90, 180, 365)
+"""The "expires within" choices of the partnerships list, in days."""
+
+
+def _text_filter(query: Mapping[str, str], name: str) -> str | None:
+    """A free-text filter as the API takes it (at most 200 characters; empty: none)."""
+    value = query.get(name, "").strip()
+    return value[:200] or None
+
+
 @signed_in()
 async def partnerships(request: Request, session: sessions.Session) -> Response:
+    """The partnerships list with the API's filters and search (status, kind, country,
+    owner, sector, expiring within, `q=` words), a page at a time."""
     services = _services(request)
     query = request.query_params
-    status = query.get("status") or None
-    owner = query.get("owner") or None
-    sector = query.get("sector") or None
-    words = query.get("q", "")
-    if status not in (None, "active", "terminated"):
-        status = None
-    found = await data.partnerships(services, status=status, owner=owner, sector=sector)
-    every = await data.partnerships(services) if (status or owner or sector) else found
+    status = query.get("status") if query.get("status") in STATUSES else None
+    kind = query.get("kind") if query.get("kind") in KINDS else None
+    expiring = query.get("expiring", "")
+    expiring_days = int(expiring) if expiring in {str(d) for d in EXPIRING} else None
+    owner, sector = _text_filter(query, "owner"), _text_filter(query, "sector")
+    country, words = _text_filter(query, "country"), _text_filter(query, "q")
+    after = _text_filter(query, "after")
+    search = None
+    if kind or country or words:
+        search = partnership_search.Search(kind=kind, country=country, q=words)
+    found = await data.partnership_page(
+        services,
+        status=status,
+        owner=owner,
+        sector=sector,
+        expiring_within_days=expiring_days,
+        search=search,
+        after=after,
+    )
+    every = await data.partnerships(services)
+    filters = {
+        "q": words or "",
+        "status": status or "",
+        "kind": kind or "",
+        "country": country or "",
+        "owner": owner or "",
+        "sector": sector or "",
+        "expiring": str(expiring_days or ""),
+    }
+    chosen = {name: value for name, value in filters.items() if value}
+    last = found.items[-1].agreement_id if found.items else None
     return page(
         request,
         "partnerships.html",
         {
-            "partnerships": data.search(found, words),
-            "filters": {"status": status or "", "owner": owner or "", "sector": sector or ""},
-            "q": words,
+            "partnerships": found.items,
+            "filters": filters,
+            "statuses": STATUSES,
+            "kinds": KINDS,
+            "expiring": EXPIRING,
+            "today": services.settings.current_date(),
+            "first_page": "/web/partnerships?" + urlencode(chosen) if after else None,
+            "next_page": (
+                "/web/partnerships?" + urlencode({**chosen, "after": last})
+                if found.more and last
+                else None
+            ),
             "sectors": sorted({s for p in every for s in p.sectors}),
             "owners": sorted(
                 {
