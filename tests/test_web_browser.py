@@ -97,7 +97,10 @@ class Visit:
 
 @pytest.fixture
 def visit(browser: Any, register: Register) -> Iterator[Visit]:
-    context = browser.new_context(base_url=register.url, viewport={"width": 1280, "height": 900})
+    # en-US: a date field typed with the keyboard takes month, day, year in this order.
+    context = browser.new_context(
+        base_url=register.url, viewport={"width": 1280, "height": 900}, locale="en-US"
+    )
     context.set_default_timeout(WAIT_MS)
     requests: list[str] = []
     errors: list[str] = []
@@ -596,9 +599,43 @@ def test_the_main_pages_have_no_serious_accessibility_violations(
         "/web/audit",
         "/web/partnerships/new",
         f"/web/partnerships/{IMEC}/as-of",
+        "/web/my-follow-ups",
+        "/web/partnerships?kind=MoC&country=Japan&expiring=90",
     ):
         check(path)
+    page.goto(f"/web/partnerships/{IMEC}")
+    correct = page.get_by_role("link", name=re.compile("Correct version")).first
+    check(correct.get_attribute("href"))
     assert not serious, serious
+
+
+def test_keyboard_alone_reaches_and_submits_a_follow_up_form(
+    visit: Visit, register: Register
+) -> None:
+    follow_up_id = _opened_follow_up(register, due_on="2031-07-31")
+    page = visit.page
+    sign_in(page, register.tokens["recorder"])
+    page.goto(f"/web/partnerships/{IMEC}")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+
+    summary = _row(page, follow_up_id).locator("summary", has_text="Reschedule")
+    for _ in range(200):  # Tab through the page until the form's summary has the focus
+        page.keyboard.press("Tab")
+        if summary.evaluate("s => s === document.activeElement"):
+            break
+    expect(summary).to_be_focused()
+    page.keyboard.press("Enter")  # opens the form
+    page.keyboard.press("Tab")
+    due = form(page, f"reschedule:{follow_up_id}").get_by_label("Now due on")
+    expect(due).to_be_focused()
+    page.keyboard.type("08152031")  # a date field takes the digits in the locale's order
+    expect(due).to_have_value("2031-08-15")
+    page.keyboard.press("Enter")  # submits the form
+    expect(page.locator("#recorded")).to_contain_text("Recorded")
+    expect(_row(page, follow_up_id)).to_contain_text("2031-08-15")
 
 
 # -- live updates --------------------------------------------------------------------------
