@@ -199,12 +199,13 @@ def test_record_a_follow_up_and_see_it_on_the_owners_page(visit: Visit, register
     expect(opening.get_by_label("Owner: person", exact=True)).to_have_value("Els Verhulst")
     opening.get_by_label("What is to be done").fill(title)
     opening.get_by_label("Due on").fill("2031-03-31")
-    screenshot(page, "partnership")
     opening.get_by_role("button", name="Open follow-up").click()
 
     expect(page.locator("#recorded")).to_contain_text("Recorded")
     expect(page.get_by_role("cell", name=title)).to_be_visible()
     expect(page.locator(".timeline")).to_contain_text("by Ana Recorder")
+    page.locator("[data-live=follow-ups] summary", has_text="Reschedule").first.click()
+    screenshot(page, "partnership")
 
     page.get_by_role("link", name=re.compile("Els Verhulst")).first.click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Els Verhulst")
@@ -546,6 +547,32 @@ def test_a_correction_starts_from_the_timeline_and_a_stale_one_says_what_changed
     corrected = page.locator(".timeline li.correction").last
     expect(corrected).to_contain_text("owner.person.title → Science & Technology Counselor")
     expect(page.locator(".timeline li.corrected").first).to_contain_text("Corrected by")
+
+
+def test_my_follow_ups_after_choosing_the_owner_i_am(visit: Visit, register: Register) -> None:
+    page = visit.page
+    sign_in(page, register.tokens["recorder"])
+    page.goto(f"/web/partnerships/{IMEC}")
+    title = f"Prepare the steering committee 運営委員会 {uuid.uuid4().hex[:6]}"
+    opening = form(page, "follow-up")
+    opening.get_by_label("What is to be done").fill(title)
+    opening.get_by_label("Due on").fill("2031-02-28")
+    opening.get_by_role("button", name="Open follow-up").click()
+    expect(page.locator("#recorded")).to_contain_text("Recorded")
+
+    page.get_by_role("link", name="My follow-ups").click()
+    expect(page.locator("#me")).to_contain_text("Choose the owner you are")
+    page.get_by_label("I am").select_option(label="FIT Tokyo office — Els Verhulst")
+    page.get_by_role("button", name="Remember").click()
+    expect(page.locator("#me")).to_contain_text("Els Verhulst")
+    expect(page.get_by_role("cell", name=title)).to_be_visible()
+    screenshot(page, "my-follow-ups")
+
+    page.get_by_label("Due").select_option(label="overdue")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("cell", name=title)).to_have_count(0)
+    page.reload()  # the choice is remembered
+    expect(page.locator("#me")).to_contain_text("Els Verhulst")
 
 
 def test_a_viewer_sees_no_follow_up_or_correction_forms(visit: Visit, register: Register) -> None:
