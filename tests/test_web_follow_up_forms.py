@@ -106,3 +106,37 @@ async def test_rescheduling_before_the_signing_is_refused_beside_the_date(api: A
     assert "before the signing on 2022-12-06" in form
     assert "<details open><summary>Reschedule" in answer.text.replace("\n", "")
     assert await api.services.store.stream_version(AGREEMENT) == 2
+
+
+async def test_a_reschedule_form_gone_stale_by_a_completion_says_so(api: Api) -> None:
+    path = await _agreement(api)
+    await sign_in(api, "recorder")
+    path, _ = await _post(
+        api,
+        path,
+        "follow-up",
+        {"title": "Visit", "due_on": "2023-06-30", "follow_up_id": "visit", "owner.unit": "FIT"},
+    )
+    page = await api.client.get(path)
+    fields = {**_hidden(page.text, "reschedule:visit"), "due_on": "2023-09-30", "reason": ""}
+    completed = await api.client.post(
+        f"/streams/{AGREEMENT}/events",
+        json={
+            "events": [
+                {
+                    "type": "FollowUpCompleted",
+                    "data": {"follow_up_id": "visit", "completed_on": "2023-06-01"},
+                }
+            ]
+        },
+        headers=api.auth("recorder"),
+    )
+    assert completed.status_code == 201
+    assert api.services.projections is not None  # the page shows the follow-up completed
+    await api.services.projections.wait_for(completed.json()["to_position"], 10)
+    stale = await api.client.post(f"/web/partnerships/{AGREEMENT}/record/reschedule", data=fields)
+    assert stale.status_code == 409
+    form = stale.text[stale.text.index('data-form="reschedule:visit"') :]
+    assert "Someone recorded this since you opened the form" in form
+    assert "follow-up visit completed" in form
+    assert 'value="2023-09-30"' in form
