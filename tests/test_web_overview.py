@@ -1,5 +1,6 @@
 """The overview and the partnerships list over HTTP: expiring soon, follow-ups due per
-month, and the list's filters (status, kind, country, words) a page at a time."""
+month, the list's filters (status, kind, country, words) a page at a time, and a
+partnership's timeline picture."""
 
 from __future__ import annotations
 
@@ -129,3 +130,21 @@ async def test_the_list_goes_a_page_at_a_time(api: Api, monkeypatch: pytest.Monk
     )
     assert len(listed) == len(set(listed)) == 4
     assert 'rel="next"' not in second.text and "First page" in second.text
+
+
+async def test_a_partnership_page_draws_its_life_on_a_timeline(api: Api) -> None:
+    today = await _register(api)
+    await sign_in(api, "viewer")
+    page = await api.client.get("/web/partnerships/agreement-open-ended")
+    picture = page.text[page.text.index('<svg class="chart life"') :]
+    picture = picture[: picture.index("</svg>")]
+    assert re.findall(r'class="mark ([a-z]+)"', picture) == ["signed", "due", "due", "due"]
+    assert "3 open follow-ups ahead or overdue (0 overdue)" in picture
+    assert f"today {today.isoformat()}" in picture
+    xs = [float(x) for x in re.findall(r'<circle class="mark [a-z]+" cx="([\d.]+)"', picture)]
+    assert xs == sorted(xs) and xs[0] < xs[1]  # by date, the signing first
+
+    ending = await api.client.get("/web/partnerships/agreement-ends-soon")
+    picture = ending.text[ending.text.index('<svg class="chart life"') :]
+    ends_on = (today + dt.timedelta(days=30)).isoformat()
+    assert f"term ends {ends_on}" in picture[: picture.index("</svg>")]

@@ -32,7 +32,7 @@ from projections.reader import stream_id
 from service.auth import Permission, Principal
 from service.routes import audit as audit_routes
 from service.routes.base import Call, NoParams, Services
-from service.web import corrections, data, forms, my_owner, sessions
+from service.web import corrections, data, forms, my_owner, sessions, term_picture
 from service.web.render import FormTooLarge, page, protect, read_form
 
 Page = Callable[[Request, sessions.Session], Awaitable[Response]]
@@ -325,6 +325,7 @@ async def _partnership_page(
         {
             "p": found,
             "today": services.settings.current_date(),
+            "life": term_picture.draw(found, today),
             "timeline": [(e, data.describe(e), data.actor(e)) for e in history],
             "versions": {e.event_id: e.version for e in history},
             "corrected_by": _corrected_by(history),
