@@ -160,12 +160,15 @@ def merge_patch(before: Any, after: Any) -> Any:
     """The JSON Merge Patch that turns `before` into `after` (arrays are sent whole)."""
     if not isinstance(before, dict) or not isinstance(after, dict):
         return after
-    patch: dict[str, Any] = {name: None for name in before if name not in after}
+    patch: dict[str, Any] = {}
+    for name, value in before.items():  # in the event's own order, then what is new
+        if name not in after:
+            patch[name] = None
+        elif after[name] != value:
+            patch[name] = merge_patch(value, after[name])
     for name, value in after.items():
         if name not in before:
             patch[name] = value
-        elif before[name] != value:
-            patch[name] = merge_patch(before[name], value)
     return patch
 
 
