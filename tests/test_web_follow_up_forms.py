@@ -103,7 +103,10 @@ async def test_rescheduling_before_the_signing_is_refused_beside_the_date(api: A
     form = answer.text[answer.text.index('data-form="reschedule:visit"') :]
     form = form[: form.index("</form>")]
     assert 'name="due_on"' in form and 'aria-invalid="true"' in form
-    assert "before the signing on 2022-12-06" in form
+    assert (
+        '<span class="field-error" id="f-reschedule-visit-due_on-err">2021-01-01 is before the'
+        " signing on 2022-12-06: choose a date on or after it.</span>" in form
+    )  # in plain words, without the event's type name
     assert "<details open><summary>Reschedule" in answer.text.replace("\n", "")
     assert await api.services.store.stream_version(AGREEMENT) == 2
 

@@ -398,7 +398,18 @@ def rule_error(state: FormState, violation: RuleViolation) -> dict[str, str]:
         name = next((f.name for f in state.spec.fields if f.kind == "date"), FORM_LEVEL)
     if name not in {f.name for f in state.spec.fields if f.kind != "hidden"}:
         name = FORM_LEVEL
-    return {name: _sentence(violation.detail)}
+    return {name: _sentence(_plain_rule(violation.detail))}
+
+
+_BEFORE_SIGNING = re.compile(r"^[A-Z]\w+ dated (\S+) is before the signing on (\S+)$")
+
+
+def _plain_rule(detail: str) -> str:
+    """A rule's detail without the event's type name (`FollowUpRescheduled dated ...`)."""
+    found = _BEFORE_SIGNING.match(detail)
+    if found:
+        return f"{found[1]} is before the signing on {found[2]}: choose a date on or after it."
+    return detail
 
 
 def _sentence(text: str) -> str:
