@@ -575,6 +575,77 @@ def test_my_follow_ups_after_choosing_the_owner_i_am(visit: Visit, register: Reg
     expect(page.locator("#me")).to_contain_text("Els Verhulst")
 
 
+MOVES = {
+    "reschedule": ({"due_on": "2031-11-30"}, "now due 2031-11-30", ("due_on", "2020-01-31")),
+    "reassign": (
+        {"owner.unit": "FIT Seoul office"},
+        "reassigned to FIT Seoul office",
+        ("owner.unit", ""),
+    ),
+    "reopen": (
+        {"reopened_on": "2026-11-02", "reason": "Open points remain."},
+        "reopened: Open points remain.",
+        ("reopened_on", "2020-01-31"),
+    ),
+}
+"""Per form that moves a follow-up: what to fill, what the timeline then says, and a value
+the register refuses for one field."""
+
+
+@pytest.mark.parametrize("name", sorted(MOVES))
+def test_each_follow_up_form_records_once_says_when_stale_and_why_refused(
+    visit: Visit, register: Register, name: str
+) -> None:
+    values, recorded, (refused_field, refused_value) = MOVES[name]
+    follow_up_id = _opened_follow_up(register)
+    if name == "reopen":
+        with register.api() as api:
+            done = {"follow_up_id": follow_up_id, "completed_on": "2026-11-01"}
+            answer = api.post(
+                f"/streams/{IMEC}/events",
+                json={"events": [{"type": "FollowUpCompleted", "data": done}]},
+            )
+            assert answer.status_code == 201, answer.text
+    page = visit.page
+    sign_in(page, register.tokens["recorder"])
+
+    def filled() -> tuple[str, dict[str, str]]:
+        page.goto(f"/web/partnerships/{IMEC}")
+        found = form(page, f"{name}:{follow_up_id}")
+        fields = found.evaluate("f => Object.fromEntries(new FormData(f))")
+        return found.get_attribute("action"), {**fields, **values}
+
+    # A stale form: someone recorded in between; nothing is recorded, and it says what.
+    action, fields = filled()
+    meanwhile = f"Meanwhile, about {name} {uuid.uuid4().hex[:6]}"
+    _note_from_elsewhere(register, meanwhile)
+    stale = page.request.post(action, form=fields, max_redirects=0)
+    assert stale.status == 409
+    assert meanwhile in stale.text() and "Someone recorded this" in stale.text()
+
+    # A refusal: shown beside its field, nothing recorded.
+    action, fields = filled()
+    refused = page.request.post(
+        action, form={**fields, refused_field: refused_value}, max_redirects=0
+    )
+    assert refused.status == 422
+    field_id = f"f-{name}-{follow_up_id}-{refused_field.replace('.', '-')}"
+    assert re.search(f'id="{field_id}"[^>]*aria-invalid="true"', refused.text())
+    assert f'class="field-error" id="{field_id}-err"' in refused.text()
+
+    # A double submit: recorded once.
+    action, fields = filled()
+    first = page.request.post(action, form=fields, max_redirects=0)
+    second = page.request.post(action, form=fields, max_redirects=0)
+    assert first.status == 303 and second.status == 303, first.text()
+    assert "again=1" in second.headers["location"]
+    page.goto(second.headers["location"])
+    expect(page.locator("#recorded")).to_contain_text("Already recorded")
+    expect(
+        page.locator(".timeline li", has_text=f"follow-up {follow_up_id} {recorded}")
+    ).to_have_count(1)
+
+
 def test_a_viewer_sees_no_follow_up_or_correction_forms(visit: Visit, register: Register) -> None:
     follow_up_id = _opened_follow_up(register)
     page = visit.page

@@ -373,6 +373,15 @@ def field_errors(state: FormState, errors: list[FieldError]) -> dict[str, str]:
             message = plain(error.message)
         if path not in names:
             path = re.sub(r"\[\d+\]", "", path)
+        if path not in names:  # a missing object (`owner`): beside its first required field
+            path = next(
+                (
+                    f.name
+                    for f in state.spec.fields
+                    if f.name.startswith(f"{path}.") and f.required and f.kind != "hidden"
+                ),
+                path,
+            )
         where = path
         while path and path not in names:
             path = path.rpartition(".")[0]
