@@ -69,6 +69,18 @@ def routes() -> list[BaseRoute]:
             methods=["POST"],
             name="web_record",
         ),
+        Route(
+            "/web/partnerships/{agreement_id}/corrections/{event_id}",
+            pages.correction,
+            methods=["GET", "POST"],
+            name="web_correction",
+        ),
+        Route(
+            "/web/my-follow-ups",
+            pages.my_follow_ups,
+            methods=["GET", "POST"],
+            name="web_my_follow_ups",
+        ),
         Route("/web/owners", pages.owners, methods=["GET"], name="web_owners"),
         Route("/web/owners/{owner_id}", pages.owner, methods=["GET"], name="web_owner"),
         Route("/web/delegations", pages.delegations, methods=["GET"], name="web_delegations"),

@@ -14,14 +14,18 @@ from typing import Any
 import msgspec
 
 from events.envelope import RecordedEvent
+from projections import follow_ups, partnership_search
 from projections.as_of import Cut
 from projections.delegation_view import Delegation
 from projections.facade import Projections
 from projections.owner_view import OwnerSummary
+from projections.pages import Keyset, Page
 from projections.partnership_view import FollowUp, Partnership
 from projections.reader import stream_id
+from projections.summaries import PartnershipSummary
 from service.problems import NotFound
 from service.routes.base import Services
+from service.web import corrections
 
 RECENT_EVENTS = 15
 HISTORY_SHOWN = 200
@@ -52,11 +56,43 @@ async def partnerships(
     status: str | None = None,
     owner: str | None = None,
     sector: str | None = None,
+    expiring_within_days: int | None = None,
 ) -> list[Partnership]:
     found, _ = await _projections(services).list_partnerships(
-        status=status, owner=owner, sector=sector
+        status=status,
+        owner=owner,
+        sector=sector,
+        expiring_within_days=expiring_within_days,
+        today=services.settings.current_date(),
     )
     return found
+
+
+PARTNERSHIPS_SHOWN = 50
+"""Agreements on one page of the partnerships list."""
+
+
+async def partnership_page(
+    services: Services,
+    *,
+    status: str | None,
+    owner: str | None,
+    sector: str | None,
+    expiring_within_days: int | None,
+    search: partnership_search.Search | None,
+    after: str | None,
+) -> Page[PartnershipSummary]:
+    """A page of the partnership list (`GET /partnerships`'s read model and search), by
+    agreement id after `after`, statuses as on the agency's today."""
+    return await _projections(services).partnership_page(
+        Keyset(at=None, after=after, limit=PARTNERSHIPS_SHOWN),
+        status=status,
+        owner=owner,
+        sector=sector,
+        expiring_within_days=expiring_within_days,
+        today=services.settings.current_date(),
+        search=search,
+    )
 
 
 async def partnership(services: Services, agreement_id: str) -> Partnership | None:
@@ -92,6 +128,25 @@ async def owner(services: Services, owner_id: str) -> OwnerSummary | None:
     return found
 
 
+FOLLOW_UPS_SHOWN = 50
+"""Follow-ups on one page of "My follow-ups" (the next page follows the last one shown)."""
+
+
+async def follow_up_page(
+    services: Services, filters: follow_ups.Filters, after: str | None
+) -> Page[follow_ups.ListedFollowUp]:
+    """A page of the follow-ups work list (`GET /follow-ups`'s read model) after the key
+    `after` (as `follow_ups.encode_key` wrote it)."""
+    keyset = Keyset(at=None, after=after, limit=FOLLOW_UPS_SHOWN)
+    return await _projections(services).follow_up_page(keyset, filters)
+
+
+def next_key(page: Page[follow_ups.ListedFollowUp]) -> str | None:
+    if not page.more or not page.items:
+        return None
+    return follow_ups.encode_key(follow_ups.key_of(page.items[-1]))
+
+
 async def delegations(services: Services) -> list[Delegation]:
     found, _ = await _projections(services).list_delegations()
     return found
@@ -106,6 +161,17 @@ async def history(services: Services, agreement_id: str) -> tuple[list[RecordedE
         key, after_version=max(0, version - HISTORY_SHOWN), limit=HISTORY_SHOWN
     )
     return events, max(version, events[-1].version if events else 0)
+
+
+async def stream(services: Services, key: str) -> list[RecordedEvent]:
+    """Every event of stream `key`, oldest first (an agreement's stream is bounded by its
+    document limits, so it is read whole)."""
+    found: list[RecordedEvent] = []
+    while batch := await services.store.read_stream(
+        key, after_version=found[-1].version if found else 0, limit=1000
+    ):
+        found.extend(batch)
+    return found
 
 
 async def since(services: Services, key: str, version: int) -> list[RecordedEvent]:
@@ -166,25 +232,6 @@ def overview(found: list[Partnership], today: dt.date) -> Overview:
     )
 
 
-def search(found: list[Partnership], words: str) -> list[Partnership]:
-    """Partnerships whose title, parties, signatories or summary contain every word."""
-    terms = [w.casefold() for w in words.split() if w]
-    if not terms:
-        return found
-
-    def text(p: Partnership) -> str:
-        parts = [p.title, p.summary or "", p.place or "", *p.sectors]
-        for party in p.parties:
-            parts.append(party.organisation)
-            if party.signatory is not None:
-                parts.append(party.signatory.name)
-        if p.owner is not None:
-            parts += [p.owner.unit, p.owner.person.name if p.owner.person else ""]
-        return " ".join(parts).casefold()
-
-    return [p for p in found if all(t in text(p) for t in terms)]
-
-
 def describe(event: RecordedEvent) -> str:
     """One line saying what an event recorded, in plain words."""
     data: Any = msgspec.json.decode(event.data)
@@ -229,6 +276,18 @@ def describe(event: RecordedEvent) -> str:
             return f"follow-up {data.get('follow_up_id', '')} completed"
         case "FollowUpCancelled":
             return f"follow-up {data.get('follow_up_id', '')} cancelled: {data.get('reason', '')}"
+        case "FollowUpRescheduled":
+            return (
+                f"follow-up {data.get('follow_up_id', '')} now due {data.get('due_on', '')}"
+                + _because(data)
+            )
+        case "FollowUpReassigned":
+            return (
+                f"follow-up {data.get('follow_up_id', '')} reassigned to"
+                f" {owner(data.get('owner'))}" + _because(data)
+            )
+        case "FollowUpReopened":
+            return f"follow-up {data.get('follow_up_id', '')} reopened" + _because(data)
         case "NoteAttached":
             return f"note: {str(data.get('text', ''))[:160]}"
         case "AgreementAmended":
@@ -238,8 +297,12 @@ def describe(event: RecordedEvent) -> str:
         case "DelegationFormed":
             return f"delegation “{data.get('name', '')}”"
         case "EventCorrected":
-            return f"correction of an earlier event: {data.get('reason', '')}"
+            return f"{corrections.describe(data.get('changes'))} — {data.get('reason', '')}"
     return event.type
+
+
+def _because(data: dict[str, Any]) -> str:
+    return f": {data['reason']}" if data.get("reason") else ""
 
 
 def actor(event: RecordedEvent) -> str:

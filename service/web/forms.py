@@ -122,6 +122,44 @@ FORMS: dict[str, FormSpec] = {
             ),
         ),
         FormSpec(
+            name="reschedule",
+            event_type="FollowUpRescheduled",
+            title="Reschedule",
+            button="Reschedule follow-up",
+            per_follow_up=True,
+            fields=(
+                Field("follow_up_id", "Follow-up", "hidden", required=True),
+                Field("due_on", "Now due on", "date", required=True),
+                Field("reason", "Reason", "textarea"),
+            ),
+        ),
+        FormSpec(
+            name="reassign",
+            event_type="FollowUpReassigned",
+            title="Reassign",
+            button="Reassign follow-up",
+            per_follow_up=True,
+            fields=(
+                Field("follow_up_id", "Follow-up", "hidden", required=True),
+                Field("owner.unit", "New owner: unit", required=True),
+                Field("owner.person.name", "New owner: person"),
+                Field("owner.person.title", "New owner: person's title"),
+                Field("reason", "Reason", "textarea"),
+            ),
+        ),
+        FormSpec(
+            name="reopen",
+            event_type="FollowUpReopened",
+            title="Reopen",
+            button="Reopen follow-up",
+            per_follow_up=True,
+            fields=(
+                Field("follow_up_id", "Follow-up", "hidden", required=True),
+                Field("reopened_on", "Reopened on", "date", required=True),
+                Field("reason", "Reason", "textarea", required=True),
+            ),
+        ),
+        FormSpec(
             name="endorse",
             event_type="AgreementEndorsed",
             title="Record an endorsement",
@@ -187,6 +225,13 @@ FORMS: dict[str, FormSpec] = {
     )
 }
 
+FOLLOW_UP_FORMS: dict[str, tuple[str, ...]] = {
+    "open": ("complete", "cancel", "reschedule", "reassign"),
+    "completed": ("reopen",),
+    "cancelled": ("reopen",),
+}
+"""The per follow-up forms offered for a follow-up in each state (the rules refuse the rest)."""
+
 RULE_FIELDS: dict[str, str] = {
     "witnessed_before_signing": "witnessed_on",
     "endorsed_before_signing": "endorsed_on",
@@ -195,6 +240,7 @@ RULE_FIELDS: dict[str, str] = {
     "follow_up_due_before_signing": "due_on",
     "transfer_to_same_owner": "to_owner.unit",
     "follow_up_already_exists": "follow_up_id",
+    "follow_up_reopened_before_signing": "reopened_on",
 }
 """Where a rule's refusal is shown: beside this field (others: at the top of the form)."""
 
@@ -327,6 +373,15 @@ def field_errors(state: FormState, errors: list[FieldError]) -> dict[str, str]:
             message = plain(error.message)
         if path not in names:
             path = re.sub(r"\[\d+\]", "", path)
+        if path not in names:  # a missing object (`owner`): beside its first required field
+            path = next(
+                (
+                    f.name
+                    for f in state.spec.fields
+                    if f.name.startswith(f"{path}.") and f.required and f.kind != "hidden"
+                ),
+                path,
+            )
         where = path
         while path and path not in names:
             path = path.rpartition(".")[0]
@@ -352,7 +407,18 @@ def rule_error(state: FormState, violation: RuleViolation) -> dict[str, str]:
         name = next((f.name for f in state.spec.fields if f.kind == "date"), FORM_LEVEL)
     if name not in {f.name for f in state.spec.fields if f.kind != "hidden"}:
         name = FORM_LEVEL
-    return {name: _sentence(violation.detail)}
+    return {name: _sentence(_plain_rule(violation.detail))}
+
+
+_BEFORE_SIGNING = re.compile(r"^[A-Z]\w+ dated (\S+) is before the signing on (\S+)$")
+
+
+def _plain_rule(detail: str) -> str:
+    """A rule's detail without the event's type name (`FollowUpRescheduled dated ...`)."""
+    found = _BEFORE_SIGNING.match(detail)
+    if found:
+        return f"{found[1]} is before the signing on {found[2]}: choose a date on or after it."
+    return detail
 
 
 def _sentence(text: str) -> str:

@@ -8,14 +8,15 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
-from urllib.parse import quote
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, get_args
+from urllib.parse import quote, urlencode
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
+from events.catalogue import AgreementKind
 from events.envelope import Metadata, Proposed, RecordedEvent
 from events.errors import (
     IdempotencyConflict,
@@ -25,12 +26,13 @@ from events.errors import (
     WrongExpectedVersion,
 )
 from events.export import write_jsonl
+from projections import follow_ups, partnership_search, term
 from projections.partnership_view import Partnership
 from projections.reader import stream_id
 from service.auth import Permission, Principal
 from service.routes import audit as audit_routes
 from service.routes.base import Call, NoParams, Services
-from service.web import data, forms, sessions
+from service.web import corrections, data, forms, my_owner, sessions, term_picture
 from service.web.render import FormTooLarge, page, protect, read_form
 
 Page = Callable[[Request, sessions.Session], Awaitable[Response]]
@@ -157,17 +159,28 @@ async def home(request: Request) -> Response:
     return await _dashboard(request)
 
 
+EXPIRING_SOON_DAYS = 90
+"""The overview's "expiring soon": agreements whose term ends within this many days."""
+
+
 @signed_in()
 async def _dashboard(request: Request, session: sessions.Session) -> Response:
     services = _services(request)
     found = await data.partnerships(services)
     overview = data.overview(found, services.settings.current_date())
     recent = await data.recent_events(services) if session.may("read_log") else []
+    today = services.settings.current_date()
+    expiring = await data.partnerships(services, expiring_within_days=EXPIRING_SOON_DAYS)
     return page(
         request,
         "dashboard.html",
         {
             "o": overview,
+            "expiring": sorted(
+                ((term.next_expiry(p, today), p) for p in expiring),
+                key=lambda pair: (pair[0] or today, pair[1].agreement_id),
+            ),
+            "expiring_days": EXPIRING_SOON_DAYS,
             "chart": _month_chart(overview.per_month),
             "recent": [(e, data.describe(e), data.actor(e)) for e in recent],
         },
@@ -198,25 +211,71 @@ def _month_chart(per_month: list[tuple[str, int]]) -> dict[str, Any]:
     }
 
 
+STATUSES = ("announced", "active", "expired", "terminated")
+KINDS: tuple[str, ...] = get_args(AgreementKind)
+EXPIRING = (30, 90, 180, 365)
+"""The "expires within" choices of the partnerships list, in days."""
+
+
+def _text_filter(query: Mapping[str, str], name: str) -> str | None:
+    """A free-text filter as the API takes it (at most 200 characters; empty: none)."""
+    value = query.get(name, "").strip()
+    return value[:200] or None
+
+
 @signed_in()
 async def partnerships(request: Request, session: sessions.Session) -> Response:
+    """The partnerships list with the API's filters and search (status, kind, country,
+    owner, sector, expiring within, `q=` words), a page at a time."""
     services = _services(request)
     query = request.query_params
-    status = query.get("status") or None
-    owner = query.get("owner") or None
-    sector = query.get("sector") or None
-    words = query.get("q", "")
-    if status not in (None, "active", "terminated"):
-        status = None
-    found = await data.partnerships(services, status=status, owner=owner, sector=sector)
-    every = await data.partnerships(services) if (status or owner or sector) else found
+    status = query.get("status") if query.get("status") in STATUSES else None
+    kind = query.get("kind") if query.get("kind") in KINDS else None
+    expiring = query.get("expiring", "")
+    expiring_days = int(expiring) if expiring in {str(d) for d in EXPIRING} else None
+    owner, sector = _text_filter(query, "owner"), _text_filter(query, "sector")
+    country, words = _text_filter(query, "country"), _text_filter(query, "q")
+    after = _text_filter(query, "after")
+    search = None
+    if kind or country or words:
+        search = partnership_search.Search(kind=kind, country=country, q=words)
+    found = await data.partnership_page(
+        services,
+        status=status,
+        owner=owner,
+        sector=sector,
+        expiring_within_days=expiring_days,
+        search=search,
+        after=after,
+    )
+    every = await data.partnerships(services)
+    filters = {
+        "q": words or "",
+        "status": status or "",
+        "kind": kind or "",
+        "country": country or "",
+        "owner": owner or "",
+        "sector": sector or "",
+        "expiring": str(expiring_days or ""),
+    }
+    chosen = {name: value for name, value in filters.items() if value}
+    last = found.items[-1].agreement_id if found.items else None
     return page(
         request,
         "partnerships.html",
         {
-            "partnerships": data.search(found, words),
-            "filters": {"status": status or "", "owner": owner or "", "sector": sector or ""},
-            "q": words,
+            "partnerships": found.items,
+            "filters": filters,
+            "statuses": STATUSES,
+            "kinds": KINDS,
+            "expiring": EXPIRING,
+            "today": services.settings.current_date(),
+            "first_page": "/web/partnerships?" + urlencode(chosen) if after else None,
+            "next_page": (
+                "/web/partnerships?" + urlencode({**chosen, "after": last})
+                if found.more and last
+                else None
+            ),
             "sectors": sorted({s for p in every for s in p.sectors}),
             "owners": sorted(
                 {
@@ -266,21 +325,40 @@ async def _partnership_page(
         {
             "p": found,
             "today": services.settings.current_date(),
+            "life": term_picture.draw(found, today),
             "timeline": [(e, data.describe(e), data.actor(e)) for e in history],
+            "versions": {e.event_id: e.version for e in history},
+            "corrected_by": _corrected_by(history),
+            "corrected_target": {
+                e.event_id: str(corrections.data_of(e).get("corrects", ""))
+                for e in history
+                if e.type == corrections.CORRECTION
+            },
             "earlier": (history[0].version - 1) if history else 0,
             "forms": the_forms,
             "recorded": recorded if recorded in _EVENT_NAMES else "",
             "again": request.query_params.get("again") == "1",
             "submitted": submitted.key if submitted is not None else "",
+            "follow_up_forms": forms.FOLLOW_UP_FORMS,
         },
         session=session,
         status_code=status_code,
     )
 
 
+def _corrected_by(history: list[RecordedEvent]) -> dict[str, list[int]]:
+    """Event id -> the versions of the corrections of it (the timeline marks both)."""
+    found: dict[str, list[int]] = {}
+    for event in history:
+        if event.type == corrections.CORRECTION:
+            target = str(corrections.data_of(event).get("corrects", ""))
+            found.setdefault(target, []).append(event.version)
+    return found
+
+
 _EVENT_NAMES = {
     spec.event_type: spec.title for spec in (*forms.FORMS.values(), forms.AGREEMENT_FORM)
-}
+} | {corrections.CORRECTION: "Correction"}
 
 
 def _forms_for(p: Partnership, version: int, today: dt.date) -> dict[str, forms.FormState]:
@@ -302,12 +380,12 @@ def _forms_for(p: Partnership, version: int, today: dt.date) -> dict[str, forms.
         handing = {f"from_{k}": v for k, v in owner.items()}
         built["hand-over"] = forms.fresh(specs["hand-over"], version, today, **handing)
     for follow_up in p.follow_ups:
-        if follow_up.state == "open":
-            for name in ("complete", "cancel"):
-                state = forms.fresh(
-                    specs[name], version, today, follow_up_id=follow_up.follow_up_id
-                )
-                built[state.key] = state
+        for name in forms.FOLLOW_UP_FORMS.get(follow_up.state, ()):
+            values = {"follow_up_id": follow_up.follow_up_id}
+            if name == "reschedule":
+                values["due_on"] = follow_up.due_on.isoformat()
+            state = forms.fresh(specs[name], version, today, **values)
+            built[state.key] = state
     return built
 
 
@@ -577,3 +655,183 @@ def _instant(value: str) -> dt.datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else None
+
+
+# -- corrections -----------------------------------------------------------------------------
+
+
+@signed_in("append")
+async def correction(request: Request, session: sessions.Session) -> Response:
+    """The form correcting one event of an agreement's history (GET), and recording the
+    correction (POST): an `EventCorrected` whose `changes` is the patch of what was edited."""
+    services = _services(request)
+    agreement_id = stream_id("agreement", request.path_params["agreement_id"])
+    event_id = request.path_params["event_id"]
+    events = await data.stream(services, agreement_id)
+    target = next((e for e in events if e.event_id == event_id), None)
+    if target is None or target.type == corrections.CORRECTION:
+        return _refused(request, session, 404, "There is no such event to correct here.")
+    current = corrections.as_corrected(target, events)
+    spec = corrections.spec_for(target, current)
+    version = events[-1].version
+    earlier = [
+        (e, corrections.describe(corrections.data_of(e).get("changes")), data.actor(e))
+        for e in corrections.corrections_of(target.event_id, events)
+    ]
+
+    def show(state: forms.FormState, status_code: int = 200) -> Response:
+        return page(
+            request,
+            "correction.html",
+            {
+                "agreement_id": agreement_id,
+                "target": target,
+                "what": data.describe(target),
+                "who": data.actor(target),
+                "earlier": earlier,
+                "form": state,
+            },
+            session=session,
+            status_code=status_code,
+        )
+
+    if request.method == "GET":
+        values = corrections.values_for(target, current)
+        return show(forms.fresh(spec, version, services.settings.current_date(), **values))
+    try:
+        form = await read_form(request)
+    except FormTooLarge:
+        return _refused(request, session, 413, "The form was too large.")
+    if not sessions.csrf_ok(request, session, form.get("csrf", "")):
+        return _refused(request, session, 403, "This form did not come from this site.")
+    # The patch is of what the form showed (the data as corrected when it was rendered), so
+    # a second submission of the same form is the same event, recorded once.
+    shown_at = forms.posted(spec, form).expected_version
+    rendered = corrections.as_corrected(target, [e for e in events if e.version <= shown_at])
+    state = forms.posted(corrections.spec_for(target, rendered), form)
+    occurred = _instant(state.occurred_at)
+    if state.expected_version < 0 or not state.event_id or occurred is None:
+        return _refused(request, session, 400, "The form is incomplete: open the page again.")
+    changes = corrections.merge_patch(rendered, corrections.edited(rendered, state.values))
+    reason = state.values.get("reason", "").strip()
+    if not changes:
+        state.errors = {forms.FORM_LEVEL: "Nothing was changed: edit the value to correct."}
+        return show(state, 422)
+    if not reason:
+        state.errors = {"reason": "Say why the event is corrected."}
+        return show(state, 422)
+    proposed = Proposed(
+        type=corrections.CORRECTION,
+        data=msgspec.json.encode(
+            {"corrects": target.event_id, "changes": changes, "reason": state.values["reason"]}
+        ),
+        occurred_at=occurred,
+        event_id=state.event_id,
+    )
+    try:
+        result = await services.store.append(
+            agreement_id,
+            [proposed],
+            expected_version=state.expected_version,
+            metadata=_metadata(request, session, state),
+        )
+    except WrongExpectedVersion as stale:
+        changed = await data.since(services, agreement_id, state.expected_version)
+        state.changed = [f"{data.describe(e)} — recorded by {data.actor(e)}" for e in changed]
+        state.expected_version = stale.current_version
+        state.event_id = str(uuid.uuid4())
+        return show(state, 409)
+    except ValidationFailed as invalid:
+        state.errors = forms.field_errors(state, invalid.errors)
+        return show(state, 422)
+    except RuleViolation as violation:
+        state.errors = forms.rule_error(state, violation)
+        return show(state, 422)
+    except IdempotencyConflict:
+        state.errors = {forms.FORM_LEVEL: "This form was already used for something else."}
+        state.event_id = str(uuid.uuid4())
+        return show(state, 409)
+    services.metrics.appended(result)
+    again = "&again=1" if not result.created else ""
+    return RedirectResponse(
+        f"/web/partnerships/{quote(agreement_id, safe='')}"
+        f"?recorded={corrections.CORRECTION}&after={result.to_position}{again}#recorded",
+        status_code=303,
+    )
+
+
+# -- my follow-ups ---------------------------------------------------------------------------
+
+STATES = ("open", "completed", "cancelled")
+DUE = {"overdue": None, "7": 7, "30": 30, "90": 90}
+"""The "due" filter: overdue, or due from today within so many days."""
+
+
+@signed_in()
+async def my_follow_ups(request: Request, session: sessions.Session) -> Response:
+    """The follow-ups of the owner the signed-in person is (`service.web.my_owner`), with
+    the work list's filters; POST chooses the owner."""
+    services = _services(request)
+    every = await data.owners(services)
+    known = {o.owner_id: o for o in every}
+    if request.method == "POST":
+        try:
+            form = await read_form(request)
+        except FormTooLarge:
+            return _refused(request, session, 413, "The form was too large.")
+        if not sessions.csrf_ok(request, session, form.get("csrf", "")):
+            return _refused(request, session, 403, "This form did not come from this site.")
+        response = RedirectResponse("/web/my-follow-ups", status_code=303)
+        choice = form.get("owner", "")
+        if choice in known:
+            my_owner.remember(request, response, session, choice)
+        elif not choice:
+            my_owner.forget(response)
+        else:
+            return _refused(request, session, 400, "There is no such follow-up owner.")
+        return protect(response)
+
+    query = request.query_params
+    mine = my_owner.chosen(request, session)
+    if mine not in known:
+        mine = my_owner.derived(session, every)
+    state = query.get("state", "open")
+    due = query.get("due", "")
+    after = query.get("after") or None
+    if after is not None:
+        try:
+            follow_ups.decode_key(after)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            after = None
+    today = services.settings.current_date()
+    found = None
+    if mine is not None:
+        filters = follow_ups.Filters(
+            today=today,
+            state=state if state in STATES else None,  # type: ignore[arg-type]
+            owner=mine,
+            overdue=True if due == "overdue" else None,
+            due_within_days=DUE.get(due),
+        )
+        found = await data.follow_up_page(services, filters, after)
+    filters_shown = {"state": state if state in STATES else "", "due": due if due in DUE else ""}
+    later = data.next_key(found) if found is not None else None
+    return page(
+        request,
+        "my_follow_ups.html",
+        {
+            "owners": every,
+            "me": known.get(mine or ""),
+            "remembered": my_owner.chosen(request, session) is not None,
+            "found": found,
+            "filters": filters_shown,
+            "next": (
+                "/web/my-follow-ups?" + urlencode({**filters_shown, "after": later})
+                if later
+                else None
+            ),
+            "first_page": after is None,
+            "today": today,
+        },
+        session=session,
+    )

@@ -1,0 +1,150 @@
+"""The overview and the partnerships list over HTTP: expiring soon, follow-ups due per
+month, the list's filters (status, kind, country, words) a page at a time, and a
+partnership's timeline picture."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+
+from service.web import data
+from tests.conftest import Api, signed
+from tests.test_web import sign_in
+
+
+async def _record(api: Api, stream: str, *events: dict[str, Any]) -> int:
+    answer = await api.client.post(
+        f"/streams/{stream}/events", json={"events": list(events)}, headers=api.auth("recorder")
+    )
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["to_position"])
+
+
+async def _register(api: Api) -> dt.date:
+    """Four agreements: one whose term ends in 30 days, one in 200 days, one open-ended
+    with follow-ups due in two months, one with a Japanese party and a Korean one."""
+    today = api.services.settings.current_date()
+    day = today.isoformat()
+    soon = (today + dt.timedelta(days=30)).isoformat()
+    later = (today + dt.timedelta(days=200)).isoformat()
+    await _record(api, "agreement-ends-soon", signed(title="Ends soon", expires_on=soon))
+    await _record(api, "agreement-ends-later", signed(title="Ends later", expires_on=later))
+
+    def follow_up(fid: str, due: dt.date) -> dict[str, Any]:
+        data = {
+            "follow_up_id": fid,
+            "title": fid,
+            "due_on": due.isoformat(),
+            "owner": {"unit": "FIT Tokyo office"},
+        }
+        return {"type": "FollowUpOpened", "data": data}
+
+    first = today.replace(day=1)
+    next_month = (first + dt.timedelta(days=32)).replace(day=1)
+    await _record(
+        api,
+        "agreement-open-ended",
+        signed(title="Open-ended", kind="MoU", signed_on="2022-01-10"),
+        follow_up("a", next_month),
+        follow_up("b", next_month + dt.timedelta(days=3)),
+        follow_up("c", (next_month + dt.timedelta(days=32)).replace(day=1)),
+    )
+    position = await _record(
+        api,
+        "agreement-seoul-tokyo",
+        signed(
+            title="서울 東京 research partnership",
+            kind="partnership",
+            parties=[
+                {"organisation": "KAIST", "country": "Korea"},
+                {"organisation": "東京大学", "country": "Japan"},
+            ],
+            signed_on=day,
+        ),
+    )
+    assert api.services.projections is not None
+    await api.services.projections.wait_for(position, 10)
+    return today
+
+
+def _titles(text: str) -> list[str]:
+    return re.findall(r'<a href="/web/partnerships/[^"]+" dir="auto">([^<]+)</a>', text)
+
+
+async def test_the_overview_shows_what_expires_soon_and_what_is_due_per_month(
+    api: Api,
+) -> None:
+    today = await _register(api)
+    await sign_in(api, "viewer")
+    page = await api.client.get("/", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    expiring = page.text[page.text.index('id="expiring-h"') :]
+    expiring = expiring[: expiring.index("</section>")]
+    soon = (today + dt.timedelta(days=30)).isoformat()
+    assert _titles(expiring) == ["Ends soon"] and soon in expiring
+    assert '<span class="n">1</span> agreement expiring in 90 days' in page.text
+
+    chart = page.text[page.text.index("<svg") : page.text.index("</svg>")]
+    bars = re.findall(r'<rect class="bar"[^>]*height="(\d+)"', chart)
+    assert len(bars) == 2 and int(bars[0]) > int(bars[1]) > 0  # two due next month, one after
+    assert ": 2; " in chart  # the chart's text alternative names the counts
+
+
+async def test_the_list_filters_by_status_kind_country_and_words(api: Api) -> None:
+    await _register(api)
+    await sign_in(api, "viewer")
+
+    async def titles(query: str) -> list[str]:
+        page = await api.client.get(f"/web/partnerships?{query}")
+        assert page.status_code == 200, query
+        table = page.text[page.text.index("<table") :]
+        return _titles(table)
+
+    assert await titles("kind=MoU") == ["Open-ended"]
+    assert await titles("country=japan") == ["서울 東京 research partnership"]
+    assert await titles("q=東京") == ["서울 東京 research partnership"]
+    assert await titles("expiring=90") == ["Ends soon"]
+    assert sorted(await titles("status=active")) == sorted(
+        ["Ends soon", "Ends later", "Open-ended", "서울 東京 research partnership"]
+    )
+    assert await titles("status=terminated") == []
+    assert len(await titles("kind=bogus&status=bogus&expiring=7")) == 4  # unknown: ignored
+
+
+async def test_the_list_goes_a_page_at_a_time(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data, "PARTNERSHIPS_SHOWN", 3)
+    await _register(api)
+    await sign_in(api, "viewer")
+    first = await api.client.get("/web/partnerships?status=active")
+    assert "on this page, more on the next" in first.text
+    found = re.search(r'<a href="([^"]+)" rel="next">', first.text)
+    assert found is not None
+    following = found[1].replace("&amp;", "&")
+    assert "status=active" in following  # the filters carry over
+    second = await api.client.get(following)
+    listed = _titles(first.text[first.text.index("<table") :]) + _titles(
+        second.text[second.text.index("<table") :]
+    )
+    assert len(listed) == len(set(listed)) == 4
+    assert 'rel="next"' not in second.text and "First page" in second.text
+
+
+async def test_a_partnership_page_draws_its_life_on_a_timeline(api: Api) -> None:
+    today = await _register(api)
+    await sign_in(api, "viewer")
+    page = await api.client.get("/web/partnerships/agreement-open-ended")
+    picture = page.text[page.text.index('<svg class="chart life"') :]
+    picture = picture[: picture.index("</svg>")]
+    assert re.findall(r'class="mark ([a-z]+)"', picture) == ["signed", "due", "due", "due"]
+    assert "3 open follow-ups ahead or overdue (0 overdue)" in picture
+    assert f"today {today.isoformat()}" in picture
+    xs = [float(x) for x in re.findall(r'<circle class="mark [a-z]+" cx="([\d.]+)"', picture)]
+    assert xs == sorted(xs) and xs[0] < xs[1]  # by date, the signing first
+
+    ending = await api.client.get("/web/partnerships/agreement-ends-soon")
+    picture = ending.text[ending.text.index('<svg class="chart life"') :]
+    ends_on = (today + dt.timedelta(days=30)).isoformat()
+    assert f"term ends {ends_on}" in picture[: picture.index("</svg>")]
