@@ -181,12 +181,14 @@ def text(view: Partnership) -> str:
 
 
 def _names(view: Partnership) -> list[str]:
-    names = [p.signatory.name for p in view.parties if p.signatory is not None]
-    names += [w.person.name for w in view.witnesses]
-    names += [e.endorser.name for e in view.endorsements]
+    """Every person's name as written and, where recorded, in Latin letters (`name_latin`),
+    so that `sato` finds 佐藤花子 when her Latin spelling was recorded."""
+    people = [p.signatory for p in view.parties if p.signatory is not None]
+    people += [w.person for w in view.witnesses]
+    people += [e.endorser for e in view.endorsements]
     if view.owner is not None and view.owner.person is not None:
-        names.append(view.owner.person.name)
-    return names
+        people.append(view.owner.person)
+    return [name for person in people for name in (person.name, person.name_latin) if name]
 
 
 def term_rows(views: Iterable[Partnership]) -> list[tuple[Any, ...]]:

@@ -119,3 +119,18 @@ async def test_q_mixes_short_and_long_words_and_takes_quotes_and_operators_as_te
     assert await found(api, q="and or *") == ["quoted"]
     assert await found(api, q="NEAR(") == []
     assert await found(api, q="o'brien \\ _%") == []
+
+
+async def test_q_and_person_find_a_name_by_its_latin_spelling(api: Api) -> None:
+    parties = [
+        {
+            "organisation": "Tohoku University",
+            "signatory": {"name": "佐藤花子", "name_latin": "SATO Hanako"},
+        },
+        {"organisation": "KU Leuven"},
+    ]
+    await record(api, "tohoku-leuven", signed(title="Exchange", parties=parties))
+    head = await register(api)
+    assert await found(api, q="sato hanako", wait_for_position=head) == ["tohoku-leuven"]
+    assert await found(api, q="花子") == ["jetro-fit", "tohoku-leuven"]
+    assert await found(api, person="Sato Hanako") == ["tohoku-leuven"]
