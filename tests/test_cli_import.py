@@ -247,3 +247,15 @@ def test_xlsx_with_date_cells_imports_like_csv(
     assert code == 0 and "0 events recorded" in out
     assert [(e.event_id, bytes(e.data)) for e in events(url)] == from_xlsx
     assert "佐藤花子" in from_xlsx[0][1].decode()
+
+
+def test_the_readme_example_imports(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    example = Path(__file__).resolve().parent.parent / "docs" / "import-example.csv"
+    code, out, _ = run(capsys, "import", "--dry-run", str(example))
+    assert code == 0, out
+    code, out, _ = run(capsys, "import", str(example))
+    assert code == 0, out
+    assert "ignored column(s): remarks" in out
+    assert "3 rows: 6 events recorded, 0 rows already recorded, 0 rows refused" in out
+    titles = [msgspec.json.decode(e.data).get("title") for e in events(url)]
+    assert "FIT–JETRO 協力覚書" in titles and "Joint seminar, Osaka" in titles
