@@ -258,4 +258,4 @@ def test_the_readme_example_imports(url: str, capsys: pytest.CaptureFixture[str]
     assert "ignored column(s): remarks" in out
     assert "3 rows: 6 events recorded, 0 rows already recorded, 0 rows refused" in out
     titles = [msgspec.json.decode(e.data).get("title") for e in events(url)]
-    assert "FIT–JETRO 協力覚書" in titles and "Joint seminar, Osaka" in titles
+    assert "FIT\u2013JETRO 協力覚書" in titles and "Joint seminar, Osaka" in titles
