@@ -17,13 +17,14 @@ partnership's text:
   characters or more is a phrase query (`"rapidus"`), answered from the index. A trigram
   index has nothing to offer a word of one or two characters (佐藤 is two), so such a word is
   checked with `instr()` on the rows the longer words left, or on every row when the query has
-  no longer word: a scan of the texts, as the plain-table design did for every word. The
-  FTS5 row id is a 64-bit hash of the agreement id, so a document's row is replaced by row id
-  (FTS5 has no index on its other columns).
+  no longer word (a scan of the texts, still one short statement). The FTS5 row id is a
+  64-bit hash of the agreement id, so a document's row is replaced by row id (FTS5 has no
+  index on its other columns).
 - PostgreSQL: a GIN trigram index (`pg_trgm`, created with `CREATE EXTENSION IF NOT EXISTS`
   when the server has it) answers `text LIKE '%word%'`; LIKE re-checks the index's
   candidates, so short words and any script stay correct. Without the extension the same
-  LIKE runs as a scan.
+  LIKE runs as a scan. The pattern is written into the statement (escaped), not bound:
+  a prepared statement's generic plan cannot tell that a pattern has trigrams.
 """
 
 from __future__ import annotations
