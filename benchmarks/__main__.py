@@ -23,6 +23,7 @@ from benchmarks import (
     proofs,
     rebuild,
     report,
+    search,
     store_appends,
     verify,
 )
@@ -42,6 +43,7 @@ FAMILIES: dict[str, Family] = {
     "proofs": proofs.figures,
     "merkle": merkle.figures,
     "peer": peer.figures,
+    "search": search.figures,
 }
 
 

@@ -7,13 +7,31 @@ batch changes it, as the owners read model does): one `partnership_terms` row pe
 whole, and one `partnership_text` row holding its title, parties and people's names. Values
 are normalised (Unicode NFKC, then case-folded), so `rapidus` finds Rapidus and a
 full-width form finds its ordinary letters. `q=` keeps the partnerships whose text contains every
-word of the query as a substring, which needs no tokenizer and so works for scripts written
-without spaces: 佐藤 finds 佐藤花子.
+word of the query as a substring, which needs no word tokenizer and so works for scripts
+written without spaces: 佐藤 finds 佐藤花子.
+
+Substrings are found through each database's own text index, so a search does not read every
+partnership's text:
+
+- SQLite: `partnership_text` is an FTS5 table with the `trigram` tokenizer. A word of three
+  characters or more is a phrase query (`"rapidus"`), answered from the index. A trigram
+  index has nothing to offer a word of one or two characters (佐藤 is two), so such a word is
+  checked with `instr()` on the rows the longer words left, or on every row when the query has
+  no longer word (a scan of the texts, still one short statement). The FTS5 row id is a
+  64-bit hash of the agreement id, so a document's row is replaced by row id (FTS5 has no
+  index on its other columns).
+- PostgreSQL: a GIN trigram index (`pg_trgm`, created with `CREATE EXTENSION IF NOT EXISTS`
+  when the server has it) answers `text LIKE '%word%'`; LIKE re-checks the index's
+  candidates, so short words and any script stay correct. Without the extension the same
+  LIKE runs as a scan. The pattern is written into the statement (escaped), not bound:
+  a prepared statement's generic plan cannot tell that a pattern has trigrams.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import logging
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
@@ -28,17 +46,30 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
+    event,
+    func,
+    literal_column,
     select,
     true,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import CreateTable
+from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
 
 from projections._sql import replace_agreement_rows
 from projections.partnership_view import Partnership
 from projections.read_model import DerivedModel
 
 NAME = "partnership_search"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+TRIGRAM = 3
+"""Characters in a trigram: the shortest word a trigram index can look up."""
+
+log = logging.getLogger(__name__)
 
 Facet = Literal["party", "country", "person", "delegation", "kind"]
 
@@ -94,8 +125,43 @@ def define_tables(metadata: MetaData, suffix: str = "", tag: str = "") -> Search
         Column("agreement_id", Text, nullable=False),
         Column("text", Text, nullable=False),
         PrimaryKeyConstraint("agreement_id", name=f"pk_partnership_text{tag}"),
+        info={"fts5_trigram": True},
     )
+    event.listen(text, "after_create", _trigram_index(f"ix_partnership_text_trigram{tag}"))
     return SearchTables(terms, text)
+
+
+@compiles(CreateTable, "sqlite")
+def _create_table_sqlite(element: CreateTable, compiler: DDLCompiler, **kw: Any) -> str:
+    """The text table as an FTS5 virtual table on SQLite (its first column unindexed); every
+    other table as usual. Dropping and renaming (a rebuild's swap) work on it unchanged."""
+    table = element.element
+    if not table.info.get("fts5_trigram"):
+        plain: str = compiler.visit_create_table(element, **kw)  # type: ignore[no-untyped-call]
+        return plain
+    name = compiler.preparer.format_table(table)
+    key, *indexed = (compiler.preparer.quote(column.name) for column in table.columns)
+    columns = ", ".join([f"{key} UNINDEXED", *indexed])
+    return f"CREATE VIRTUAL TABLE {name} USING fts5({columns}, tokenize='trigram')"
+
+
+def _trigram_index(name: str) -> Any:
+    def create(table: Table, connection: Connection, **_: Any) -> None:
+        if connection.dialect.name != "postgresql":
+            return
+        available = connection.exec_driver_sql(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'"
+        ).first()
+        if available is None:
+            log.warning("pg_trgm is not available: q= searches scan %s", table.name)
+            return
+        connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        quote = connection.dialect.identifier_preparer.quote
+        connection.exec_driver_sql(
+            f"CREATE INDEX {quote(name)} ON {quote(table.name)} USING gin (text gin_trgm_ops)"
+        )
+
+    return create
 
 
 def terms(view: Partnership) -> set[tuple[Facet, str]]:
@@ -117,12 +183,14 @@ def text(view: Partnership) -> str:
 
 
 def _names(view: Partnership) -> list[str]:
-    names = [p.signatory.name for p in view.parties if p.signatory is not None]
-    names += [w.person.name for w in view.witnesses]
-    names += [e.endorser.name for e in view.endorsements]
+    """Every person's name as written and, where recorded, in Latin letters (`name_latin`),
+    so that `sato` finds 佐藤花子 when her Latin spelling was recorded."""
+    people = [p.signatory for p in view.parties if p.signatory is not None]
+    people += [w.person for w in view.witnesses]
+    people += [e.endorser for e in view.endorsements]
     if view.owner is not None and view.owner.person is not None:
-        names.append(view.owner.person.name)
-    return names
+        people.append(view.owner.person)
+    return [name for person in people for name in (person.name, person.name_latin) if name]
 
 
 def term_rows(views: Iterable[Partnership]) -> list[tuple[Any, ...]]:
@@ -143,8 +211,70 @@ def replace_rows(
     texts: Sequence[tuple[Any, ...]],
 ) -> None:
     """Delete the rows of the agreements in `stale` (one-tuples of ids), then insert."""
-    for table, rows in ((tables.terms, terms_), (tables.text, texts)):
-        replace_agreement_rows(connection, table, stale, rows)
+    replace_agreement_rows(connection, tables.terms, stale, terms_)
+    if connection.dialect.name != "sqlite":
+        replace_agreement_rows(connection, tables.text, stale, texts)
+        return
+    name = connection.dialect.identifier_preparer.format_table(tables.text)
+    if stale:
+        connection.exec_driver_sql(
+            f"DELETE FROM {name} WHERE rowid = ?", [(row_id(key),) for (key,) in stale]
+        )
+    if texts:
+        connection.exec_driver_sql(
+            f"INSERT INTO {name} (rowid, agreement_id, text) VALUES (?, ?, ?)",
+            [(row_id(key), key, found) for key, found in texts],
+        )
+
+
+def row_id(agreement_id: str) -> int:
+    """The FTS5 row id of an agreement's text: a signed 64-bit hash of its id (a collision
+    is as likely as two random 64-bit numbers meeting, negligible for any register's size)."""
+    digest = hashlib.blake2b(agreement_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class _HasWords(ColumnElement[bool]):
+    """True for the rows of the text table that contain every word (compiled per dialect)."""
+
+    inherit_cache = False
+
+    def __init__(self, table: Table, words: Sequence[str]) -> None:
+        self.table = table
+        self.words = tuple(words)
+
+
+@compiles(_HasWords)
+def _has_words_like(element: _HasWords, compiler: SQLCompiler, **kw: Any) -> str:
+    column = element.table.c.text
+    # Rendered inline (escaped), not as parameters: a prepared statement's generic plan
+    # cannot know that a pattern has trigrams, and then scans.
+    found = and_(
+        true(),
+        *(
+            column.like(bindparam(None, _pattern(w), Text, literal_execute=True), "/")
+            for w in element.words
+        ),
+    )
+    return "(" + compiler.process(found, **kw) + ")"
+
+
+def _pattern(word: str) -> str:
+    escaped = word.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
+
+
+@compiles(_HasWords, "sqlite")
+def _has_words_fts5(element: _HasWords, compiler: SQLCompiler, **kw: Any) -> str:
+    long = [w for w in element.words if len(w) >= TRIGRAM]
+    short = [w for w in element.words if len(w) < TRIGRAM]
+    parts: list[Any] = []
+    if long:
+        phrases = " AND ".join('"' + w.replace('"', '""') + '"' for w in long)
+        table: ColumnElement[Any] = literal_column(compiler.preparer.format_table(element.table))
+        parts.append(table.op("MATCH")(phrases))
+    parts += [func.instr(element.table.c.text, w) > 0 for w in short]
+    return "(" + compiler.process(and_(true(), *parts), **kw) + ")"
 
 
 def condition(docs: Table, tables: SearchTables, search: Search | None) -> Any:
@@ -168,8 +298,8 @@ def condition(docs: Table, tables: SearchTables, search: Search | None) -> Any:
     words = search.words()
     if words:
         found = tables.text
-        contains = and_(true(), *(found.c.text.contains(w, autoescape=True) for w in words))
-        parts.append(docs.c.agreement_id.in_(select(found.c.agreement_id).where(contains)))
+        has_words = _HasWords(found, words)
+        parts.append(docs.c.agreement_id.in_(select(found.c.agreement_id).where(has_words)))
     return and_(true(), *parts)
 
 

@@ -7,8 +7,11 @@ another day); `SEQUENCE` is the partnership's log position when the follow-up la
 which grows with every change (a reschedule, a completion) as RFC 5545 asks; `STATUS` is
 NEEDS-ACTION, COMPLETED or CANCELLED.
 
-Agreements' expiry dates (issue 12's `expires_on`) become all-day `VEVENT`s through
-`expiry_event`, once the partnership view knows them.
+Each agreement the owner is responsible for that has an expiry is an all-day `VEVENT` on
+the day it next expires (`projections.term.next_expiry`: an automatic renewal rolls it
+forward). Its `UID` is the agreement's, so a renewal moves the same event; its `SEQUENCE` is
+the number of days from the signing to that expiry, which grows whenever the expiry moves,
+since a renewal may only move it later (rule `renewal_expiry_not_later`).
 """
 
 from __future__ import annotations
@@ -17,22 +20,56 @@ import datetime as dt
 from collections.abc import Iterable
 
 import icalendar
+import msgspec
 
 from projections.follow_ups import FollowUpItem
+from projections.partnership_view import Partnership
+from projections.term import next_expiry
 
 PRODID = "-//agreements//follow-ups//EN"
 _STATUS = {"open": "NEEDS-ACTION", "completed": "COMPLETED", "cancelled": "CANCELLED"}
 
 
-def feed(owner_id: str, items: Iterable[FollowUpItem], stamp: dt.datetime) -> bytes:
-    """The calendar of `owner_id`'s follow-ups. `stamp` (UTC) is the DTSTAMP of every
-    component: the time the answer was made, per RFC 5545."""
+class Expiry(msgspec.Struct, frozen=True, kw_only=True):
+    """The day an agreement next expires, as its calendar event shows it."""
+
+    agreement_id: str
+    title: str
+    expires_on: dt.date
+    sequence: int
+
+
+def expiry_of(view: Partnership, today: dt.date) -> Expiry | None:
+    """The agreement's next expiry on `today`; None without one, or once terminated."""
+    expires_on = next_expiry(view, today)
+    if expires_on is None or view.status == "terminated":
+        return None
+    days = (expires_on - view.signed_on).days
+    return Expiry(
+        agreement_id=view.agreement_id, title=view.title, expires_on=expires_on, sequence=days
+    )
+
+
+def feed(
+    owner_id: str,
+    items: Iterable[FollowUpItem],
+    stamp: dt.datetime,
+    expiries: Iterable[Expiry] = (),
+) -> bytes:
+    """The calendar of `owner_id`'s follow-ups and agreements' expiries. `stamp` (UTC) is the
+    DTSTAMP of every component: the time the answer was made, per RFC 5545."""
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("x-wr-calname", f"Follow-ups: {owner_id}")
     for item in items:
         calendar.add_component(_todo(item, stamp))
+    for expiry in expiries:
+        calendar.add_component(
+            expiry_event(
+                expiry.agreement_id, expiry.title, expiry.expires_on, expiry.sequence, stamp
+            )
+        )
     ical: bytes = calendar.to_ical()
     return ical
 
@@ -55,7 +92,7 @@ def _todo(item: FollowUpItem, stamp: dt.datetime) -> icalendar.Todo:
 def expiry_event(
     agreement_id: str, title: str, expires_on: dt.date, sequence: int, stamp: dt.datetime
 ) -> icalendar.Event:
-    """An all-day event on the day an agreement expires (for issue 12's `expires_on`)."""
+    """An all-day event on the day an agreement expires."""
     event = icalendar.Event()
     event.add("uid", f"{agreement_id}.expiry@agreements")
     event.add("dtstamp", stamp)

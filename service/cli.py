@@ -1,4 +1,4 @@
-"""The `agreements` command line: serve, tokens, demo data, rebuild, export.
+"""The `agreements` command line: serve, tokens, demo data, rebuild, export, import.
 
 Every command takes `--database-url` and otherwise honours `AGREEMENTS_DATABASE_URL`
 (default: `agreements.db` here). Commands other than `serve` open the store, do one thing and
@@ -84,6 +84,18 @@ def _parser() -> argparse.ArgumentParser:
     export_.add_argument("--after", type=int, default=0, help="only events after this position")
     export_.add_argument("--output", "-o", help="file to write (default: standard output)")
     export_.set_defaults(run=export)
+    import_ = commands.add_parser(
+        "import",
+        parents=[common],
+        help="record agreements, owners and follow-ups from a .csv or .xlsx sheet",
+        description="Columns: see the README, 'Importing a spreadsheet'. Exit status 1 when "
+        "rows were refused, 2 when the file cannot be read.",
+    )
+    import_.add_argument("file", help="a .csv (UTF-8) or .xlsx file, one row per follow-up")
+    import_.add_argument(
+        "--dry-run", action="store_true", help="check every row and record nothing"
+    )
+    import_.set_defaults(run=import_file)
     add_replay_command(commands, common)
     add_audit_commands(commands)
     add_backup_commands(commands)
@@ -229,6 +241,29 @@ async def demo(args: argparse.Namespace, settings: Settings) -> int:
     async with _store(settings) as store:
         _print_demo(await record_demo(store))
     return 0
+
+
+# -- import ------------------------------------------------------------------------------
+
+
+async def import_file(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from service.imports import SheetUnreadable, describe, import_sheet, read_sheet
+
+    try:
+        sheet = read_sheet(Path(args.file))
+    except (SheetUnreadable, OSError, UnicodeDecodeError) as error:
+        print(f"import: {error}", file=sys.stderr)
+        return 2
+    if sheet.ignored:
+        print(f"ignored column(s): {', '.join(sheet.ignored)}")
+    metadata = msgspec.structs.replace(_cli_metadata(), user_agent="agreements-cli import")
+    async with _store(settings) as store:
+        outcomes = await import_sheet(store, sheet, metadata=metadata, dry_run=args.dry_run)
+    for line in describe(outcomes, dry_run=args.dry_run):
+        print(line)
+    return 1 if any(o.refused is not None for o in outcomes) else 0
 
 
 # -- rebuild -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ open one feed only, are stored hashed and stop working once revoked."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import icalendar
@@ -147,3 +148,54 @@ async def test_keys_need_a_recorder_and_feeds_need_credentials(api: Api) -> None
     wrong = await api.client.get(f"/owners/{ELS}/calendar.ics", params={"key": "cal_nope"})
     assert wrong.status_code == 401
     assert "cal_nope" not in wrong.text
+
+
+def expiries(body: bytes) -> dict[str, Any]:
+    calendar = icalendar.Calendar.from_ical(body)
+    return {str(vevent["uid"]): vevent for vevent in calendar.walk("VEVENT")}
+
+
+async def test_the_feed_has_an_all_day_event_per_expiry_that_moves_on_renewal(api: Api) -> None:
+    await register(api)
+    await record(
+        api,
+        "beta",
+        signed(title="Beta MoU", expires_on="2026-03-31", renewal="by_decision"),
+        event(
+            "ResponsibilityAssigned", owner=FIT_TOKYO, assigned_by="Board", assigned_on="2023-01-10"
+        ),
+    )
+    await record(
+        api,
+        "gamma",
+        signed(title="Gamma MoU", expires_on="2026-03-31"),
+        event("ResponsibilityAssigned", owner=OTHER, assigned_by="Board", assigned_on="2023-01-10"),
+    )
+    response = await api.client.get(f"/owners/{ELS}/calendar.ics", headers=api.auth("viewer"))
+    assert response.status_code == 200, response.text
+    found = expiries(response.content)
+    assert set(found) == {"agreement-beta.expiry@agreements"}
+    expiry = found["agreement-beta.expiry@agreements"]
+    assert str(expiry["summary"]) == "Expires: Beta MoU"
+    assert expiry.decoded("dtstart") == dt.date(2026, 3, 31)  # a date: an all-day event
+    assert expiry.decoded("dtend") == dt.date(2026, 4, 1)
+    assert len(todos(response.content)) == 2  # the follow-ups are still there
+
+    unchanged = await api.client.get(
+        f"/owners/{ELS}/calendar.ics",
+        headers={**api.auth("viewer"), "If-None-Match": response.headers["etag"]},
+    )
+    assert unchanged.status_code == 304
+    await record(
+        api,
+        "beta",
+        event("AgreementRenewed", renewed_on="2023-02-01", expires_on="2029-03-31"),
+    )
+    again = await api.client.get(
+        f"/owners/{ELS}/calendar.ics",
+        headers={**api.auth("viewer"), "If-None-Match": response.headers["etag"]},
+    )
+    assert again.status_code == 200
+    renewed = expiries(again.content)["agreement-beta.expiry@agreements"]
+    assert renewed.decoded("dtstart") == dt.date(2029, 3, 31)
+    assert int(renewed["sequence"]) > int(expiry["sequence"])

@@ -104,3 +104,33 @@ async def test_bad_search_input_is_refused_naming_the_parameter(api: Api) -> Non
         response = await api.client.get("/partnerships", params=params, headers=api.auth("viewer"))
         assert response.status_code == 422, params
         assert name in response.text
+
+
+async def test_q_mixes_short_and_long_words_and_takes_quotes_and_operators_as_text(
+    api: Api,
+) -> None:
+    await record(api, "quoted", signed(title='The "NEAR" AND OR * clause'))
+    head = await register(api)
+    await found(api, wait_for_position=head)
+    assert await found(api, q="jetro 佐藤") == ["jetro-fit"]
+    assert await found(api, q="imec 佐藤") == []
+    assert await found(api, q="藤花 fit") == ["jetro-fit"]
+    assert await found(api, q='"near"') == ["quoted"]
+    assert await found(api, q="and or *") == ["quoted"]
+    assert await found(api, q="NEAR(") == []
+    assert await found(api, q="o'brien \\ _%") == []
+
+
+async def test_q_and_person_find_a_name_by_its_latin_spelling(api: Api) -> None:
+    parties = [
+        {
+            "organisation": "Tohoku University",
+            "signatory": {"name": "佐藤花子", "name_latin": "SATO Hanako"},
+        },
+        {"organisation": "KU Leuven"},
+    ]
+    await record(api, "tohoku-leuven", signed(title="Exchange", parties=parties))
+    head = await register(api)
+    assert await found(api, q="sato hanako", wait_for_position=head) == ["tohoku-leuven"]
+    assert await found(api, q="花子") == ["jetro-fit", "tohoku-leuven"]
+    assert await found(api, person="Sato Hanako") == ["tohoku-leuven"]

@@ -11,7 +11,7 @@ import pytest
 
 from service.cli import record_demo
 from service.settings import Settings
-from tests.conftest import TODAY, Api
+from tests.conftest import TODAY, Api, signed
 
 WAIT = 0.5
 
@@ -197,3 +197,35 @@ async def test_a_wait_that_runs_out_answers_with_the_position_it_reflects(demo: 
 
     assert time.monotonic() - started >= WAIT
     assert body["position"] == head
+
+
+async def test_a_delegation_lists_the_agreements_recorded_under_it(demo: Api) -> None:
+    head = await demo.head()
+    url = "/delegations/delegation-bem-japan-2022"
+    first = await demo.client.get(
+        url, params={"wait_for_position": head}, headers=demo.auth("viewer")
+    )
+    assert first.status_code == 200, first.text
+    listed = first.json()["delegation"]["agreements"]
+    assert [a["agreement_id"] for a in listed] == [
+        "agreement-fit-jetro-2022",
+        "agreement-imec-rapidus-2022",
+        "agreement-settlemint-fujitsu-2022",
+    ]
+    assert all(a["title"] and len(a["parties"]) >= 2 for a in listed)
+    unchanged = {**demo.auth("viewer"), "If-None-Match": first.headers["etag"]}
+    assert (await demo.client.get(url, headers=unchanged)).status_code == 304
+
+    late = await record(
+        demo,
+        "agreement-late",
+        signed(title="Signed during the mission", delegation_id="delegation-bem-japan-2022"),
+    )
+    await record(demo, "agreement-elsewhere", signed(title="Not under a delegation"))
+    now = await demo.client.get(url, params={"wait_for_position": late}, headers=unchanged)
+    assert now.status_code == 200
+    assert [a["agreement_id"] for a in now.json()["delegation"]["agreements"]] == sorted(
+        [*(a["agreement_id"] for a in listed), "agreement-late"]
+    )
+    before = await get(demo, url, as_of_position=head)
+    assert before["delegation"]["agreements"] == listed

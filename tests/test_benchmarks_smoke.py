@@ -35,6 +35,7 @@ PEER_FIGURES = [
     "peer_read_log_sqlite",
     "peer_aggregate_sqlite",
 ]
+SEARCH_FIGURES = ["search_q_sqlite", "search_q_pg"]
 HAS_PEER = importlib.util.find_spec("eventsourcing") is not None
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -62,9 +63,10 @@ def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
         + LOG_FIGURES
         + MERKLE_FIGURES
         + PEER_FIGURES
+        + SEARCH_FIGURES
     )
     assert sorted(figures) == sorted(expected)
-    may_skip = set(POSTGRES_FIGURES) if not IN_CI else set()
+    may_skip = {*POSTGRES_FIGURES, "search_q_pg"} if not IN_CI else set()
     if not HAS_PEER:  # the optional `bench` extra: the rows say it is missing
         may_skip |= set(PEER_FIGURES)
         assert all("eventsourcing" in figures[key]["skipped"] for key in PEER_FIGURES)

@@ -146,7 +146,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         method="GET",
         path="/owners/{owner_id}/calendar.ics",
         name="owner_calendar",
-        summary="One owner's follow-ups as an iCalendar feed (RFC 5545): a VTODO each",
+        summary=(
+            "One owner's follow-ups and agreements' expiries as an iCalendar feed (RFC 5545):"
+            " a VTODO per follow-up, an all-day VEVENT per expiry"
+        ),
         description=(
             "Send a token that reads projections, or `?key=` with a feed key from"
             " `POST /owners/{owner_id}/calendar-keys` (calendar programs cannot send"
@@ -197,7 +200,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         method="GET",
         path="/delegations/{delegation_id}",
         name="get_delegation",
-        summary="One mission",
+        summary="One mission, with the agreements recorded under it",
         handler=projections.get_delegation,
         permission="read_projections",
         params=projections.DelegationParams,

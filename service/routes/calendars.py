@@ -81,16 +81,18 @@ async def feed(call: Call[FeedParams, None]) -> Response:
             break
         last = follow_ups.encode_key(follow_ups.key_of(page.items[-1]))
         keyset = Keyset(None, last, _PAGE)
-    if not items:
+    views, views_position = await projections.list_partnerships(owner=p.owner_id, today=today)
+    expiries = [e for view in views if (e := calendars.expiry_of(view, today)) is not None]
+    if not items and not views:
         summary, _ = await projections.get_owner(p.owner_id, today=today)
         if summary is None:
             raise NotFound(f"no follow-up owner {p.owner_id!r}")
-    tag = etag(position, today, "ics")
+    tag = etag(position or 0, views_position, today, "ics")
     headers = {"etag": tag, "cache-control": "no-store"}
     if not_modified(call.request, tag):
         return Response(status_code=304, headers=headers)
     stamp = dt.datetime.combine(today, dt.time(), tzinfo=dt.UTC)
-    body = calendars.feed(p.owner_id, items, stamp)
+    body = calendars.feed(p.owner_id, items, stamp, expiries)
     return Response(body, media_type="text/calendar", headers=headers)
 
 

@@ -247,8 +247,25 @@ class DelegationList(msgspec.Struct, frozen=True, kw_only=True):
     """The URL of the next page (also in the `Link` header), null on the last page."""
 
 
+class DelegationAgreement(msgspec.Struct, frozen=True, kw_only=True):
+    """An agreement recorded under a delegation (its `delegation_id`), as the delegation's
+    document lists it."""
+
+    agreement_id: str
+    kind: str
+    title: str
+    parties: list[str]
+    signed_on: dt.date
+    status: str
+
+
+class DelegationDocument(Delegation, kw_only=True):
+    agreements: list[DelegationAgreement] = []
+    """The agreements signed under it, by id (as of the same cut as the delegation)."""
+
+
 class DelegationRead(msgspec.Struct, frozen=True, kw_only=True):
-    delegation: Delegation
+    delegation: DelegationDocument
     position: int
 
 
@@ -379,6 +396,17 @@ async def _all_pages(
             return
         at = page.position if fixed else None
         keyset = Keyset(at, last_of(page.items[-1]), CSV_PAGE, first.in_force_on)
+
+
+def _delegation_agreement(item: PartnershipSummary) -> DelegationAgreement:
+    return DelegationAgreement(
+        agreement_id=item.agreement_id,
+        kind=item.kind,
+        title=item.title,
+        parties=item.parties,
+        signed_on=item.signed_on,
+        status=item.status,
+    )
 
 
 def _follow_up_key(item: follow_ups.ListedFollowUp) -> str:
@@ -547,8 +575,45 @@ async def list_delegations(call: Call[ListParams, None]) -> Response:
 
 
 async def get_delegation(call: Call[DelegationParams, None]) -> Response:
+    """The delegation's stored document, with the agreements recorded under it spliced in:
+    read from the partnerships read model by its delegation facet (`partnership_search`),
+    not folded into the delegation, whose stream never hears of them. As of a past cut the
+    list comes from the replayed picture at that cut (`ProjectionReader.partnership_page`),
+    which costs a replay of the log up to the cut the first time a cut is asked for."""
     p = call.params
-    doc, position = await (await _ready(call.services, p)).get_delegation_json(
-        p.delegation_id, cut=p.cut
+    projections = await _ready(call.services, p)
+    doc, position = await projections.get_delegation_json(p.delegation_id, cut=p.cut)
+    if doc is None:
+        raise NotFound(f"no delegation {p.delegation_id!r}")
+    today = call.services.settings.current_date()
+    search = partnership_search.Search(delegation=stream_id("delegation", p.delegation_id))
+    cut = p.cut
+    if cut is None:
+        first = Keyset(None, None, CSV_PAGE)
+    else:
+        resolved = await projections.resolve(cut)
+        first = Keyset(resolved.position, None, CSV_PAGE, cut.in_force_on)
+
+    positions: list[int] = []
+
+    async def read(keyset: Keyset) -> Page[PartnershipSummary]:
+        page = await projections.partnership_page(keyset, today=today, search=search)
+        positions.append(page.position)
+        return page
+
+    agreements: list[DelegationAgreement] = []
+    async for items in _all_pages(first, read, lambda item: item.agreement_id, fixed=True):
+        agreements += [_delegation_agreement(item) for item in items]
+    tag = etag(position, max(positions), today)
+    if not_modified(call.request, tag):
+        return _Tagged(b"", tag, modified=False)
+    body = b"".join(
+        [
+            b'{"delegation":',
+            doc[:-1],  # the stored document is a JSON object: add one member before its "}"
+            b',"agreements":',
+            msgspec.json.encode(agreements),
+            f'}},"position":{position}}}'.encode(),
+        ]
     )
-    return _raw_one(call.request, "delegation", doc, position, f"no delegation {p.delegation_id!r}")
+    return _Tagged(body, tag)

@@ -1,0 +1,378 @@
+"""Importing a register kept in a spreadsheet (CSV or XLSX) as events, through the store.
+
+Agencies keep their agreements in a sheet with one line per task to follow up, the
+agreement's own columns repeated (or left blank) on each of its lines. So the layout is one
+row per follow-up, or per agreement that has none; rows with the same `agreement_id` belong to
+one agreement. The first row of a sheet names the columns, in any order:
+
+- required: `agreement_id` (the stream is `agreement-<id>`), `kind` (`MoU`, `MoC`,
+  `partnership` or `other`), `title`, `signed_on` (`YYYY-MM-DD`, or a date cell in XLSX),
+  `party_1` and `party_2` (organisations; `party_3` … `party_N` for more);
+- per party, optional: `party_N_country`, `party_N_signatory` (a name in any script),
+  `party_N_signatory_latin` (its Latin spelling), `party_N_signatory_title`;
+- optional: `expires_on`, `place`, `delegation_id`, `sectors` (separated by `;`);
+- optional: `owner_unit` and `owner_person` (who follows it up), `follow_up` and
+  `follow_up_due` (a task for that owner and its due date: both or neither), `follow_up_id`
+  (without it, one is derived from the agreement and the task's title).
+
+Other columns are ignored (and named in the report). On its agreement's first row, a row
+records AgreementSigned, then ResponsibilityAssigned when it names an owner (assigned on the
+signing day); any row with a `follow_up` records FollowUpOpened for the owner on that row. A
+later row's agreement columns must be blank or the same as on the first row.
+
+Business dates come from the sheet: each event's `occurred_at` is its agreement's signing day
+(midnight UTC), its record time is now. Event ids are UUID version 5 of the stream, the type
+and the event's data, so importing the same file again records nothing new, and a row changed
+since is recorded as what changed (or refused by the rules: a second signing, a follow-up id
+already used). Each row is one batch through `EventStore.append`, so the API's validation and
+rules apply; a refused row leaves the others recorded. A dry run validates and checks the rules
+the same way against the streams as they are, and stores nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from events.catalogue import (
+    AgreementSigned,
+    EventData,
+    FollowUpOpened,
+    ResponsibilityAssigned,
+)
+from events.envelope import Metadata, Proposed
+from events.errors import RuleViolation, StoreError, ValidationFailed
+from events.rules import decider_for
+from events.store import EventStore
+from events.upcasting import decode_stored
+from events.validation import prepare
+
+REQUIRED = ("agreement_id", "kind", "title", "signed_on", "party_1", "party_2")
+AGREEMENT_COLUMNS = (
+    "kind",
+    "title",
+    "signed_on",
+    "expires_on",
+    "place",
+    "delegation_id",
+    "sectors",
+)
+OTHER_COLUMNS = ("owner_unit", "owner_person", "follow_up", "follow_up_due", "follow_up_id")
+_PARTY = re.compile(
+    r"^party_([1-9][0-9]?)(_country|_signatory|_signatory_latin|_signatory_title)?$"
+)
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://agreements.example/imports")
+ASSIGNED_BY = "spreadsheet import"
+"""Who assigned an imported owner, as ResponsibilityAssigned records it."""
+
+
+class SheetUnreadable(Exception):
+    """The file as a whole cannot be imported (unknown format, no header, missing columns)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sheet:
+    columns: list[str]
+    rows: list[tuple[int, dict[str, str]]]
+    """(row number as the spreadsheet program shows it, cells by column name)."""
+
+    @property
+    def ignored(self) -> list[str]:
+        known = {*REQUIRED, *AGREEMENT_COLUMNS, *OTHER_COLUMNS, "agreement_id"}
+        return [c for c in self.columns if c and c not in known and not _PARTY.match(c)]
+
+
+@dataclass(slots=True)
+class RowOutcome:
+    """What became of one row: events recorded (or that would be), already there, or why not."""
+
+    row: int
+    stream_id: str | None
+    recorded: list[str] = field(default_factory=list)
+    already: int = 0
+    refused: str | None = None
+
+
+def read_sheet(path: Path) -> Sheet:
+    """The header and rows of a `.csv` (UTF-8, a byte-order mark allowed) or `.xlsx` (its first
+    worksheet). Blank rows are skipped."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with path.open(newline="", encoding="utf-8-sig") as file:
+            table: list[list[str]] = [list(row) for row in csv.reader(file)]
+    elif suffix == ".xlsx":
+        table = list(_xlsx_rows(path))
+    else:
+        raise SheetUnreadable(f"{path.name}: not a .csv or .xlsx file")
+    if not table:
+        raise SheetUnreadable(f"{path.name}: empty, no header row")
+    columns = [cell.strip().lower() for cell in table[0]]
+    missing = [name for name in REQUIRED if name not in columns]
+    if missing:
+        raise SheetUnreadable(f"{path.name}: missing column(s) {', '.join(missing)} in row 1")
+    rows = []
+    for number, cells in enumerate(table[1:], start=2):
+        values = {
+            name: (cells[i].strip() if i < len(cells) else "") for i, name in enumerate(columns)
+        }
+        if any(values.values()):
+            rows.append((number, values))
+    return Sheet(columns, rows)
+
+
+def _xlsx_rows(path: Path) -> Iterator[list[str]]:
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises zipfile, KeyError, ValueError... by cause
+        raise SheetUnreadable(f"{path.name}: not a readable XLSX workbook ({error})") from None
+    try:
+        for row in book.worksheets[0].iter_rows(values_only=True):
+            yield [_cell_text(value) for value in row]
+    finally:
+        book.close()
+
+
+def _cell_text(value: Any) -> str:
+    """A cell as the text a CSV export would hold: date cells as `YYYY-MM-DD`."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class _Refused(Exception):
+    """A row that cannot become events; the message says which column and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    row: int
+    stream_id: str | None
+    events: list[Proposed]
+    refused: str | None = None
+
+
+def plan(sheet: Sheet) -> list[_Planned]:
+    """Each row's proposed events (or why it has none), without looking at the store."""
+    first_rows: dict[str, tuple[int, dict[str, str]]] = {}
+    refused_first: dict[str, int] = {}
+    planned = []
+    for number, cells in sheet.rows:
+        key = cells.get("agreement_id", "")
+        stream_id = f"agreement-{key}" if key else None
+        try:
+            if not key:
+                raise _Refused("agreement_id: empty")
+            if key in refused_first:
+                raise _Refused(f"agreement {key} was refused at row {refused_first[key]}")
+            first = first_rows.get(key)
+            if first is None:
+                events = _first_row_events(stream_id or "", cells)
+            else:
+                _check_same(cells, first)
+                events = _follow_up_events(stream_id or "", cells, first[1])
+        except _Refused as refusal:
+            if key and key not in first_rows:
+                refused_first.setdefault(key, number)
+            planned.append(_Planned(number, stream_id, [], str(refusal)))
+            continue
+        first_rows.setdefault(key, (number, cells))
+        planned.append(_Planned(number, stream_id, events))
+    return planned
+
+
+def _first_row_events(stream_id: str, cells: dict[str, str]) -> list[Proposed]:
+    signed_on = _date(cells, "signed_on", required=True)
+    assert signed_on is not None
+    signed = {
+        "kind": cells.get("kind", ""),
+        "title": cells.get("title", ""),
+        "parties": _parties(cells),
+        "signed_on": signed_on,
+        "place": cells.get("place") or None,
+        "delegation_id": cells.get("delegation_id") or None,
+        "sectors": [s.strip() for s in cells.get("sectors", "").split(";") if s.strip()],
+        "expires_on": _date(cells, "expires_on"),
+    }
+    events = [_proposed(stream_id, AgreementSigned, signed, signed_on)]
+    owner = _owner(cells)
+    if owner is not None:
+        assigned = {"owner": owner, "assigned_by": ASSIGNED_BY, "assigned_on": signed_on}
+        events.append(_proposed(stream_id, ResponsibilityAssigned, assigned, signed_on))
+    return events + _follow_up_events(stream_id, cells, cells)
+
+
+def _follow_up_events(
+    stream_id: str, cells: dict[str, str], first: dict[str, str]
+) -> list[Proposed]:
+    title, due_on = cells.get("follow_up", ""), _date(cells, "follow_up_due")
+    if not title and due_on is None:
+        return []
+    if not title or due_on is None:
+        raise _Refused("follow_up and follow_up_due: give both or neither")
+    owner = _owner(cells)
+    if owner is None:
+        raise _Refused("owner_unit: a follow-up needs its owner")
+    signed_on = _date(first, "signed_on", required=True)
+    assert signed_on is not None
+    follow_up_id = cells.get("follow_up_id") or _follow_up_id(stream_id, title)
+    opened = {"follow_up_id": follow_up_id, "title": title, "owner": owner, "due_on": due_on}
+    return [_proposed(stream_id, FollowUpOpened, opened, signed_on)]
+
+
+def _check_same(cells: dict[str, str], first: tuple[int, dict[str, str]]) -> None:
+    number, values = first
+    columns = [*AGREEMENT_COLUMNS, *(c for c in values if _PARTY.match(c))]
+    for column in columns:
+        given = cells.get(column, "")
+        if given and given != values.get(column, ""):
+            raise _Refused(f"{column}: differs from row {number} of the same agreement")
+
+
+def _parties(cells: dict[str, str]) -> list[dict[str, Any]]:
+    numbers = sorted({int(m.group(1)) for c in cells if (m := _PARTY.match(c))})
+    parties = []
+    for n in numbers:
+        organisation = cells.get(f"party_{n}", "")
+        if not organisation:
+            continue
+        party: dict[str, Any] = {"organisation": organisation}
+        if cells.get(f"party_{n}_country"):
+            party["country"] = cells[f"party_{n}_country"]
+        name = cells.get(f"party_{n}_signatory", "")
+        if name:
+            person = {"name": name}
+            if cells.get(f"party_{n}_signatory_title"):
+                person["title"] = cells[f"party_{n}_signatory_title"]
+            if cells.get(f"party_{n}_signatory_latin"):
+                person["name_latin"] = cells[f"party_{n}_signatory_latin"]
+            party["signatory"] = person
+        parties.append(party)
+    if len(parties) < 2:
+        raise _Refused("party_1, party_2: an agreement has two parties at least")
+    return parties
+
+
+def _owner(cells: dict[str, str]) -> dict[str, Any] | None:
+    unit, person = cells.get("owner_unit", ""), cells.get("owner_person", "")
+    if not unit:
+        if person:
+            raise _Refused("owner_unit: owner_person is given without the unit")
+        return None
+    return {"unit": unit, "person": {"name": person}} if person else {"unit": unit}
+
+
+def _date(cells: dict[str, str], column: str, *, required: bool = False) -> dt.date | None:
+    text = cells.get(column, "")
+    if not text:
+        if required:
+            raise _Refused(f"{column}: empty")
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise _Refused(f"{column}: {text[:40]!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _follow_up_id(stream_id: str, title: str) -> str:
+    return "import-" + uuid.uuid5(_NAMESPACE, f"{stream_id}\n{title}").hex[:16]
+
+
+def _proposed(stream_id: str, cls: type[EventData], data: dict[str, Any], day: dt.date) -> Proposed:
+    """The event as JSON (validated by the store as an API body is), with an id derived from
+    what it records."""
+    body = msgspec.json.encode({k: v for k, v in data.items() if v not in (None, [])})
+    event_id = uuid.uuid5(_NAMESPACE, f"{stream_id}\n{cls.type_name}\n{body.decode()}")
+    return Proposed(
+        type=cls.type_name,
+        data=body,
+        occurred_at=dt.datetime.combine(day, dt.time(), dt.UTC),
+        event_id=str(event_id),
+    )
+
+
+async def import_sheet(
+    store: EventStore, sheet: Sheet, *, metadata: Metadata, dry_run: bool = False
+) -> list[RowOutcome]:
+    """Record the sheet's rows (or, `dry_run`, check them) in order; one outcome per row."""
+    known: dict[str, set[str]] = {}
+    states: dict[str, Any] = {}
+    outcomes = []
+    for planned in plan(sheet):
+        outcome = RowOutcome(planned.row, planned.stream_id, refused=planned.refused)
+        outcomes.append(outcome)
+        if planned.refused is not None or planned.stream_id is None:
+            continue
+        stream_id = planned.stream_id
+        try:
+            if stream_id not in known:
+                known[stream_id], states[stream_id] = await _stream(store, stream_id)
+            ids = known[stream_id]
+            new = [event for event in planned.events if event.event_id not in ids]
+            outcome.already = len(planned.events) - len(new)
+            if not new:
+                continue
+            prepared = prepare(new, max_events=len(new))
+            if dry_run:
+                decider = decider_for(stream_id)
+                states[stream_id] = decider.check(states[stream_id], [p.data for p in prepared])
+            else:
+                await store.append(stream_id, new, metadata=metadata)
+            ids.update(p.event_id for p in prepared)
+            outcome.recorded = [p.type for p in prepared]
+        except ValidationFailed as failed:
+            outcome.refused = "; ".join(_field(e.path, e.message) for e in failed.errors)
+        except RuleViolation as violation:
+            outcome.refused = f"rule {violation.rule}: {violation.detail}"
+        except StoreError as error:
+            outcome.refused = str(error)
+    return outcomes
+
+
+async def _stream(store: EventStore, stream_id: str) -> tuple[set[str], Any]:
+    """The ids of the events already in the stream, and its decider's state."""
+    decider = decider_for(stream_id)
+    recorded = await store.read_stream(stream_id)
+    data = (decode_stored(e.type, e.schema_version, bytes(e.data)) for e in recorded)
+    state = decider.fold(decider.initial(), (d for d in data if d is not None))
+    return {e.event_id for e in recorded}, state
+
+
+def _field(path: str, message: str) -> str:
+    """A validation error's JSON path as the sheet's column, where one is evident."""
+    where = re.sub(r"^\$\.events\[\d+\]\.data\.?", "", path) or "row"
+    return f"{where}: {message}"
+
+
+def describe(outcomes: Sequence[RowOutcome], *, dry_run: bool) -> Iterable[str]:
+    """The report's lines: one per row, then the totals."""
+    verb = "would record" if dry_run else "recorded"
+    for o in outcomes:
+        if o.refused is not None:
+            yield f"row {o.row}: refused: {o.refused}"
+        elif o.recorded:
+            yield f"row {o.row}: {verb} {', '.join(o.recorded)} in {o.stream_id}"
+        else:
+            yield f"row {o.row}: already recorded ({o.stream_id})"
+    refused = sum(o.refused is not None for o in outcomes)
+    events = sum(len(o.recorded) for o in outcomes)
+    yield (
+        f"{len(outcomes)} rows: {events} events {'to record' if dry_run else 'recorded'}, "
+        f"{sum(not o.recorded and o.refused is None for o in outcomes)} rows already recorded, "
+        f"{refused} rows refused"
+    )
