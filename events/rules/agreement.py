@@ -38,6 +38,12 @@ rules here need the stream's past. Each refusal names a stable rule (the 422's `
 | `too_many_follow_ups` | a follow-up opened past `DocumentLimits.follow_ups` (all count) |
 | `too_many_amendments` | an amendment past `DocumentLimits.amendments` |
 
+Corrections (EventCorrected) follow the rules of `events.rules.corrections`
+(`correction_target_unknown`, `correction_of_correction`, `correction_invalid_for_type`,
+`correction_changes_nothing`, `correction_breaks_rule`); they remain possible after
+termination. The state folds the corrected data: after a correction of the owner's name, the
+next transfer's `from_owner` must name the owner as corrected.
+
 There is no separate `agreement_not_signed`: the only unsigned agreement is an empty stream,
 so witnessing, endorsing, assigning or opening follow-ups before signing is refused as
 `stream_must_start_with_signing`. After termination, witness, endorse, assign, transfer, open a
@@ -66,9 +72,10 @@ still replay.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 from unicodedata import normalize
 
@@ -79,6 +86,7 @@ from events.catalogue import (
     AgreementSigned,
     AgreementTerminated,
     AgreementWitnessed,
+    EventCorrected,
     EventData,
     FollowUpCancelled,
     FollowUpCompleted,
@@ -92,6 +100,8 @@ from events.catalogue import (
     ResponsibilityTransferred,
 )
 from events.errors import RuleViolation
+from events.rules import corrections
+from events.rules.corrections import Recorded
 
 _ALLOWED: frozenset[type[EventData]] = frozenset(
     {
@@ -110,11 +120,19 @@ _ALLOWED: frozenset[type[EventData]] = frozenset(
         AgreementAmended,
         AgreementTerminated,
         NoteAttached,
+        EventCorrected,
     }
 )
 
 _ALLOWED_AFTER_END: frozenset[type[EventData]] = frozenset(
-    {FollowUpCompleted, FollowUpCancelled, FollowUpRescheduled, FollowUpReassigned, NoteAttached}
+    {
+        FollowUpCompleted,
+        FollowUpCancelled,
+        FollowUpRescheduled,
+        FollowUpReassigned,
+        NoteAttached,
+        EventCorrected,
+    }
 )
 
 
@@ -157,6 +175,8 @@ class AgreementState:
     amendments: int = 0
     expires_on: dt.date | None = None
     """The recorded expiry (signing, then each decided renewal); None: until terminated."""
+    recorded: Recorded = field(default_factory=Recorded, compare=False, repr=False)
+    """The stream's events with their ids, as corrected: what a correction patches."""
 
 
 class AgreementDecider:
@@ -171,19 +191,45 @@ class AgreementDecider:
     def evolve(self, state: AgreementState, event: EventData) -> AgreementState:
         return self.fold(state, (event,))
 
-    def fold(self, state: AgreementState, events: Iterable[EventData]) -> AgreementState:
+    def fold(
+        self,
+        state: AgreementState,
+        events: Iterable[EventData],
+        ids: Iterable[str | None] | None = None,
+    ) -> AgreementState:
         draft = _Draft(state)
-        for event in events:
-            draft.apply(event)
+        for event, event_id in zip(events, _ids(ids), strict=False):
+            draft.apply(event, event_id)
         return draft.frozen()
 
-    def check(self, state: AgreementState, new: Sequence[EventData]) -> AgreementState:
+    def check(
+        self,
+        state: AgreementState,
+        new: Sequence[EventData],
+        ids: Sequence[str | None] | None = None,
+    ) -> AgreementState:
         draft = _Draft(state)
-        for index, event in enumerate(new):
+        for index, (event, event_id) in enumerate(zip(new, _ids(ids), strict=False)):
             _check_one(draft, event, index)
             _check_limits(draft, event, index, self.limits)
-            draft.apply(event)
+            if isinstance(event, EventCorrected):
+                self._check_correction(draft, event, index)
+            draft.apply(event, event_id)
         return draft.frozen()
+
+    def _check_correction(self, draft: _Draft, event: EventCorrected, index: int) -> None:
+        target, data = corrections.patched(draft.recorded, event, index)
+        corrections.rechecked(
+            lambda facts: self.check(self.initial(), facts),
+            lambda facts: self.fold(self.initial(), facts),
+            draft.recorded,
+            draft.recorded.with_correction(target, data),
+            index,
+        )
+
+
+def _ids(ids: Iterable[str | None] | None) -> Iterable[str | None]:
+    return itertools.repeat(None) if ids is None else itertools.chain(ids, itertools.repeat(None))
 
 
 class _Draft:
@@ -199,6 +245,7 @@ class _Draft:
         "expires_on",
         "open_follow_ups",
         "owner",
+        "recorded",
         "signed_on",
         "terminated",
         "witnesses",
@@ -214,9 +261,34 @@ class _Draft:
         self.endorsements = state.endorsements
         self.amendments = state.amendments
         self.expires_on = state.expires_on
+        self.recorded = state.recorded
         self._own = False
 
-    def apply(self, event: EventData) -> None:
+    def apply(self, event: EventData, event_id: str | None = None) -> None:
+        """Fold one recorded event (`event_id` is how a later correction may name it)."""
+        before = self.recorded
+        self.recorded = before.appended(event_id, event)
+        if isinstance(event, EventCorrected):
+            self._correct(before, event)
+        else:
+            self._fold(event)
+
+    def _correct(self, before: Recorded, event: EventCorrected) -> None:
+        """Refold the stream's facts with the corrected data (a correction the rules would
+        refuse today is folded as nothing, as the log holds it)."""
+        try:
+            target, data = corrections.patched(before, event, 0)
+        except RuleViolation:
+            return
+        self.recorded = self.recorded.with_correction(target, data)
+        fresh = _Draft(AgreementState())
+        for fact in self.recorded.facts():
+            fresh._fold(fact)
+        for name in _Draft.__slots__:
+            if name != "recorded":
+                setattr(self, name, getattr(fresh, name))
+
+    def _fold(self, event: EventData) -> None:
         match event:
             case AgreementSigned(signed_on=signed_on, expires_on=expires_on):
                 self.signed_on = signed_on
@@ -267,6 +339,7 @@ class _Draft:
             self.endorsements,
             self.amendments,
             self.expires_on,
+            self.recorded,
         )
 
 

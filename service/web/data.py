@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -238,8 +239,28 @@ def describe(event: RecordedEvent) -> str:
         case "DelegationFormed":
             return f"delegation “{data.get('name', '')}”"
         case "EventCorrected":
-            return f"correction of an earlier event: {data.get('reason', '')}"
+            changes = data.get("changes")
+            fields = ", ".join(sorted(changes)) if isinstance(changes, dict) else ""
+            return f"correction of {fields or 'an earlier event'}: {data.get('reason', '')}"
     return event.type
+
+
+def corrections(history: Sequence[RecordedEvent]) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """Among `history`: the positions of each corrected event's corrections (by its id), and
+    the version each correction corrects (by the correction's id; left out when the corrected
+    event is older than `history`)."""
+    versions = {event.event_id: event.version for event in history}
+    corrected_by: dict[str, list[int]] = {}
+    corrects: dict[str, int] = {}
+    for event in history:
+        if event.type != "EventCorrected":
+            continue
+        data: Any = msgspec.json.decode(event.data)
+        target = str(data.get("corrects", "")) if isinstance(data, dict) else ""
+        corrected_by.setdefault(target, []).append(event.position)
+        if target in versions:
+            corrects[event.event_id] = versions[target]
+    return corrected_by, corrects
 
 
 def actor(event: RecordedEvent) -> str:

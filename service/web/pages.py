@@ -267,6 +267,7 @@ async def _partnership_page(
             "p": found,
             "today": services.settings.current_date(),
             "timeline": [(e, data.describe(e), data.actor(e)) for e in history],
+            "corrections": data.corrections(history),
             "earlier": (history[0].version - 1) if history else 0,
             "forms": the_forms,
             "recorded": recorded if recorded in _EVENT_NAMES else "",
