@@ -134,6 +134,20 @@ class AgreementSigned(EventData, frozen=True):
     """Days of notice a party must give before the expiry not to renew (shown, not enforced)."""
 
 
+class AgreementAnnounced(EventData, frozen=True):
+    """An agreement made public before (or without) a recorded signing: the parties announced
+    it on `announced_on`. It may start an agreement stream; the agreement is `announced`
+    until an AgreementSigned follows (a release that gives no signing date records only this)."""
+
+    kind: AgreementKind
+    title: Text
+    parties: Annotated[list[Party], msgspec.Meta(min_length=2, max_length=20)]
+    announced_on: dt.date
+    summary: LongText | None = None
+    sectors: Annotated[list[Text], msgspec.Meta(max_length=20)] = []
+    delegation_id: Text | None = None
+
+
 class AgreementRenewed(EventData, frozen=True):
     """A decided renewal: the agreement now expires on `expires_on`."""
 
@@ -314,6 +328,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     cls.__name__: cls
     for cls in (
         DelegationFormed,
+        AgreementAnnounced,
         AgreementSigned,
         AgreementRenewed,
         AgreementWitnessed,

@@ -160,6 +160,9 @@ def condition(docs: Table, tables: SearchTables, search: Search | None) -> Any:
                 )
             )
         )
+    if search.signed_from is not None or search.signed_to is not None:
+        # the column orders by the announcement until a signing: announced ones are unsigned
+        parts.append(docs.c.status != "announced")
     if search.signed_from is not None:
         parts.append(docs.c.signed_on >= search.signed_from.isoformat())
     if search.signed_to is not None:
@@ -179,9 +182,13 @@ def matches(view: Partnership, search: Search | None) -> bool:
     known = terms(view)
     if any(facet not in known for facet in search.facets()):
         return False
-    if search.signed_from is not None and view.signed_on < search.signed_from:
-        return False
-    if search.signed_to is not None and view.signed_on > search.signed_to:
-        return False
+    if search.signed_from is not None or search.signed_to is not None:
+        signed_on = view.signed_on
+        if signed_on is None:
+            return False
+        if search.signed_from is not None and signed_on < search.signed_from:
+            return False
+        if search.signed_to is not None and signed_on > search.signed_to:
+            return False
     found = text(view)
     return all(word in found for word in search.words())

@@ -23,6 +23,7 @@ from msgspec.structs import replace
 
 from events.catalogue import (
     AgreementAmended,
+    AgreementAnnounced,
     AgreementEndorsed,
     AgreementKind,
     AgreementRenewed,
@@ -57,7 +58,7 @@ NOTES_KEPT = 20
 FollowUpState = Literal["open", "completed", "cancelled"]
 Status = Literal["announced", "active", "expired", "terminated"]
 """As shown: `expired` is judged at read time (`projections.term`); stored documents hold
-`active` or `terminated`."""
+`announced` (an AgreementAnnounced and no signing yet), `active` or `terminated`."""
 
 
 class _View(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -125,7 +126,8 @@ class Partnership(msgspec.Struct, kw_only=True, dict=True):
     kind: AgreementKind
     title: str
     parties: list[Party]
-    signed_on: dt.date
+    signed_on: dt.date | None = None
+    """None while the agreement is only announced."""
     place: str | None = None
     delegation_id: str | None = None
     sectors: list[str] = []
@@ -142,8 +144,8 @@ class Partnership(msgspec.Struct, kw_only=True, dict=True):
     next_expires_on: dt.date | None = None
     """When the agreement next expires, judged at read time (an automatic renewal rolls it
     forward by its term); stored as the recorded expiry."""
-    signed_at: str
-    """Business time of the signing event (`occurred_at`)."""
+    signed_at: str | None = None
+    """Business time of the signing event (`occurred_at`); None while only announced."""
     witnesses: list[Witness] = []
     endorsements: list[Endorsement] = []
     owner: Responsible | None = None
@@ -181,9 +183,16 @@ def _responsible(
     )
 
 
+def listed_on(view: Partnership) -> dt.date:
+    """The day lists order an agreement by: its signing, or its announcement until then."""
+    day = view.signed_on or view.announced_on
+    assert day is not None  # a document starts at a signing or an announcement
+    return day
+
+
 def evolve(view: Partnership | None, event: RecordedEvent) -> Partnership | None:
     """The partnership after `event`, leaving `view` as it was. None while the stream has
-    no AgreementSigned yet."""
+    neither an AgreementSigned nor an AgreementAnnounced yet."""
     own = None if view is None else copy(view)
     return apply(
         own, event_data(event), event.stream_id, event.version, event.position, event.occurred_at
@@ -215,9 +224,16 @@ def apply(
     the view (a new one at the signing). `data`: the catalogue's class or its trusted copy
     (`projections._trusted`); None for a type this code does not know."""
     if view is None:
+        if type(data) in _ANNOUNCED:
+            announced = cast(AgreementAnnounced, data)
+            return _announced(announced, stream_id, version, position)
         if type(data) not in _SIGNED:
             return None
         return _signed(cast(AgreementSigned, data), stream_id, version, position, occurred_at)
+    if view.signed_on is None and type(data) in _SIGNED:
+        return _signed_after_announcement(
+            view, cast(AgreementSigned, data), version, position, occurred_at
+        )
     view.version = version
     view.position = position
     if data is not None:
@@ -387,6 +403,7 @@ _BY_CLASS: dict[type, _Handler] = {
 """What each event type does to a signed partnership (any other type: only the stamps)."""
 _HANDLERS = {kind: handler for cls, handler in _BY_CLASS.items() for kind in trusted_kinds(cls)}
 _SIGNED = frozenset(trusted_kinds(AgreementSigned))
+_ANNOUNCED = frozenset(trusted_kinds(AgreementAnnounced))
 
 
 def add_note(notes: list[Note], note: Note) -> None:
@@ -420,6 +437,44 @@ def _signed(
         version=version,
         position=position,
     )
+
+
+def _announced(
+    data: AgreementAnnounced, stream_id: str, version: int, position: int
+) -> Partnership:
+    return Partnership(
+        agreement_id=stream_id,
+        kind=data.kind,
+        title=data.title,
+        parties=list(data.parties),
+        delegation_id=data.delegation_id,
+        sectors=list(data.sectors),
+        summary=data.summary,
+        announced_on=data.announced_on,
+        status="announced",
+        version=version,
+        position=position,
+    )
+
+
+def _signed_after_announcement(
+    view: Partnership, data: AgreementSigned, version: int, position: int, occurred_at: str
+) -> Partnership:
+    """The signing's document, keeping what was recorded since the announcement (its
+    endorsements, notes; a call-off) and the announcement's date and text where the signing
+    has none."""
+    signed = _signed(data, view.agreement_id, version, position, occurred_at)
+    signed.announced_on = data.announced_on or view.announced_on
+    signed.summary = data.summary or view.summary
+    signed.sectors = list(data.sectors) or list(view.sectors)
+    signed.delegation_id = data.delegation_id or view.delegation_id
+    signed.endorsements = view.endorsements
+    signed.notes = view.notes
+    signed.note_count = view.note_count
+    signed.status = "terminated" if view.status == "terminated" else "active"
+    signed.terminated_on = view.terminated_on
+    signed.termination_reason = view.termination_reason
+    return signed
 
 
 def _close(follow_ups: list[FollowUp], follow_up_id: str, **changes: object) -> None:

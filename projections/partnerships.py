@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from projections._sql import chunks, driver_statement, execute_rows, upsert
-from projections.partnership_view import Partnership
+from projections.partnership_view import Partnership, listed_on
 from projections.term import status_on
 
 NAME = "partnerships"
@@ -122,7 +122,7 @@ def doc_rows(
             encoded[key],
             view.status,
             None if view.owner is None else view.owner.owner_id,
-            view.signed_on.isoformat(),
+            listed_on(view).isoformat(),
             _iso(lapses_on(view)),
             view.position,
         )

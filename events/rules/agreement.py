@@ -6,8 +6,13 @@ rules here need the stream's past. Each refusal names a stable rule (the 422's `
 | rule | refused when |
 | --- | --- |
 | `event_type_not_allowed_in_category` | a type with no place here (DelegationFormed) |
-| `stream_must_start_with_signing` | the first event is not AgreementSigned (see below) |
+| `stream_must_start_with_signing` | the first event is neither a signing nor an announcement |
 | `already_signed` | a second AgreementSigned |
+| `already_announced` | a second AgreementAnnounced |
+| `announcement_after_signing` | an AgreementAnnounced on a signed agreement |
+| `not_yet_signed` | announced, not signed: anything but endorse, sign, terminate, note, correct |
+| `endorsed_before_announcement` | not yet signed: `endorsed_on` is before `announced_on` |
+| `terminated_before_announcement` | not yet signed: `terminated_on` is before `announced_on` |
 | `duplicate_party` | the same organisation appears twice among the parties (case-insensitive) |
 | `expiry_not_after_start` | `expires_on` is not after `effective_on` (or `signed_on` without it) |
 | `renewal_without_expiry` | `renewal` is `automatic` or `by_decision` without `expires_on` |
@@ -44,13 +49,17 @@ Corrections (EventCorrected) follow the rules of `events.rules.corrections`
 termination. The state folds the corrected data: after a correction of the owner's name, the
 next transfer's `from_owner` must name the owner as corrected.
 
-There is no separate `agreement_not_signed`: the only unsigned agreement is an empty stream,
-so witnessing, endorsing, assigning or opening follow-ups before signing is refused as
-`stream_must_start_with_signing`. After termination, witness, endorse, assign, transfer, open a
-follow-up, amend and a second termination are `agreement_ended`; completing or cancelling the
-follow-ups still open (and rescheduling or reassigning them), and notes, remain possible;
-reopening one is `agreement_ended`. Renewing a terminated agreement is
-`agreement_ended` too: expiry is not termination, so an expired agreement may be renewed.
+An agreement stream starts with its signing or its announcement. On an empty stream anything
+else is `stream_must_start_with_signing`; on an announced one, witnessing, assigning, opening
+follow-ups, amending or renewing wait for the signing (`not_yet_signed`): an announced
+agreement may be endorsed (the release's SettleMint and Fujitsu partnership), signed, or called
+off (terminated). A signing after an announcement may date from before it (announced later).
+
+After termination, witness, endorse, assign, transfer, open a follow-up, amend and a second
+termination are `agreement_ended`; completing or cancelling the follow-ups still open (and
+rescheduling or reassigning them), notes and corrections remain possible; reopening one is
+`agreement_ended`. Renewing a terminated agreement is `agreement_ended` too: expiry is not
+termination, so an expired agreement may be renewed.
 The date rules allow the signing day itself.
 
 A ResponsibilityAssigned on an agreement that already has an owner is a new mandate and
@@ -81,6 +90,7 @@ from unicodedata import normalize
 
 from events.catalogue import (
     AgreementAmended,
+    AgreementAnnounced,
     AgreementEndorsed,
     AgreementRenewed,
     AgreementSigned,
@@ -105,6 +115,7 @@ from events.rules.corrections import Recorded
 
 _ALLOWED: frozenset[type[EventData]] = frozenset(
     {
+        AgreementAnnounced,
         AgreementSigned,
         AgreementRenewed,
         AgreementWitnessed,
@@ -123,6 +134,11 @@ _ALLOWED: frozenset[type[EventData]] = frozenset(
         EventCorrected,
     }
 )
+
+_ALLOWED_BEFORE_SIGNING: frozenset[type[EventData]] = frozenset(
+    {AgreementSigned, AgreementEndorsed, AgreementTerminated, NoteAttached, EventCorrected}
+)
+"""What an announced, not yet signed, agreement may record."""
 
 _ALLOWED_AFTER_END: frozenset[type[EventData]] = frozenset(
     {
@@ -165,6 +181,7 @@ class AgreementState:
     """What the rules need to know about one agreement's past."""
 
     signed_on: dt.date | None = None
+    announced_on: dt.date | None = None
     terminated: bool = False
     owner: OwnerKey | None = None
     """The current follow-up owner as recorded, if any."""
@@ -240,6 +257,7 @@ class _Draft:
     __slots__ = (
         "_own",
         "amendments",
+        "announced_on",
         "closed_follow_ups",
         "endorsements",
         "expires_on",
@@ -253,6 +271,7 @@ class _Draft:
 
     def __init__(self, state: AgreementState) -> None:
         self.signed_on = state.signed_on
+        self.announced_on = state.announced_on
         self.terminated = state.terminated
         self.owner = state.owner
         self.open_follow_ups: AbstractSet[str] = state.open_follow_ups
@@ -293,6 +312,8 @@ class _Draft:
             case AgreementSigned(signed_on=signed_on, expires_on=expires_on):
                 self.signed_on = signed_on
                 self.expires_on = expires_on
+            case AgreementAnnounced(announced_on=announced_on):
+                self.announced_on = announced_on
             case AgreementRenewed(expires_on=expires_on):
                 self.expires_on = expires_on
             case ResponsibilityAssigned(owner=owner):
@@ -331,6 +352,7 @@ class _Draft:
         # frozenset() of a frozenset is that very set: nothing is copied unless it changed.
         return AgreementState(
             self.signed_on,
+            self.announced_on,
             self.terminated,
             self.owner,
             frozenset(self.open_follow_ups),
@@ -351,15 +373,32 @@ def _check_one(state: _Draft, event: EventData, index: int) -> None:
             f"{kind.type_name} cannot be recorded in an agreement stream",
             index,
         )
-    if state.signed_on is None:
-        if not isinstance(event, AgreementSigned):
+    if state.signed_on is None and state.announced_on is None:
+        if not isinstance(event, AgreementSigned | AgreementAnnounced):
             raise RuleViolation(
                 "stream_must_start_with_signing",
-                f"an agreement stream starts with AgreementSigned, not {kind.type_name}",
+                f"an agreement stream starts with AgreementSigned or AgreementAnnounced, not "
+                f"{kind.type_name}",
                 index,
             )
         _check_parties(event, index)
-        _check_term(event, index)
+        if isinstance(event, AgreementSigned):
+            _check_term(event, index)
+        return
+    if isinstance(event, AgreementAnnounced):
+        if state.signed_on is not None:
+            raise RuleViolation(
+                "announcement_after_signing",
+                f"the agreement was signed on {state.signed_on}: an announcement comes before",
+                index,
+            )
+        raise RuleViolation(
+            "already_announced",
+            f"the agreement was already announced on {state.announced_on}",
+            index,
+        )
+    if state.signed_on is None:
+        _check_announced(state, event, index)
         return
     if isinstance(event, AgreementSigned):
         raise RuleViolation(
@@ -407,6 +446,44 @@ def _check_one(state: _Draft, event: EventData, index: int) -> None:
             pass
 
 
+def _check_announced(state: _Draft, event: EventData, index: int) -> None:
+    """An event on an agreement announced (on `state.announced_on`) and not yet signed."""
+    kind = type(event)
+    if state.terminated and kind not in _ALLOWED_AFTER_END:
+        raise RuleViolation(
+            "agreement_ended",
+            f"the agreement was called off; {kind.type_name} is no longer possible",
+            index,
+        )
+    if kind not in _ALLOWED_BEFORE_SIGNING:
+        raise RuleViolation(
+            "not_yet_signed",
+            f"the agreement was announced on {state.announced_on} and is not signed yet: "
+            f"record its signing before {kind.type_name}",
+            index,
+        )
+    announced_on = state.announced_on
+    assert announced_on is not None
+    match event:
+        case AgreementSigned():
+            _check_parties(event, index)
+            _check_term(event, index)
+        case AgreementEndorsed(endorsed_on=day) if day < announced_on:
+            raise RuleViolation(
+                "endorsed_before_announcement",
+                f"endorsed_on {day} is before the announcement on {announced_on}",
+                index,
+            )
+        case AgreementTerminated(terminated_on=day) if day < announced_on:
+            raise RuleViolation(
+                "terminated_before_announcement",
+                f"terminated_on {day} is before the announcement on {announced_on}",
+                index,
+            )
+        case _:
+            pass
+
+
 def _check_known(state: _Draft, fid: str, index: int) -> None:
     if fid not in state.open_follow_ups and fid not in state.closed_follow_ups:
         raise RuleViolation("follow_up_unknown", f"no follow-up {fid!r} was opened", index)
@@ -438,7 +515,7 @@ def _check_limits(state: _Draft, event: EventData, index: int, limits: DocumentL
         )
 
 
-def _check_parties(event: AgreementSigned, index: int) -> None:
+def _check_parties(event: AgreementSigned | AgreementAnnounced, index: int) -> None:
     seen: set[str] = set()
     for party in event.parties:
         key = " ".join(party.organisation.casefold().split())

@@ -399,7 +399,7 @@ PARTNERSHIP_COLUMNS: spreadsheets.Columns[PartnershipSummary] = spreadsheets.Col
     ("title", lambda p: p.title),
     ("parties", lambda p: "; ".join(p.parties)),
     ("status", lambda p: p.status),
-    ("signed_on", lambda p: p.signed_on.isoformat()),
+    ("signed_on", lambda p: _date(p.signed_on)),
     ("owner_id", lambda p: None if p.owner is None else p.owner.owner_id),
     ("owner_unit", lambda p: None if p.owner is None else p.owner.unit),
     ("owner_person", lambda p: None if p.owner is None else _name(p.owner.person)),
