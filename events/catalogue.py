@@ -95,10 +95,15 @@ class EventData(_Shape, frozen=True):
     schema_version: ClassVar[int] = 1
 
 
-class DelegationFormed(EventData, frozen=True):
+class DelegationFormed(EventData, frozen=True, kw_only=True):
+    """A mission abroad. v2: `organiser` is optional (a release often does not say who
+    organised a mission); every v1 event names one and reads unchanged."""
+
+    schema_version: ClassVar[int] = 2
+
     name: Text
     leader: Person
-    organiser: Text
+    organiser: Text | None = None
     member_count: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
     starts_on: dt.date
     ends_on: dt.date
@@ -161,9 +166,15 @@ class AgreementWitnessed(EventData, frozen=True):
     witnessed_on: dt.date
 
 
-class AgreementEndorsed(EventData, frozen=True):
-    endorser: Person
-    on_behalf_of: Text
+class AgreementEndorsed(EventData, frozen=True, kw_only=True):
+    """An endorsement. v2: `endorser` and `on_behalf_of` are optional (a release may report
+    an endorsement without naming who gave it); every v1 event names both and reads
+    unchanged."""
+
+    schema_version: ClassVar[int] = 2
+
+    endorser: Person | None = None
+    on_behalf_of: Text | None = None
     endorsed_on: dt.date
 
 

@@ -118,7 +118,7 @@ def text(view: Partnership) -> str:
 def _names(view: Partnership) -> list[str]:
     names = [p.signatory.name for p in view.parties if p.signatory is not None]
     names += [w.person.name for w in view.witnesses]
-    names += [e.endorser.name for e in view.endorsements]
+    names += [e.endorser.name for e in view.endorsements if e.endorser is not None]
     if view.owner is not None and view.owner.person is not None:
         names.append(view.owner.person.name)
     return names

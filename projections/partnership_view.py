@@ -86,8 +86,9 @@ class Witness(_View, frozen=True, kw_only=True):
 
 
 class Endorsement(_View, frozen=True, kw_only=True):
-    endorser: Person
-    on_behalf_of: str
+    endorser: Person | None = None
+    """None where the source does not name who endorsed."""
+    on_behalf_of: str | None = None
     endorsed_on: dt.date
 
 

@@ -53,7 +53,7 @@ class DelegationSummary(msgspec.Struct, frozen=True, kw_only=True):
     delegation_id: str
     name: str
     leader: Person
-    organiser: str
+    organiser: str | None = None
     member_count: int
     starts_on: dt.date
     ends_on: dt.date

@@ -109,3 +109,36 @@ async def test_an_announced_agreement_is_listed_by_its_announcement(api: Api) ->
     )
     assert searched.status_code == 200, searched.text
     assert searched.json()["partnerships"] == []
+
+
+async def test_what_a_source_does_not_say_is_left_out(api: Api) -> None:
+    unnamed = {"type": "AgreementEndorsed", "data": {"endorsed_on": "2022-12-05"}}
+    recorded = await _post(api, ANNOUNCED, unnamed)
+    assert recorded.status_code == 201, recorded.text
+    partnership = (await _document(api, recorded.json()["to_position"]))["partnership"]
+    (endorsement,) = partnership["endorsements"]
+    assert endorsement == {"endorser": None, "on_behalf_of": None, "endorsed_on": "2022-12-05"}
+
+    mission = {
+        "type": "DelegationFormed",
+        "data": {
+            "name": "Belgian Economic Mission (BEM) to Japan",
+            "leader": {"name": "Jan Jambon", "title": "Minister-President"},
+            "member_count": 258,
+            "starts_on": "2022-12-05",
+            "ends_on": "2022-12-09",
+            "destinations": ["Tokyo", "Nagoya", "Osaka"],
+            "country": "Japan",
+        },
+    }
+    formed = await api.client.post(
+        "/streams/delegation-bem/events", json={"events": [mission]}, headers=api.auth("recorder")
+    )
+    assert formed.status_code == 201, formed.text
+    delegation = await api.client.get(
+        "/delegations/delegation-bem",
+        params={"wait_for_position": formed.json()["to_position"]},
+        headers=api.auth("viewer"),
+    )
+    assert delegation.status_code == 200, delegation.text
+    assert delegation.json()["delegation"]["organiser"] is None

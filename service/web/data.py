@@ -210,9 +210,9 @@ def describe(event: RecordedEvent) -> str:
         case "AgreementWitnessed":
             return f"witnessed by {person(data.get('witness'))}"
         case "AgreementEndorsed":
-            return (
-                f"endorsed by {person(data.get('endorser'))}"
-                f" on behalf of {data.get('on_behalf_of', '')}"
+            who, body = person(data.get("endorser")), data.get("on_behalf_of")
+            return "endorsed" + (f" by {who}" if who else "") + (
+                f" on behalf of {body}" if body else ""
             )
         case "ResponsibilityAssigned":
             return f"responsibility assigned to {owner(data.get('owner'))}"
