@@ -211,8 +211,10 @@ def describe(event: RecordedEvent) -> str:
             return f"witnessed by {person(data.get('witness'))}"
         case "AgreementEndorsed":
             who, body = person(data.get("endorser")), data.get("on_behalf_of")
-            return "endorsed" + (f" by {who}" if who else "") + (
-                f" on behalf of {body}" if body else ""
+            return (
+                "endorsed"
+                + (f" by {who}" if who else "")
+                + (f" on behalf of {body}" if body else "")
             )
         case "ResponsibilityAssigned":
             return f"responsibility assigned to {owner(data.get('owner'))}"
