@@ -28,12 +28,18 @@ MULTI_LINE_PATTERN = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
 """No control characters but tab and line feed (so no CR: send "\n" line ends)."""
 SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$(?!\n)"
 URL_PATTERN = r"^https?://[^\s\x00-\x1f\x7f-\x9f]{1,2000}$(?!\n)"
+MEDIA_TYPE_PATTERN = (
+    r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$(?!\n)"
+)
+SHA256_PATTERN = r"^[0-9a-f]{64}$(?!\n)"
 
 PATTERN_MEANINGS: dict[str, str] = {
     SINGLE_LINE_PATTERN: "one line of text without control characters",
     MULTI_LINE_PATTERN: "text without control characters other than tab and line feed",
     SLUG_PATTERN: "a letter or digit, then up to 63 letters, digits, `_`, `.` or `-`",
     URL_PATTERN: "an http(s) URL without spaces or control characters",
+    MEDIA_TYPE_PATTERN: "a media type such as application/pdf (type/subtype, no parameters)",
+    SHA256_PATTERN: "a SHA-256 digest: 64 lowercase hexadecimal digits",
 }
 """Plain words for each pattern, for error messages that would otherwise quote the regex."""
 
@@ -269,6 +275,41 @@ class EventCorrected(EventData, frozen=True):
     reason: LongText
 
 
+MAX_DOCUMENT_BYTES = 2**40
+"""The largest document a record may describe (1 TiB): far above any signed instrument, low
+enough to catch a size given in the wrong unit."""
+MediaType = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=255,
+        pattern=MEDIA_TYPE_PATTERN,
+        description="A media type without parameters (RFC 6838), e.g. application/pdf.",
+    ),
+]
+Sha256 = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=SHA256_PATTERN,
+        description="SHA-256 of the file's bytes, 64 lowercase hex digits.",
+    ),
+]
+
+
+class DocumentRecorded(EventData, frozen=True):
+    """A file that belongs to the agreement (the signed instrument, an annex): what it is,
+    and its SHA-256 and size, so an auditor can tell whether a file at hand is the one
+    recorded (`agreements verify-document`). The register keeps the fingerprint, not the
+    file; `location` says where the file is kept."""
+
+    document_id: Slug
+    name: Text
+    media_type: MediaType
+    sha256: Sha256
+    size: Annotated[int, msgspec.Meta(ge=1, le=MAX_DOCUMENT_BYTES)]
+    """In bytes."""
+    location: Url | None = None
+
+
 class NoteAttached(EventData, frozen=True):
     text: LongText
     link: Url | None = None
@@ -355,6 +396,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         AgreementAmended,
         AgreementTerminated,
         NoteAttached,
+        DocumentRecorded,
         EventCorrected,
         TokenIssued,
         TokenRevoked,

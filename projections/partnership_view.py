@@ -30,6 +30,7 @@ from events.catalogue import (
     AgreementSigned,
     AgreementTerminated,
     AgreementWitnessed,
+    DocumentRecorded,
     EventData,
     FollowUpCancelled,
     FollowUpCompleted,
@@ -112,6 +113,19 @@ class Amendment(_View, frozen=True, kw_only=True):
     summary: str
 
 
+class Document(_View, frozen=True, kw_only=True):
+    """A file of the agreement (the signed instrument, an annex), by its fingerprint."""
+
+    document_id: str
+    name: str
+    media_type: str
+    sha256: str
+    size: int
+    location: str | None = None
+    occurred_at: str
+    """Business time of the record (`occurred_at`)."""
+
+
 class Note(_View, frozen=True, kw_only=True):
     text: str
     link: str | None = None
@@ -152,6 +166,8 @@ class Partnership(msgspec.Struct, kw_only=True, dict=True):
     owner: Responsible | None = None
     follow_ups: list[FollowUp] = []
     amendments: list[Amendment] = []
+    documents: list[Document] = []
+    """The agreement's files (signed instrument, annexes), in the order recorded."""
     notes: list[Note] = []
     """The latest `NOTES_KEPT` notes, oldest first."""
     note_count: int = 0
@@ -209,6 +225,7 @@ def copy(view: Partnership) -> Partnership:
         endorsements=list(view.endorsements),
         follow_ups=list(view.follow_ups),
         amendments=list(view.amendments),
+        documents=list(view.documents),
         notes=list(view.notes),
     )
 
@@ -379,6 +396,22 @@ def _terminated(view: Partnership, data: AgreementTerminated, _at: str) -> None:
     view.termination_reason = data.reason
 
 
+def _documented(view: Partnership, data: DocumentRecorded, occurred_at: str) -> None:
+    if any(d.document_id == data.document_id for d in view.documents):
+        return  # recorded twice (refused by today's rules): the first stands
+    view.documents.append(
+        Document(
+            document_id=data.document_id,
+            name=data.name,
+            media_type=data.media_type,
+            sha256=data.sha256,
+            size=data.size,
+            location=data.location,
+            occurred_at=occurred_at,
+        )
+    )
+
+
 def _noted(view: Partnership, data: NoteAttached, occurred_at: str) -> None:
     view.note_count += 1
     add_note(view.notes, Note(text=data.text, link=data.link, occurred_at=occurred_at))
@@ -400,6 +433,7 @@ _BY_CLASS: dict[type, _Handler] = {
     AgreementTerminated: _terminated,
     AgreementRenewed: _renewed,
     NoteAttached: _noted,
+    DocumentRecorded: _documented,
 }
 """What each event type does to a signed partnership (any other type: only the stamps)."""
 _HANDLERS = {kind: handler for cls, handler in _BY_CLASS.items() for kind in trusted_kinds(cls)}
@@ -471,6 +505,7 @@ def _signed_after_announcement(
     signed.delegation_id = data.delegation_id or view.delegation_id
     signed.endorsements = view.endorsements
     signed.notes = view.notes
+    signed.documents = view.documents
     signed.note_count = view.note_count
     signed.status = "terminated" if view.status == "terminated" else "active"
     signed.terminated_on = view.terminated_on

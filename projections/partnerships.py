@@ -42,10 +42,11 @@ from projections.partnership_view import Partnership, listed_on
 from projections.term import status_on
 
 NAME = "partnerships"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """2: notes bounded (the latest shown, all counted). 3: filter indexes end with the id, the
 order lists are paged in. 4: owner ids distinct for names in any script (`name_id`); the
-term (expiry, renewal) in documents and `lapses_on`."""
+term (expiry, renewal) in documents and `lapses_on`. 5: announced agreements (no signing
+yet), endorsements without an endorser, the agreement's files (`documents`)."""
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Partnership)

@@ -42,6 +42,8 @@ rules here need the stream's past. Each refusal names a stable rule (the 422's `
 | `too_many_endorsements` | an endorsement past `DocumentLimits.endorsements` |
 | `too_many_follow_ups` | a follow-up opened past `DocumentLimits.follow_ups` (all count) |
 | `too_many_amendments` | an amendment past `DocumentLimits.amendments` |
+| `document_already_recorded` | a DocumentRecorded whose `document_id` this agreement has |
+| `too_many_documents` | a document recorded past `DocumentLimits.documents` |
 
 Corrections (EventCorrected) follow the rules of `events.rules.corrections`
 (`correction_target_unknown`, `correction_of_correction`, `correction_invalid_for_type`,
@@ -96,6 +98,7 @@ from events.catalogue import (
     AgreementSigned,
     AgreementTerminated,
     AgreementWitnessed,
+    DocumentRecorded,
     EventCorrected,
     EventData,
     FollowUpCancelled,
@@ -132,11 +135,19 @@ _ALLOWED: frozenset[type[EventData]] = frozenset(
         AgreementTerminated,
         NoteAttached,
         EventCorrected,
+        DocumentRecorded,
     }
 )
 
 _ALLOWED_BEFORE_SIGNING: frozenset[type[EventData]] = frozenset(
-    {AgreementSigned, AgreementEndorsed, AgreementTerminated, NoteAttached, EventCorrected}
+    {
+        AgreementSigned,
+        AgreementEndorsed,
+        AgreementTerminated,
+        NoteAttached,
+        EventCorrected,
+        DocumentRecorded,
+    }
 )
 """What an announced, not yet signed, agreement may record."""
 
@@ -148,6 +159,7 @@ _ALLOWED_AFTER_END: frozenset[type[EventData]] = frozenset(
         FollowUpReassigned,
         NoteAttached,
         EventCorrected,
+        DocumentRecorded,
     }
 )
 
@@ -174,6 +186,7 @@ class DocumentLimits:
     endorsements: int = 200
     follow_ups: int = 200
     amendments: int = 200
+    documents: int = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +205,8 @@ class AgreementState:
     amendments: int = 0
     expires_on: dt.date | None = None
     """The recorded expiry (signing, then each decided renewal); None: until terminated."""
+    documents: frozenset[str] = frozenset()
+    """The `document_id`s recorded (documents stay recorded for good)."""
     recorded: Recorded = field(default_factory=Recorded, compare=False, repr=False)
     """The stream's events with their ids, as corrected: what a correction patches."""
 
@@ -231,6 +246,12 @@ class AgreementDecider:
             _check_limits(draft, event, index, self.limits)
             if isinstance(event, EventCorrected):
                 self._check_correction(draft, event, index)
+            elif isinstance(event, DocumentRecorded) and event.document_id in draft.documents:
+                raise RuleViolation(
+                    "document_already_recorded",
+                    f"the agreement already has a document {event.document_id!r}",
+                    index,
+                )
             draft.apply(event, event_id)
         return draft.frozen()
 
@@ -259,6 +280,7 @@ class _Draft:
         "amendments",
         "announced_on",
         "closed_follow_ups",
+        "documents",
         "endorsements",
         "expires_on",
         "open_follow_ups",
@@ -280,6 +302,7 @@ class _Draft:
         self.endorsements = state.endorsements
         self.amendments = state.amendments
         self.expires_on = state.expires_on
+        self.documents = state.documents
         self.recorded = state.recorded
         self._own = False
 
@@ -338,6 +361,8 @@ class _Draft:
                 self.endorsements += 1
             case AgreementAmended():
                 self.amendments += 1
+            case DocumentRecorded(document_id=document_id):
+                self.documents = self.documents | {document_id}
             case _:
                 pass
 
@@ -361,6 +386,7 @@ class _Draft:
             self.endorsements,
             self.amendments,
             self.expires_on,
+            self.documents,
             self.recorded,
         )
 
@@ -505,6 +531,9 @@ def _check_limits(state: _Draft, event: EventData, index: int, limits: DocumentL
             cap, rule, what = limits.follow_ups, "follow_ups", "follow-ups"
         case AgreementAmended():
             count, cap, rule, what = state.amendments, limits.amendments, "amendments", "amendments"
+        case DocumentRecorded():
+            count, cap = len(state.documents), limits.documents
+            rule, what = "documents", "documents"
         case _:
             return
     if count >= cap:
