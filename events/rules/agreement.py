@@ -114,7 +114,7 @@ from events.catalogue import (
 )
 from events.errors import RuleViolation
 from events.rules import corrections
-from events.rules.corrections import Recorded
+from events.rules.corrections import Appending, Recorded
 
 _ALLOWED: frozenset[type[EventData]] = frozenset(
     {
@@ -279,13 +279,13 @@ class _Draft:
         "_own",
         "amendments",
         "announced_on",
+        "appending",
         "closed_follow_ups",
         "documents",
         "endorsements",
         "expires_on",
         "open_follow_ups",
         "owner",
-        "recorded",
         "signed_on",
         "terminated",
         "witnesses",
@@ -303,16 +303,21 @@ class _Draft:
         self.amendments = state.amendments
         self.expires_on = state.expires_on
         self.documents = state.documents
-        self.recorded = state.recorded
+        self.appending = Appending(state.recorded)
         self._own = False
+
+    @property
+    def recorded(self) -> Recorded:
+        return self.appending.frozen()
 
     def apply(self, event: EventData, event_id: str | None = None) -> None:
         """Fold one recorded event (`event_id` is how a later correction may name it)."""
-        before = self.recorded
-        self.recorded = before.appended(event_id, event)
         if isinstance(event, EventCorrected):
+            before = self.appending.frozen()
+            self.appending.append(event_id, event)
             self._correct(before, event)
         else:
+            self.appending.append(event_id, event)
             self._fold(event)
 
     def _correct(self, before: Recorded, event: EventCorrected) -> None:
@@ -322,12 +327,13 @@ class _Draft:
             target, data = corrections.patched(before, event, 0)
         except RuleViolation:
             return
-        self.recorded = self.recorded.with_correction(target, data)
+        after = self.appending.frozen().with_correction(target, data)
+        self.appending = Appending(after)
         fresh = _Draft(AgreementState())
-        for fact in self.recorded.facts():
+        for fact in after.facts():
             fresh._fold(fact)
         for name in _Draft.__slots__:
-            if name != "recorded":
+            if name != "appending":
                 setattr(self, name, getattr(fresh, name))
 
     def _fold(self, event: EventData) -> None:
@@ -387,7 +393,7 @@ class _Draft:
             self.amendments,
             self.expires_on,
             self.documents,
-            self.recorded,
+            self.appending.frozen(),
         )
 
 

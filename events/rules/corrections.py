@@ -59,17 +59,9 @@ class Recorded:
     """Event index -> its data as last corrected."""
 
     def appended(self, event_id: str | None, event: EventData) -> Recorded:
-        log = self.log
-        if self.length != len(log.events):
-            log = _Log()
-            log.ids = self.log.ids[: self.length]
-            log.events = self.log.events[: self.length]
-            log.index = {i: n for n, i in enumerate(log.ids) if i is not None}
-        log.ids.append(event_id)
-        log.events.append(event)
-        if event_id is not None:
-            log.index[event_id] = self.length
-        return Recorded(log, self.length + 1, self.corrected)
+        appending = Appending(self)
+        appending.append(event_id, event)
+        return appending.frozen()
 
     def find(self, event_id: str) -> int | None:
         """The index of the event with this id, if it is among these events."""
@@ -89,6 +81,34 @@ class Recorded:
             event = self.data(index)
             if not isinstance(event, EventCorrected):
                 yield event
+
+
+class Appending:
+    """A `Recorded` being appended to, event by event, without a new state per event."""
+
+    __slots__ = ("corrected", "length", "log")
+
+    def __init__(self, recorded: Recorded) -> None:
+        self.log = recorded.log
+        self.length = recorded.length
+        self.corrected = recorded.corrected
+
+    def append(self, event_id: str | None, event: EventData) -> None:
+        log = self.log
+        if self.length != len(log.events):  # another state appended past ours: copy ours
+            shared, log = log, _Log()
+            log.ids = shared.ids[: self.length]
+            log.events = shared.events[: self.length]
+            log.index = {i: n for n, i in enumerate(log.ids) if i is not None}
+            self.log = log
+        log.ids.append(event_id)
+        log.events.append(event)
+        if event_id is not None:
+            log.index[event_id] = self.length
+        self.length += 1
+
+    def frozen(self) -> Recorded:
+        return Recorded(self.log, self.length, self.corrected)
 
 
 def patched(recorded: Recorded, correction: EventCorrected, index: int) -> tuple[int, EventData]:

@@ -238,6 +238,11 @@ def describe(event: RecordedEvent) -> str:
             return f"amended: {data.get('summary', '')}"
         case "AgreementTerminated":
             return f"terminated: {data.get('reason', '')}"
+        case "DocumentRecorded":
+            return (
+                f"document “{data.get('name', '')}” recorded"
+                f" ({data.get('media_type', '')}, SHA-256 {str(data.get('sha256', ''))[:12]}…)"
+            )
         case "DelegationFormed":
             return f"delegation “{data.get('name', '')}”"
         case "EventCorrected":
