@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from events.catalogue import EventCorrected, EventData, NoteAttached
+from events.catalogue import AgreementSigned, EventCorrected, EventData, NoteAttached, Owner
 from events.errors import RuleViolation
 from events.rules.agreement import AGREEMENT, AgreementState
 from events.rules.delegation import DELEGATION
@@ -153,6 +156,9 @@ def test_a_refused_batch_leaves_the_state_it_started_from_usable() -> None:
     refusal(state, NoteAttached(text="a"), correct("nope", title="x"))
     after = AGREEMENT.check(state, [correct("e0", title="MoC on chips")], ["c"])
     assert after.recorded.length == 2
+    (fact,) = after.recorded.facts()  # the refused note is not among them
+    assert isinstance(fact, AgreementSigned) and fact.title == "MoC on chips"
+    assert after.recorded.find("c") == 1
 
 
 def test_a_delegation_correction_follows_the_same_rules() -> None:
@@ -168,3 +174,56 @@ def test_a_delegation_correction_follows_the_same_rules() -> None:
     assert refused(correct("d0", member_count=0)) == "correction_invalid_for_type"
     assert refused(correct("d0", member_count=258)) == "correction_changes_nothing"
     assert refused(correct("d0", ends_on="2022-12-01")) == "correction_breaks_rule"
+
+
+_OWNERS = [OFFICE, ELS, Owner(unit="FIT Brussels")]
+
+
+@st.composite
+def _candidates(draw: st.DrawFn) -> list[EventData]:
+    """Events that may or may not be accepted: the decider sorts them out."""
+    events: list[EventData] = [signed()]
+    for n in range(draw(st.integers(1, 12))):
+        kind = draw(st.sampled_from(["assign", "transfer", "open", "complete", "correct"]))
+        owner = draw(st.sampled_from(_OWNERS))
+        match kind:
+            case "assign":
+                events.append(assigned(owner=owner))
+            case "transfer":
+                events.append(
+                    transferred(from_owner=draw(st.sampled_from(_OWNERS)), to_owner=owner)
+                )
+            case "open":
+                events.append(opened(f"f{draw(st.integers(0, 2))}", due=draw(st.integers(4, 25))))
+            case "complete":
+                events.append(completed(f"f{draw(st.integers(0, 2))}"))
+            case _:
+                target = draw(st.integers(0, len(events) - 1))
+                changes = draw(
+                    st.sampled_from(
+                        [
+                            {"owner": msgspec.to_builtins(owner)},
+                            {"signed_on": f"2022-12-{draw(st.integers(1, 28)):02d}"},
+                            {"due_on": f"2022-12-{draw(st.integers(1, 28)):02d}"},
+                            {"follow_up_id": f"f{draw(st.integers(0, 2))}"},
+                            {"title": f"title {n}"},
+                        ]
+                    )
+                )
+                events.append(EventCorrected(corrects=f"e{target}", changes=changes, reason="r"))
+    return events
+
+
+@settings(max_examples=150, deadline=None)
+@given(_candidates())
+def test_a_replay_reaches_the_state_the_checks_reached(candidates: list[EventData]) -> None:
+    state, accepted, ids = AGREEMENT.initial(), [], []
+    for n, event in enumerate(candidates):
+        try:
+            state = AGREEMENT.check(state, [event], [f"e{n}"])
+        except RuleViolation:
+            continue
+        accepted.append(event)
+        ids.append(f"e{n}")
+    assert AGREEMENT.fold(AGREEMENT.initial(), accepted, ids) == state
+    assert AGREEMENT.check(AGREEMENT.initial(), accepted, ids) == state
