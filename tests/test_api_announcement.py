@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import Api, signed
+from tests.test_web import sign_in
 
 STREAM = "agreement-settlemint-fujitsu"
 ANNOUNCED = {
@@ -142,3 +143,23 @@ async def test_what_a_source_does_not_say_is_left_out(api: Api) -> None:
     )
     assert delegation.status_code == 200, delegation.text
     assert delegation.json()["delegation"]["organiser"] is None
+
+
+async def test_pages_show_an_announced_agreement_and_its_unnamed_endorser(api: Api) -> None:
+    unnamed = {"type": "AgreementEndorsed", "data": {"endorsed_on": "2022-12-05"}}
+    recorded = await _post(api, ANNOUNCED, unnamed)
+    position = recorded.json()["to_position"]
+    await sign_in(api, "viewer")
+    page = await api.client.get(f"/web/partnerships/settlemint-fujitsu?after={position}")
+    assert page.status_code == 200, page.text
+    assert "announced 2022-12-04, not signed yet" in page.text
+    assert "endorser not named" in page.text
+    for path in ("/web/partnerships", "/"):
+        listed = await api.client.get(path)
+        assert listed.status_code == 200, listed.text
+    assert "announced 2022-12-04" in (await api.client.get("/web/partnerships")).text
+    as_of = await api.client.get(
+        "/web/partnerships/settlemint-fujitsu/as-of", params={"in_force_on": "2022-12-05"}
+    )
+    assert as_of.status_code == 200, as_of.text
+    assert "announced 2022-12-04" in as_of.text
