@@ -315,6 +315,11 @@ async def test_an_endorsement_may_leave_out_who_gave_it(api: Api) -> None:
     path = await _agreement(api)
     await sign_in(api, "recorder")
     page = await api.client.get(path)
+    form = page.text[page.text.index('data-form="endorse"') :]
+    form = form[: form.index("</form>")]
+    for name in ("endorser.name", "on_behalf_of"):  # a browser lets the field stay empty
+        (tag,) = re.findall(rf'<input[^>]*name="{re.escape(name)}"[^>]*>', form)
+        assert " required" not in tag, tag
     fields = {**_hidden(page.text, "endorse"), "endorsed_on": "2022-12-06"}
     for name in ("endorser.name", "endorser.title", "on_behalf_of"):
         fields[name] = ""
