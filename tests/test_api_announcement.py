@@ -89,6 +89,17 @@ async def test_an_announced_agreement_is_announced_until_signed(api: Api) -> Non
     assert len(partnership["endorsements"]) == 1
     assert await _refused(api, ANNOUNCED) == "announcement_after_signing"
 
+    before = await api.client.get(
+        f"/partnerships/{STREAM}",
+        params={"as_of_position": recorded.json()["to_position"]},
+        headers=api.auth("viewer"),
+    )
+    assert before.status_code == 200, before.text
+    assert (before.json()["partnership"]["status"], before.json()["partnership"]["signed_on"]) == (
+        "announced",
+        None,
+    )
+
 
 async def test_an_announced_agreement_is_listed_by_its_announcement(api: Api) -> None:
     recorded = await _post(api, ANNOUNCED)
