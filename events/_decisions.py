@@ -121,7 +121,9 @@ def decide(
     stream_id: str, events: list[Prepared], stream: StreamState, rules: DeciderFor = decider_for
 ) -> Any:
     """Ask the stream's decider; return the state after the batch (raises RuleViolation)."""
-    return rules(stream_id).check(stream.decider_state, [e.data for e in events])
+    return rules(stream_id).check(
+        stream.decider_state, [e.data for e in events], [e.event_id for e in events]
+    )
 
 
 def stage(

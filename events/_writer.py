@@ -269,14 +269,25 @@ class Writer:
             if cached_version < stream.version:
                 decider = self._rules(stream_id)
                 rows = connection.execute(
-                    select(events_table.c.type, events_table.c.schema_version, events_table.c.data)
+                    select(
+                        events_table.c.event_id,
+                        events_table.c.type,
+                        events_table.c.schema_version,
+                        events_table.c.data,
+                    )
                     .where(events_table.c.stream_key == stream.key)
                     .where(events_table.c.version > cached_version)
                     .order_by(events_table.c.version)
                 )
-                decoded = (decode_stored(type_, version, data) for type_, version, data in rows)
+                decoded = [
+                    (event_id, decode_stored(type_, version, data))
+                    for event_id, type_, version, data in rows
+                ]
                 # a type this code does not know (None) cannot be a rule's
-                state = decider.fold(state, (event for event in decoded if event is not None))
+                known = [(event_id, event) for event_id, event in decoded if event is not None]
+                state = decider.fold(
+                    state, [event for _, event in known], [event_id for event_id, _ in known]
+                )
             stream.decider_state = state
 
     def _remember_all(self, streams: dict[str, decisions.StreamState]) -> None:

@@ -28,12 +28,18 @@ MULTI_LINE_PATTERN = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
 """No control characters but tab and line feed (so no CR: send "\n" line ends)."""
 SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$(?!\n)"
 URL_PATTERN = r"^https?://[^\s\x00-\x1f\x7f-\x9f]{1,2000}$(?!\n)"
+MEDIA_TYPE_PATTERN = (
+    r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$(?!\n)"
+)
+SHA256_PATTERN = r"^[0-9a-f]{64}$(?!\n)"
 
 PATTERN_MEANINGS: dict[str, str] = {
     SINGLE_LINE_PATTERN: "one line of text without control characters",
     MULTI_LINE_PATTERN: "text without control characters other than tab and line feed",
     SLUG_PATTERN: "a letter or digit, then up to 63 letters, digits, `_`, `.` or `-`",
     URL_PATTERN: "an http(s) URL without spaces or control characters",
+    MEDIA_TYPE_PATTERN: "a media type such as application/pdf (type/subtype, no parameters)",
+    SHA256_PATTERN: "a SHA-256 digest: 64 lowercase hexadecimal digits",
 }
 """Plain words for each pattern, for error messages that would otherwise quote the regex."""
 
@@ -95,10 +101,15 @@ class EventData(_Shape, frozen=True):
     schema_version: ClassVar[int] = 1
 
 
-class DelegationFormed(EventData, frozen=True):
+class DelegationFormed(EventData, frozen=True, kw_only=True):
+    """A mission abroad. v2: `organiser` is optional (a release often does not say who
+    organised a mission); every v1 event names one and reads unchanged."""
+
+    schema_version: ClassVar[int] = 2
+
     name: Text
     leader: Person
-    organiser: Text
+    organiser: Text | None = None
     member_count: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
     starts_on: dt.date
     ends_on: dt.date
@@ -134,6 +145,20 @@ class AgreementSigned(EventData, frozen=True):
     """Days of notice a party must give before the expiry not to renew (shown, not enforced)."""
 
 
+class AgreementAnnounced(EventData, frozen=True):
+    """An agreement made public before (or without) a recorded signing: the parties announced
+    it on `announced_on`. It may start an agreement stream; the agreement is `announced`
+    until an AgreementSigned follows (a release that gives no signing date records only this)."""
+
+    kind: AgreementKind
+    title: Text
+    parties: Annotated[list[Party], msgspec.Meta(min_length=2, max_length=20)]
+    announced_on: dt.date
+    summary: LongText | None = None
+    sectors: Annotated[list[Text], msgspec.Meta(max_length=20)] = []
+    delegation_id: Text | None = None
+
+
 class AgreementRenewed(EventData, frozen=True):
     """A decided renewal: the agreement now expires on `expires_on`."""
 
@@ -147,9 +172,15 @@ class AgreementWitnessed(EventData, frozen=True):
     witnessed_on: dt.date
 
 
-class AgreementEndorsed(EventData, frozen=True):
-    endorser: Person
-    on_behalf_of: Text
+class AgreementEndorsed(EventData, frozen=True, kw_only=True):
+    """An endorsement. v2: `endorser` and `on_behalf_of` are optional (a release may report
+    an endorsement without naming who gave it); every v1 event names both and reads
+    unchanged."""
+
+    schema_version: ClassVar[int] = 2
+
+    endorser: Person | None = None
+    on_behalf_of: Text | None = None
     endorsed_on: dt.date
 
 
@@ -244,6 +275,41 @@ class EventCorrected(EventData, frozen=True):
     reason: LongText
 
 
+MAX_DOCUMENT_BYTES = 2**40
+"""The largest document a record may describe (1 TiB): far above any signed instrument, low
+enough to catch a size given in the wrong unit."""
+MediaType = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=255,
+        pattern=MEDIA_TYPE_PATTERN,
+        description="A media type without parameters (RFC 6838), e.g. application/pdf.",
+    ),
+]
+Sha256 = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=SHA256_PATTERN,
+        description="SHA-256 of the file's bytes, 64 lowercase hex digits.",
+    ),
+]
+
+
+class DocumentRecorded(EventData, frozen=True):
+    """A file that belongs to the agreement (the signed instrument, an annex): what it is,
+    and its SHA-256 and size, so an auditor can tell whether a file at hand is the one
+    recorded (`agreements verify-document`). The register keeps the fingerprint, not the
+    file; `location` says where the file is kept."""
+
+    document_id: Slug
+    name: Text
+    media_type: MediaType
+    sha256: Sha256
+    size: Annotated[int, msgspec.Meta(ge=1, le=MAX_DOCUMENT_BYTES)]
+    """In bytes."""
+    location: Url | None = None
+
+
 class NoteAttached(EventData, frozen=True):
     text: LongText
     link: Url | None = None
@@ -314,6 +380,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     cls.__name__: cls
     for cls in (
         DelegationFormed,
+        AgreementAnnounced,
         AgreementSigned,
         AgreementRenewed,
         AgreementWitnessed,
@@ -329,6 +396,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         AgreementAmended,
         AgreementTerminated,
         NoteAttached,
+        DocumentRecorded,
         EventCorrected,
         TokenIssued,
         TokenRevoked,

@@ -54,6 +54,13 @@ def decode_stored(type_name: str, schema_version: int, data: bytes) -> EventData
     return msgspec.convert(document, cls)
 
 
+@upcaster("AgreementEndorsed", 1)
+@upcaster("DelegationFormed", 1)
+def _optional_since_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 made fields optional that every v1 event holds: the data reads as it is."""
+    return data
+
+
 @upcaster("ResponsibilityTransferred", 1)
 def _transfer_moved_nothing(data: dict[str, Any]) -> dict[str, Any]:
     """v1 hand-overs left the open follow-ups with the outgoing owner: say so explicitly."""

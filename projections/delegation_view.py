@@ -23,7 +23,7 @@ class Delegation(msgspec.Struct, kw_only=True, gc=False):
     delegation_id: str
     name: str
     leader: Person
-    organiser: str
+    organiser: str | None = None
     member_count: int
     starts_on: dt.date
     ends_on: dt.date

@@ -187,7 +187,7 @@ def _names(view: Partnership) -> list[str]:
     so that `sato` finds 佐藤花子 when her Latin spelling was recorded."""
     people = [p.signatory for p in view.parties if p.signatory is not None]
     people += [w.person for w in view.witnesses]
-    people += [e.endorser for e in view.endorsements]
+    people += [e.endorser for e in view.endorsements if e.endorser is not None]
     if view.owner is not None and view.owner.person is not None:
         people.append(view.owner.person)
     return [name for person in people for name in (person.name, person.name_latin) if name]
@@ -291,6 +291,9 @@ def condition(docs: Table, tables: SearchTables, search: Search | None) -> Any:
                 )
             )
         )
+    if search.signed_from is not None or search.signed_to is not None:
+        # the column orders by the announcement until a signing: announced ones are unsigned
+        parts.append(docs.c.status != "announced")
     if search.signed_from is not None:
         parts.append(docs.c.signed_on >= search.signed_from.isoformat())
     if search.signed_to is not None:
@@ -310,10 +313,14 @@ def matches(view: Partnership, search: Search | None) -> bool:
     known = terms(view)
     if any(facet not in known for facet in search.facets()):
         return False
-    if search.signed_from is not None and view.signed_on < search.signed_from:
-        return False
-    if search.signed_to is not None and view.signed_on > search.signed_to:
-        return False
+    if search.signed_from is not None or search.signed_to is not None:
+        signed_on = view.signed_on
+        if signed_on is None:
+            return False
+        if search.signed_from is not None and signed_on < search.signed_from:
+            return False
+        if search.signed_to is not None and signed_on > search.signed_to:
+            return False
     found = text(view)
     return all(word in found for word in search.words())
 

@@ -22,12 +22,14 @@ from msgspec.structs import replace
 
 from events.catalogue import (
     AgreementAmended,
+    AgreementAnnounced,
     AgreementEndorsed,
     AgreementKind,
     AgreementRenewed,
     AgreementSigned,
     AgreementTerminated,
     AgreementWitnessed,
+    DocumentRecorded,
     EventData,
     FollowUpCancelled,
     FollowUpCompleted,
@@ -54,7 +56,7 @@ NOTES_KEPT = 20
 FollowUpState = Literal["open", "completed", "cancelled"]
 Status = Literal["announced", "active", "expired", "terminated"]
 """As shown: `expired` is judged at read time (`projections.term`); stored documents hold
-`active` or `terminated`."""
+`announced` (an AgreementAnnounced and no signing yet), `active` or `terminated`."""
 
 
 class _View(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -82,8 +84,9 @@ class Witness(_View, frozen=True, kw_only=True):
 
 
 class Endorsement(_View, frozen=True, kw_only=True):
-    endorser: Person
-    on_behalf_of: str
+    endorser: Person | None = None
+    """None where the source does not name who endorsed."""
+    on_behalf_of: str | None = None
     endorsed_on: dt.date
 
 
@@ -107,6 +110,19 @@ class Amendment(_View, frozen=True, kw_only=True):
     summary: str
 
 
+class Document(_View, frozen=True, kw_only=True):
+    """A file of the agreement (the signed instrument, an annex), by its fingerprint."""
+
+    document_id: str
+    name: str
+    media_type: str
+    sha256: str
+    size: int
+    location: str | None = None
+    occurred_at: str
+    """Business time of the record (`occurred_at`)."""
+
+
 class Note(_View, frozen=True, kw_only=True):
     text: str
     link: str | None = None
@@ -122,7 +138,8 @@ class Partnership(msgspec.Struct, kw_only=True, dict=True):
     kind: AgreementKind
     title: str
     parties: list[Party]
-    signed_on: dt.date
+    signed_on: dt.date | None = None
+    """None while the agreement is only announced."""
     place: str | None = None
     delegation_id: str | None = None
     sectors: list[str] = []
@@ -139,13 +156,15 @@ class Partnership(msgspec.Struct, kw_only=True, dict=True):
     next_expires_on: dt.date | None = None
     """When the agreement next expires, judged at read time (an automatic renewal rolls it
     forward by its term); stored as the recorded expiry."""
-    signed_at: str
-    """Business time of the signing event (`occurred_at`)."""
+    signed_at: str | None = None
+    """Business time of the signing event (`occurred_at`); None while only announced."""
     witnesses: list[Witness] = []
     endorsements: list[Endorsement] = []
     owner: Responsible | None = None
     follow_ups: list[FollowUp] = []
     amendments: list[Amendment] = []
+    documents: list[Document] = []
+    """The agreement's files (signed instrument, annexes), in the order recorded."""
     notes: list[Note] = []
     """The latest `NOTES_KEPT` notes, oldest first."""
     note_count: int = 0
@@ -178,6 +197,13 @@ def _responsible(
     )
 
 
+def listed_on(view: Partnership) -> dt.date:
+    """The day lists order an agreement by: its signing, or its announcement until then."""
+    day = view.signed_on or view.announced_on
+    assert day is not None  # a document starts at a signing or an announcement
+    return day
+
+
 def copy(view: Partnership) -> Partnership:
     """A view that folding in place will not share with `view` (the lists `apply` changes
     are copied; their items are immutable)."""
@@ -187,6 +213,7 @@ def copy(view: Partnership) -> Partnership:
         endorsements=list(view.endorsements),
         follow_ups=list(view.follow_ups),
         amendments=list(view.amendments),
+        documents=list(view.documents),
         notes=list(view.notes),
     )
 
@@ -203,9 +230,16 @@ def apply(
     the view (a new one at the signing). `data`: the catalogue's class or its trusted copy
     (`projections._trusted`); None for a type this code does not know."""
     if view is None:
+        if type(data) in _ANNOUNCED:
+            announced = cast(AgreementAnnounced, data)
+            return _announced(announced, stream_id, version, position)
         if type(data) not in _SIGNED:
             return None
         return _signed(cast(AgreementSigned, data), stream_id, version, position, occurred_at)
+    if view.signed_on is None and type(data) in _SIGNED:
+        return _signed_after_announcement(
+            view, cast(AgreementSigned, data), version, position, occurred_at
+        )
     view.version = version
     view.position = position
     if data is not None:
@@ -350,6 +384,22 @@ def _terminated(view: Partnership, data: AgreementTerminated, _at: str) -> None:
     view.termination_reason = data.reason
 
 
+def _documented(view: Partnership, data: DocumentRecorded, occurred_at: str) -> None:
+    if any(d.document_id == data.document_id for d in view.documents):
+        return  # recorded twice (refused by today's rules): the first stands
+    view.documents.append(
+        Document(
+            document_id=data.document_id,
+            name=data.name,
+            media_type=data.media_type,
+            sha256=data.sha256,
+            size=data.size,
+            location=data.location,
+            occurred_at=occurred_at,
+        )
+    )
+
+
 def _noted(view: Partnership, data: NoteAttached, occurred_at: str) -> None:
     view.note_count += 1
     add_note(view.notes, Note(text=data.text, link=data.link, occurred_at=occurred_at))
@@ -371,10 +421,12 @@ _BY_CLASS: dict[type, _Handler] = {
     AgreementTerminated: _terminated,
     AgreementRenewed: _renewed,
     NoteAttached: _noted,
+    DocumentRecorded: _documented,
 }
 """What each event type does to a signed partnership (any other type: only the stamps)."""
 _HANDLERS = {kind: handler for cls, handler in _BY_CLASS.items() for kind in trusted_kinds(cls)}
 _SIGNED = frozenset(trusted_kinds(AgreementSigned))
+_ANNOUNCED = frozenset(trusted_kinds(AgreementAnnounced))
 
 
 def add_note(notes: list[Note], note: Note) -> None:
@@ -408,6 +460,45 @@ def _signed(
         version=version,
         position=position,
     )
+
+
+def _announced(
+    data: AgreementAnnounced, stream_id: str, version: int, position: int
+) -> Partnership:
+    return Partnership(
+        agreement_id=stream_id,
+        kind=data.kind,
+        title=data.title,
+        parties=list(data.parties),
+        delegation_id=data.delegation_id,
+        sectors=list(data.sectors),
+        summary=data.summary,
+        announced_on=data.announced_on,
+        status="announced",
+        version=version,
+        position=position,
+    )
+
+
+def _signed_after_announcement(
+    view: Partnership, data: AgreementSigned, version: int, position: int, occurred_at: str
+) -> Partnership:
+    """The signing's document, keeping what was recorded since the announcement (its
+    endorsements, notes; a call-off) and the announcement's date and text where the signing
+    has none."""
+    signed = _signed(data, view.agreement_id, version, position, occurred_at)
+    signed.announced_on = data.announced_on or view.announced_on
+    signed.summary = data.summary or view.summary
+    signed.sectors = list(data.sectors) or list(view.sectors)
+    signed.delegation_id = data.delegation_id or view.delegation_id
+    signed.endorsements = view.endorsements
+    signed.notes = view.notes
+    signed.documents = view.documents
+    signed.note_count = view.note_count
+    signed.status = "terminated" if view.status == "terminated" else "active"
+    signed.terminated_on = view.terminated_on
+    signed.termination_reason = view.termination_reason
+    return signed
 
 
 def _close(follow_ups: list[FollowUp], follow_up_id: str, **changes: object) -> None:

@@ -45,15 +45,16 @@ from projections._sql import (
     replace_agreement_rows,
     upsert,
 )
-from projections.partnership_view import Partnership
+from projections.partnership_view import Partnership, listed_on
 from projections.read_model import ReadModel
 from projections.term import status_on
 
 NAME = "partnerships"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """2: notes bounded (the latest shown, all counted). 3: filter indexes end with the id, the
 order lists are paged in. 4: owner ids distinct for names in any script (`name_id`); the
-term (expiry, renewal) in documents and `lapses_on`."""
+term (expiry, renewal) in documents and `lapses_on`. 5: announced agreements (no signing
+yet), endorsements without an endorser, the agreement's files (`documents`)."""
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Partnership)
@@ -130,7 +131,7 @@ def doc_rows(
             encoded[key],
             view.status,
             None if view.owner is None else view.owner.owner_id,
-            view.signed_on.isoformat(),
+            listed_on(view).isoformat(),
             _iso(lapses_on(view)),
             view.position,
         )

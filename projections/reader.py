@@ -34,7 +34,7 @@ from projections.owner_view import (
     summarize_owners,
 )
 from projections.pages import Keyset, Page, keyset_page, page_of
-from projections.partnership_view import Partnership
+from projections.partnership_view import Partnership, listed_on
 from projections.replays import Replays
 from projections.schema import LIVE, checkpoints
 from projections.summaries import (
@@ -579,7 +579,7 @@ class ProjectionReader:
             for view in picture.partnerships.values()
             if partnerships.matches(view, filters) and partnership_search.matches(view, search)
         ]
-        views.sort(key=lambda view: (view.signed_on, view.agreement_id))
+        views.sort(key=lambda view: (listed_on(view), view.agreement_id))
         return views, picture.position
 
     async def _delegations_at(self, cut: Cut) -> tuple[list[Delegation], int]:

@@ -35,7 +35,9 @@ class PartnershipSummary(msgspec.Struct, frozen=True, kw_only=True):
     status: Status
     """Judged on the day of the read (`expired` past an expiry nothing renewed)."""
     owner: OwnerRef | None
-    signed_on: dt.date
+    signed_on: dt.date | None
+    """None while the agreement is only announced (`announced_on`)."""
+    announced_on: dt.date | None = None
     next_expires_on: dt.date | None
     """When it next expires, as of the day of the read; None: runs until terminated."""
     delegation_id: str | None
@@ -51,7 +53,7 @@ class DelegationSummary(msgspec.Struct, frozen=True, kw_only=True):
     delegation_id: str
     name: str
     leader: Person
-    organiser: str
+    organiser: str | None = None
     member_count: int
     starts_on: dt.date
     ends_on: dt.date
@@ -104,6 +106,7 @@ def partnership_summary(view: Partnership, today: dt.date) -> PartnershipSummary
         if owner is None
         else OwnerRef(owner_id=owner.owner_id, unit=owner.unit, person=_person(owner.person)),
         signed_on=view.signed_on,
+        announced_on=view.announced_on,
         next_expires_on=next_expiry(view, today),
         delegation_id=view.delegation_id,
         follow_ups=FollowUpTally(

@@ -42,7 +42,7 @@ class Expiry(msgspec.Struct, frozen=True, kw_only=True):
 def expiry_of(view: Partnership, today: dt.date) -> Expiry | None:
     """The agreement's next expiry on `today`; None without one, or once terminated."""
     expires_on = next_expiry(view, today)
-    if expires_on is None or view.status == "terminated":
+    if expires_on is None or view.signed_on is None or view.status == "terminated":
         return None
     days = (expires_on - view.signed_on).days
     return Expiry(

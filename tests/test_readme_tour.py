@@ -58,7 +58,7 @@ def test_the_readme_tour_runs_top_to_bottom(tmp_path: Path) -> None:
         server.stop()
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     answers = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
-    listed, one, opened, completed, log, history, verified = answers
+    listed, one, opened, completed, corrected, log, history, verified = answers
 
     assert len(listed["partnerships"]) == 3
     assert one["partnership"]["version"] == 4
@@ -67,5 +67,10 @@ def test_the_readme_tour_runs_top_to_bottom(tmp_path: Path) -> None:
     (follow_up,) = [f for f in follow_ups if f["follow_up_id"] == "semicon-roundtable"]
     assert follow_up["state"] == "completed", completed
     assert len(log["events"]) == 5
-    assert history["changes"][-1]["type"] == "FollowUpCompleted", history
+    assert (corrected["from_version"], corrected["to_version"]) == (7, 7)
+    correction = history["changes"][-1]
+    assert correction["type"] == "EventCorrected", history
+    assert correction["corrects"]["event_id"] == "3f2b8c1e-6a1d-4c55-9a0e-2d8f5c7b9e01"
+    (opening,) = [c for c in history["changes"] if c["type"] == "FollowUpOpened"]
+    assert opening["corrected_by"] == [corrected["from_position"]]
     assert verified["report"]["ok"] is True, verified

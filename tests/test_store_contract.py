@@ -234,6 +234,29 @@ async def test_rules_hold_after_reopening(store: EventStore) -> None:
     store.engine = reopened.engine  # let the fixture's close() find a live-or-disposed engine
 
 
+async def test_corrections_find_their_event_after_reopening(store: EventStore) -> None:
+    signing = "7a1c2e3f-4b5d-4e6f-8a9b-0c1d2e3f4a5b"
+    await store.append("agreement-a", [signed(event_id=signing)], metadata=ACTOR)
+    url = store.engine.url.render_as_string(hide_password=False)
+    await store.close()
+    reopened = await open_store(url)  # the writer folds the stream from the log, with its ids
+
+    def corrected(title: str) -> Proposed:
+        changes = msgspec.json.encode(
+            {"corrects": signing, "changes": {"title": title}, "reason": "r"}
+        )
+        return Proposed(type="EventCorrected", data=changes)
+
+    try:
+        await reopened.append("agreement-a", [corrected("MoC on chips")], metadata=ACTOR)
+        with pytest.raises(RuleViolation) as refused:
+            await reopened.append("agreement-a", [corrected("MoC on chips")], metadata=ACTOR)
+        assert refused.value.rule == "correction_changes_nothing"
+    finally:
+        await reopened.close()
+    store.engine = reopened.engine
+
+
 async def test_a_dropped_writer_connection_is_retried_once(store: EventStore) -> None:
     if store.dialect != "postgresql":
         pytest.skip("the database dropping a connection under the writer is a PostgreSQL case")

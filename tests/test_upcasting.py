@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from events import upcasting
-from events.catalogue import AgreementAmended, encode_data
+from events.catalogue import (
+    AgreementAmended,
+    AgreementEndorsed,
+    DelegationFormed,
+    Person,
+    encode_data,
+)
 from events.upcasting import UnreadableEvent, decode_stored
 
 
@@ -49,3 +55,28 @@ def test_newer_than_code_or_missing_step_is_an_error(amended_v2: None) -> None:
 
 def test_unknown_type_is_none() -> None:
     assert decode_stored("SomethingElse", 1, b"{}") is None
+
+
+def test_a_v1_endorsement_reads_as_v2_with_its_endorser() -> None:
+    stored = (
+        b'{"endorser":{"name":"Jan Jambon"},"on_behalf_of":"Flanders","endorsed_on":"2022-12-06"}'
+    )
+    decoded = decode_stored("AgreementEndorsed", 1, stored)
+    assert decoded == AgreementEndorsed(
+        endorser=Person(name="Jan Jambon"),
+        on_behalf_of="Flanders",
+        endorsed_on=dt.date(2022, 12, 6),
+    )
+    assert AgreementEndorsed.schema_version == 2
+    unnamed = decode_stored("AgreementEndorsed", 2, b'{"endorsed_on":"2022-12-05"}')
+    assert isinstance(unnamed, AgreementEndorsed) and unnamed.endorser is None
+
+
+def test_a_v1_delegation_reads_as_v2_with_its_organiser() -> None:
+    stored = (
+        b'{"name":"BEM","leader":{"name":"Jan Jambon"},"organiser":"FIT","member_count":258,'
+        b'"starts_on":"2022-12-05","ends_on":"2022-12-09","destinations":["Tokyo"],"country":"Japan"}'
+    )
+    decoded = decode_stored("DelegationFormed", 1, stored)
+    assert isinstance(decoded, DelegationFormed) and decoded.organiser == "FIT"
+    assert DelegationFormed.schema_version == 2

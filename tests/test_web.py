@@ -309,3 +309,21 @@ async def test_a_new_agreement_with_its_parties_and_signatories(api: Api) -> Non
     assert refused.status_code == 422
     assert "parties: at least 2 are needed" in refused.text
     assert await api.services.store.stream_version("agreement-alone-2022") == 0
+
+
+async def test_an_endorsement_may_leave_out_who_gave_it(api: Api) -> None:
+    path = await _agreement(api)
+    await sign_in(api, "recorder")
+    page = await api.client.get(path)
+    form = page.text[page.text.index('data-form="endorse"') :]
+    form = form[: form.index("</form>")]
+    for name in ("endorser.name", "on_behalf_of"):  # a browser lets the field stay empty
+        (tag,) = re.findall(rf'<input[^>]*name="{re.escape(name)}"[^>]*>', form)
+        assert " required" not in tag, tag
+    fields = {**_hidden(page.text, "endorse"), "endorsed_on": "2022-12-06"}
+    for name in ("endorser.name", "endorser.title", "on_behalf_of"):
+        fields[name] = ""
+    answer = await api.client.post(f"/web/partnerships/{AGREEMENT}/record/endorse", data=fields)
+    assert answer.status_code == 303, answer.text
+    shown = await api.client.get(answer.headers["location"])
+    assert "endorser not named" in shown.text

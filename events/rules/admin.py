@@ -53,7 +53,9 @@ class AdminDecider(FoldByEvolving[AdminState]):
                 return replace(state, keys_revoked=state.keys_revoked | {key_id})
         return state
 
-    def check(self, state: AdminState, new: Sequence[EventData]) -> AdminState:
+    def check(
+        self, state: AdminState, new: Sequence[EventData], ids: Sequence[str | None] | None = None
+    ) -> AdminState:
         for index, event in enumerate(new):
             match event:
                 case TokenIssued(token_id=token_id) if token_id in state.issued:

@@ -6,8 +6,13 @@ rules here need the stream's past. Each refusal names a stable rule (the 422's `
 | rule | refused when |
 | --- | --- |
 | `event_type_not_allowed_in_category` | a type with no place here (DelegationFormed) |
-| `stream_must_start_with_signing` | the first event is not AgreementSigned (see below) |
+| `stream_must_start_with_signing` | the first event is neither a signing nor an announcement |
 | `already_signed` | a second AgreementSigned |
+| `already_announced` | a second AgreementAnnounced |
+| `announcement_after_signing` | an AgreementAnnounced on a signed agreement |
+| `not_yet_signed` | announced, not signed: anything but endorse, sign, terminate, note, correct |
+| `endorsed_before_announcement` | not yet signed: `endorsed_on` is before `announced_on` |
+| `terminated_before_announcement` | not yet signed: `terminated_on` is before `announced_on` |
 | `duplicate_party` | the same organisation appears twice among the parties (case-insensitive) |
 | `expiry_not_after_start` | `expires_on` is not after `effective_on` (or `signed_on` without it) |
 | `renewal_without_expiry` | `renewal` is `automatic` or `by_decision` without `expires_on` |
@@ -37,14 +42,26 @@ rules here need the stream's past. Each refusal names a stable rule (the 422's `
 | `too_many_endorsements` | an endorsement past `DocumentLimits.endorsements` |
 | `too_many_follow_ups` | a follow-up opened past `DocumentLimits.follow_ups` (all count) |
 | `too_many_amendments` | an amendment past `DocumentLimits.amendments` |
+| `document_already_recorded` | a DocumentRecorded whose `document_id` this agreement has |
+| `too_many_documents` | a document recorded past `DocumentLimits.documents` |
 
-There is no separate `agreement_not_signed`: the only unsigned agreement is an empty stream,
-so witnessing, endorsing, assigning or opening follow-ups before signing is refused as
-`stream_must_start_with_signing`. After termination, witness, endorse, assign, transfer, open a
-follow-up, amend and a second termination are `agreement_ended`; completing or cancelling the
-follow-ups still open (and rescheduling or reassigning them), and notes, remain possible;
-reopening one is `agreement_ended`. Renewing a terminated agreement is
-`agreement_ended` too: expiry is not termination, so an expired agreement may be renewed.
+Corrections (EventCorrected) follow the rules of `events.rules.corrections`
+(`correction_target_unknown`, `correction_of_correction`, `correction_invalid_for_type`,
+`correction_changes_nothing`, `correction_breaks_rule`); they remain possible after
+termination. The state folds the corrected data: after a correction of the owner's name, the
+next transfer's `from_owner` must name the owner as corrected.
+
+An agreement stream starts with its signing or its announcement. On an empty stream anything
+else is `stream_must_start_with_signing`; on an announced one, witnessing, assigning, opening
+follow-ups, amending or renewing wait for the signing (`not_yet_signed`): an announced
+agreement may be endorsed (the release's SettleMint and Fujitsu partnership), signed, or called
+off (terminated). A signing after an announcement may date from before it (announced later).
+
+After termination, witness, endorse, assign, transfer, open a follow-up, amend and a second
+termination are `agreement_ended`; completing or cancelling the follow-ups still open (and
+rescheduling or reassigning them), notes and corrections remain possible; reopening one is
+`agreement_ended`. Renewing a terminated agreement is `agreement_ended` too: expiry is not
+termination, so an expired agreement may be renewed.
 The date rules allow the signing day itself.
 
 A ResponsibilityAssigned on an agreement that already has an owner is a new mandate and
@@ -66,19 +83,22 @@ still replay.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 from unicodedata import normalize
 
 from events.catalogue import (
     AgreementAmended,
+    AgreementAnnounced,
     AgreementEndorsed,
     AgreementRenewed,
     AgreementSigned,
     AgreementTerminated,
     AgreementWitnessed,
+    DocumentRecorded,
     EventCorrected,
     EventData,
     FollowUpCancelled,
@@ -93,9 +113,12 @@ from events.catalogue import (
     ResponsibilityTransferred,
 )
 from events.errors import RuleViolation
+from events.rules import corrections
+from events.rules.corrections import Appending, Recorded
 
 _ALLOWED: frozenset[type[EventData]] = frozenset(
     {
+        AgreementAnnounced,
         AgreementSigned,
         AgreementRenewed,
         AgreementWitnessed,
@@ -112,11 +135,32 @@ _ALLOWED: frozenset[type[EventData]] = frozenset(
         AgreementTerminated,
         NoteAttached,
         EventCorrected,
+        DocumentRecorded,
     }
 )
 
+_ALLOWED_BEFORE_SIGNING: frozenset[type[EventData]] = frozenset(
+    {
+        AgreementSigned,
+        AgreementEndorsed,
+        AgreementTerminated,
+        NoteAttached,
+        EventCorrected,
+        DocumentRecorded,
+    }
+)
+"""What an announced, not yet signed, agreement may record."""
+
 _ALLOWED_AFTER_END: frozenset[type[EventData]] = frozenset(
-    {FollowUpCompleted, FollowUpCancelled, FollowUpRescheduled, FollowUpReassigned, NoteAttached}
+    {
+        FollowUpCompleted,
+        FollowUpCancelled,
+        FollowUpRescheduled,
+        FollowUpReassigned,
+        NoteAttached,
+        EventCorrected,
+        DocumentRecorded,
+    }
 )
 
 
@@ -142,6 +186,7 @@ class DocumentLimits:
     endorsements: int = 200
     follow_ups: int = 200
     amendments: int = 200
+    documents: int = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +194,7 @@ class AgreementState:
     """What the rules need to know about one agreement's past."""
 
     signed_on: dt.date | None = None
+    announced_on: dt.date | None = None
     terminated: bool = False
     owner: OwnerKey | None = None
     """The current follow-up owner as recorded, if any."""
@@ -159,6 +205,10 @@ class AgreementState:
     amendments: int = 0
     expires_on: dt.date | None = None
     """The recorded expiry (signing, then each decided renewal); None: until terminated."""
+    documents: frozenset[str] = frozenset()
+    """The `document_id`s recorded (documents stay recorded for good)."""
+    recorded: Recorded = field(default_factory=Recorded, compare=False, repr=False)
+    """The stream's events with their ids, as corrected: what a correction patches."""
 
 
 class AgreementDecider:
@@ -173,19 +223,51 @@ class AgreementDecider:
     def evolve(self, state: AgreementState, event: EventData) -> AgreementState:
         return self.fold(state, (event,))
 
-    def fold(self, state: AgreementState, events: Iterable[EventData]) -> AgreementState:
+    def fold(
+        self,
+        state: AgreementState,
+        events: Iterable[EventData],
+        ids: Iterable[str | None] | None = None,
+    ) -> AgreementState:
         draft = _Draft(state)
-        for event in events:
-            draft.apply(event)
+        for event, event_id in zip(events, _ids(ids), strict=False):
+            draft.apply(event, event_id)
         return draft.frozen()
 
-    def check(self, state: AgreementState, new: Sequence[EventData]) -> AgreementState:
+    def check(
+        self,
+        state: AgreementState,
+        new: Sequence[EventData],
+        ids: Sequence[str | None] | None = None,
+    ) -> AgreementState:
         draft = _Draft(state)
-        for index, event in enumerate(new):
+        for index, (event, event_id) in enumerate(zip(new, _ids(ids), strict=False)):
             _check_one(draft, event, index)
             _check_limits(draft, event, index, self.limits)
-            draft.apply(event)
+            if isinstance(event, EventCorrected):
+                self._check_correction(draft, event, index)
+            elif isinstance(event, DocumentRecorded) and event.document_id in draft.documents:
+                raise RuleViolation(
+                    "document_already_recorded",
+                    f"the agreement already has a document {event.document_id!r}",
+                    index,
+                )
+            draft.apply(event, event_id)
         return draft.frozen()
+
+    def _check_correction(self, draft: _Draft, event: EventCorrected, index: int) -> None:
+        target, data = corrections.patched(draft.recorded, event, index)
+        corrections.rechecked(
+            lambda facts: self.check(self.initial(), facts),
+            lambda facts: self.fold(self.initial(), facts),
+            draft.recorded,
+            draft.recorded.with_correction(target, data),
+            index,
+        )
+
+
+def _ids(ids: Iterable[str | None] | None) -> Iterable[str | None]:
+    return itertools.repeat(None) if ids is None else itertools.chain(ids, itertools.repeat(None))
 
 
 class _Draft:
@@ -196,7 +278,10 @@ class _Draft:
     __slots__ = (
         "_own",
         "amendments",
+        "announced_on",
+        "appending",
         "closed_follow_ups",
+        "documents",
         "endorsements",
         "expires_on",
         "open_follow_ups",
@@ -208,6 +293,7 @@ class _Draft:
 
     def __init__(self, state: AgreementState) -> None:
         self.signed_on = state.signed_on
+        self.announced_on = state.announced_on
         self.terminated = state.terminated
         self.owner = state.owner
         self.open_follow_ups: AbstractSet[str] = state.open_follow_ups
@@ -216,13 +302,47 @@ class _Draft:
         self.endorsements = state.endorsements
         self.amendments = state.amendments
         self.expires_on = state.expires_on
+        self.documents = state.documents
+        self.appending = Appending(state.recorded)
         self._own = False
 
-    def apply(self, event: EventData) -> None:
+    @property
+    def recorded(self) -> Recorded:
+        return self.appending.frozen()
+
+    def apply(self, event: EventData, event_id: str | None = None) -> None:
+        """Fold one recorded event (`event_id` is how a later correction may name it)."""
+        if isinstance(event, EventCorrected):
+            before = self.appending.frozen()
+            self.appending.append(event_id, event)
+            self._correct(before, event)
+        else:
+            self.appending.append(event_id, event)
+            self._fold(event)
+
+    def _correct(self, before: Recorded, event: EventCorrected) -> None:
+        """Refold the stream's facts with the corrected data (a correction the rules would
+        refuse today is folded as nothing, as the log holds it)."""
+        try:
+            target, data = corrections.patched(before, event, 0)
+        except RuleViolation:
+            return
+        after = self.appending.frozen().with_correction(target, data)
+        self.appending = Appending(after)
+        fresh = _Draft(AgreementState())
+        for fact in after.facts():
+            fresh._fold(fact)
+        for name in _Draft.__slots__:
+            if name != "appending":
+                setattr(self, name, getattr(fresh, name))
+
+    def _fold(self, event: EventData) -> None:
         match event:
             case AgreementSigned(signed_on=signed_on, expires_on=expires_on):
                 self.signed_on = signed_on
                 self.expires_on = expires_on
+            case AgreementAnnounced(announced_on=announced_on):
+                self.announced_on = announced_on
             case AgreementRenewed(expires_on=expires_on):
                 self.expires_on = expires_on
             case ResponsibilityAssigned(owner=owner):
@@ -247,6 +367,8 @@ class _Draft:
                 self.endorsements += 1
             case AgreementAmended():
                 self.amendments += 1
+            case DocumentRecorded(document_id=document_id):
+                self.documents = self.documents | {document_id}
             case _:
                 pass
 
@@ -261,6 +383,7 @@ class _Draft:
         # frozenset() of a frozenset is that very set: nothing is copied unless it changed.
         return AgreementState(
             self.signed_on,
+            self.announced_on,
             self.terminated,
             self.owner,
             frozenset(self.open_follow_ups),
@@ -269,6 +392,8 @@ class _Draft:
             self.endorsements,
             self.amendments,
             self.expires_on,
+            self.documents,
+            self.appending.frozen(),
         )
 
 
@@ -280,15 +405,32 @@ def _check_one(state: _Draft, event: EventData, index: int) -> None:
             f"{kind.type_name} cannot be recorded in an agreement stream",
             index,
         )
-    if state.signed_on is None:
-        if not isinstance(event, AgreementSigned):
+    if state.signed_on is None and state.announced_on is None:
+        if not isinstance(event, AgreementSigned | AgreementAnnounced):
             raise RuleViolation(
                 "stream_must_start_with_signing",
-                f"an agreement stream starts with AgreementSigned, not {kind.type_name}",
+                f"an agreement stream starts with AgreementSigned or AgreementAnnounced, not "
+                f"{kind.type_name}",
                 index,
             )
         _check_parties(event, index)
-        _check_term(event, index)
+        if isinstance(event, AgreementSigned):
+            _check_term(event, index)
+        return
+    if isinstance(event, AgreementAnnounced):
+        if state.signed_on is not None:
+            raise RuleViolation(
+                "announcement_after_signing",
+                f"the agreement was signed on {state.signed_on}: an announcement comes before",
+                index,
+            )
+        raise RuleViolation(
+            "already_announced",
+            f"the agreement was already announced on {state.announced_on}",
+            index,
+        )
+    if state.signed_on is None:
+        _check_announced(state, event, index)
         return
     if isinstance(event, AgreementSigned):
         raise RuleViolation(
@@ -336,6 +478,44 @@ def _check_one(state: _Draft, event: EventData, index: int) -> None:
             pass
 
 
+def _check_announced(state: _Draft, event: EventData, index: int) -> None:
+    """An event on an agreement announced (on `state.announced_on`) and not yet signed."""
+    kind = type(event)
+    if state.terminated and kind not in _ALLOWED_AFTER_END:
+        raise RuleViolation(
+            "agreement_ended",
+            f"the agreement was called off; {kind.type_name} is no longer possible",
+            index,
+        )
+    if kind not in _ALLOWED_BEFORE_SIGNING:
+        raise RuleViolation(
+            "not_yet_signed",
+            f"the agreement was announced on {state.announced_on} and is not signed yet: "
+            f"record its signing before {kind.type_name}",
+            index,
+        )
+    announced_on = state.announced_on
+    assert announced_on is not None
+    match event:
+        case AgreementSigned():
+            _check_parties(event, index)
+            _check_term(event, index)
+        case AgreementEndorsed(endorsed_on=day) if day < announced_on:
+            raise RuleViolation(
+                "endorsed_before_announcement",
+                f"endorsed_on {day} is before the announcement on {announced_on}",
+                index,
+            )
+        case AgreementTerminated(terminated_on=day) if day < announced_on:
+            raise RuleViolation(
+                "terminated_before_announcement",
+                f"terminated_on {day} is before the announcement on {announced_on}",
+                index,
+            )
+        case _:
+            pass
+
+
 def _check_known(state: _Draft, fid: str, index: int) -> None:
     if fid not in state.open_follow_ups and fid not in state.closed_follow_ups:
         raise RuleViolation("follow_up_unknown", f"no follow-up {fid!r} was opened", index)
@@ -357,6 +537,9 @@ def _check_limits(state: _Draft, event: EventData, index: int, limits: DocumentL
             cap, rule, what = limits.follow_ups, "follow_ups", "follow-ups"
         case AgreementAmended():
             count, cap, rule, what = state.amendments, limits.amendments, "amendments", "amendments"
+        case DocumentRecorded():
+            count, cap = len(state.documents), limits.documents
+            rule, what = "documents", "documents"
         case _:
             return
     if count >= cap:
@@ -367,7 +550,7 @@ def _check_limits(state: _Draft, event: EventData, index: int, limits: DocumentL
         )
 
 
-def _check_parties(event: AgreementSigned, index: int) -> None:
+def _check_parties(event: AgreementSigned | AgreementAnnounced, index: int) -> None:
     seen: set[str] = set()
     for party in event.parties:
         key = " ".join(party.organisation.casefold().split())

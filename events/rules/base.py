@@ -16,15 +16,21 @@ class Decider(Protocol, Generic[S]):
     `check` raises `RuleViolation` (with the rule's stable name and the index of the offending
     event in `new`) if appending `new` to a stream in `state` breaks a rule, and otherwise
     returns the state after `new` (it folds as it checks, so the writer need not fold again).
-    `fold` folds many recorded events (the writer catching up with a stream's past)."""
+    `fold` folds many recorded events (the writer catching up with a stream's past).
+    `ids` are the events' `event_id`s, in order, where the writer has them: a correction
+    names the event it corrects by its id (deciders without corrections ignore them)."""
 
     def initial(self) -> S: ...
 
     def evolve(self, state: S, event: EventData) -> S: ...
 
-    def fold(self, state: S, events: Iterable[EventData]) -> S: ...
+    def fold(
+        self, state: S, events: Iterable[EventData], ids: Iterable[str | None] | None = None
+    ) -> S: ...
 
-    def check(self, state: S, new: Sequence[EventData]) -> S: ...
+    def check(
+        self, state: S, new: Sequence[EventData], ids: Sequence[str | None] | None = None
+    ) -> S: ...
 
 
 class FoldByEvolving(Generic[S]):
@@ -33,7 +39,9 @@ class FoldByEvolving(Generic[S]):
     def evolve(self, state: S, event: EventData) -> S:
         raise NotImplementedError
 
-    def fold(self, state: S, events: Iterable[EventData]) -> S:
+    def fold(
+        self, state: S, events: Iterable[EventData], ids: Iterable[str | None] | None = None
+    ) -> S:
         for event in events:
             state = self.evolve(state, event)
         return state

@@ -54,7 +54,9 @@ class LogDecider(FoldByEvolving[LogState]):
                 return LogState(state.log_id, (*state.keys, key))
         return state
 
-    def check(self, state: LogState, new: Sequence[EventData]) -> LogState:
+    def check(
+        self, state: LogState, new: Sequence[EventData], ids: Sequence[str | None] | None = None
+    ) -> LogState:
         for index, event in enumerate(new):
             _check_one(state, event, index)
             state = self.evolve(state, event)

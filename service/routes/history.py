@@ -2,6 +2,10 @@
 after it (the live projection's own fold pipeline, `projections.fold`, step by step:
 corrections show from their position on).
 
+A correction (EventCorrected) names the event it corrects (`corrects`), and a corrected event
+lists the positions of its corrections (`corrected_by`): the stored original and the
+correction, with who made it and why, side by side.
+
 Paged by version: each change carries a whole state, so an answer holding every change of a long
 stream grows with the square of its length. A page holds at most `limit` changes (capped by
 `max_history_limit`); the state before the page is folded from the earlier events, read in
@@ -17,6 +21,8 @@ from urllib.parse import quote
 import msgspec
 from starlette.responses import Response
 
+from events.envelope import RecordedEvent
+from events.store import EventStore
 from projections import partnership_view, partnerships
 from projections.as_of import Cut, Held, fold_kept
 from projections.fold import Fold, log_row
@@ -41,6 +47,15 @@ class HistoryParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """At most this many changes (capped by the server, 1000 by default)."""
 
 
+class CorrectedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """The event a correction corrects, as recorded in this stream."""
+
+    event_id: str
+    type: str
+    version: int
+    position: int
+
+
 class Change(msgspec.Struct, frozen=True, kw_only=True):
     position: int
     version: int
@@ -54,6 +69,11 @@ class Change(msgspec.Struct, frozen=True, kw_only=True):
     hash: str
     state: Partnership | None
     """The partnership right after this change."""
+    corrects: CorrectedEvent | None = None
+    """For an EventCorrected: the event it corrects (its `data` holds the changes and why)."""
+    corrected_by: Sequence[int] = ()
+    """The positions of the corrections of this event, oldest first (its `data` is the
+    original, as recorded)."""
 
 
 class History(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,10 +111,16 @@ async def partnership_history(call: Call[HistoryParams, None]) -> Response:
     if not events and not folded:
         raise NotFound(f"no partnership {params.agreement_id!r}")
     more = len(events) > limit
+    corrections = await _corrections(store, agreement_id)
+    corrected_by: dict[str, list[int]] = {}
+    for correction in corrections:
+        corrected_by.setdefault(_corrected_id(correction), []).append(correction.position)
+    targets = await _targets(store, agreement_id, events[:limit], corrected_by)
     changes: list[Change] = []
     for event in events[:limit]:
         await fold_kept(store.engine, fold, [log_row(event)], everything)
         view = views.get(agreement_id)
+        target = targets.get(_corrected_id(event)) if event.type == "EventCorrected" else None
         changes.append(
             Change(
                 position=event.position,
@@ -107,6 +133,15 @@ async def partnership_history(call: Call[HistoryParams, None]) -> Response:
                 data=event.data,
                 hash=event.hash,
                 state=None if view is None else partnership_view.copy(view),
+                corrects=None
+                if target is None
+                else CorrectedEvent(
+                    event_id=target.event_id,
+                    type=target.type,
+                    version=target.version,
+                    position=target.position,
+                ),
+                corrected_by=corrected_by.get(event.event_id, ()),
             )
         )
     if changes:
@@ -127,3 +162,40 @@ async def partnership_history(call: Call[HistoryParams, None]) -> Response:
             next=link,
         )
     )
+
+
+_CORRECTS = msgspec.json.Decoder(dict[str, object])
+
+
+def _corrected_id(correction: RecordedEvent) -> str:
+    return str(_CORRECTS.decode(correction.data).get("corrects", ""))
+
+
+async def _corrections(store: EventStore, agreement_id: str) -> list[RecordedEvent]:
+    """Every EventCorrected of the stream (few: read by type, not the whole stream)."""
+    found: list[RecordedEvent] = []
+    after = 0
+    while True:
+        batch = await store.read_all(
+            after=after, limit=_FOLD_BATCH, types=["EventCorrected"], stream=agreement_id
+        )
+        found.extend(batch)
+        if len(batch) < _FOLD_BATCH:
+            return found
+        after = batch[-1].position
+
+
+async def _targets(
+    store: EventStore,
+    agreement_id: str,
+    page: Sequence[RecordedEvent],
+    corrected_by: dict[str, list[int]],
+) -> dict[str, RecordedEvent]:
+    """The events corrected by the corrections on this page, by event id."""
+    wanted = {_corrected_id(e) for e in page if e.type == "EventCorrected"}
+    found = {e.event_id: e for e in page if e.event_id in wanted}
+    missing = wanted - found.keys()
+    if missing:  # corrected on an earlier page: its version is before this page's first
+        earlier = await store.read_stream(agreement_id, until_position=page[0].position)
+        found.update((e.event_id, e) for e in earlier if e.event_id in missing)
+    return found

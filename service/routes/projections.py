@@ -255,7 +255,9 @@ class DelegationAgreement(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     title: str
     parties: list[str]
-    signed_on: dt.date
+    signed_on: dt.date | None
+    """None while the agreement is only announced (`announced_on`)."""
+    announced_on: dt.date | None = None
     status: str
 
 
@@ -405,6 +407,7 @@ def _delegation_agreement(item: PartnershipSummary) -> DelegationAgreement:
         title=item.title,
         parties=item.parties,
         signed_on=item.signed_on,
+        announced_on=item.announced_on,
         status=item.status,
     )
 
@@ -427,7 +430,7 @@ PARTNERSHIP_COLUMNS: spreadsheets.Columns[PartnershipSummary] = spreadsheets.Col
     ("title", lambda p: p.title),
     ("parties", lambda p: "; ".join(p.parties)),
     ("status", lambda p: p.status),
-    ("signed_on", lambda p: p.signed_on.isoformat()),
+    ("signed_on", lambda p: _date(p.signed_on)),
     ("owner_id", lambda p: None if p.owner is None else p.owner.owner_id),
     ("owner_unit", lambda p: None if p.owner is None else p.owner.unit),
     ("owner_person", lambda p: None if p.owner is None else _name(p.owner.person)),

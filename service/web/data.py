@@ -256,9 +256,11 @@ def describe(event: RecordedEvent) -> str:
         case "AgreementWitnessed":
             return f"witnessed by {person(data.get('witness'))}"
         case "AgreementEndorsed":
+            who, body = person(data.get("endorser")), data.get("on_behalf_of")
             return (
-                f"endorsed by {person(data.get('endorser'))}"
-                f" on behalf of {data.get('on_behalf_of', '')}"
+                "endorsed"
+                + (f" by {who}" if who else "")
+                + (f" on behalf of {body}" if body else "")
             )
         case "ResponsibilityAssigned":
             return f"responsibility assigned to {owner(data.get('owner'))}"
@@ -294,6 +296,11 @@ def describe(event: RecordedEvent) -> str:
             return f"amended: {data.get('summary', '')}"
         case "AgreementTerminated":
             return f"terminated: {data.get('reason', '')}"
+        case "DocumentRecorded":
+            return (
+                f"document “{data.get('name', '')}” recorded"
+                f" ({data.get('media_type', '')}, SHA-256 {str(data.get('sha256', ''))[:12]}…)"
+            )
         case "DelegationFormed":
             return f"delegation “{data.get('name', '')}”"
         case "EventCorrected":

@@ -165,9 +165,13 @@ FORMS: dict[str, FormSpec] = {
             title="Record an endorsement",
             button="Record endorsement",
             fields=(
-                Field("endorser.name", "Endorser: " + _PERSON_NAME, required=True),
+                Field(
+                    "endorser.name",
+                    "Endorser: " + _PERSON_NAME,
+                    hint="leave empty where the source does not name the endorser",
+                ),
                 Field("endorser.title", "Endorser: title"),
-                Field("on_behalf_of", "On behalf of", required=True),
+                Field("on_behalf_of", "On behalf of"),
                 Field("endorsed_on", "Endorsed on", "date", required=True),
             ),
         ),

@@ -23,6 +23,7 @@ MIN_GAP = 13
 MAX_ROWS = 6
 MAX_TICKS = 12
 KINDS = (
+    "announced",
     "signed",
     "endorsed",
     "witnessed",
@@ -62,9 +63,19 @@ class Picture:
 
 
 def _marks(p: Partnership, today: dt.date) -> list[Mark]:
-    marks = [Mark(p.signed_on, "signed", f"signed {p.signed_on.isoformat()}")]
+    marks: list[Mark] = []
+    if p.signed_on is not None:
+        marks.append(Mark(p.signed_on, "signed", f"signed {p.signed_on.isoformat()}"))
+    elif p.announced_on is not None:
+        marks.append(Mark(p.announced_on, "announced", f"announced {p.announced_on.isoformat()}"))
     marks += [
-        Mark(e.endorsed_on, "endorsed", f"endorsed by {e.endorser.name} {e.endorsed_on}")
+        Mark(
+            e.endorsed_on,
+            "endorsed",
+            f"endorsed by {e.endorser.name} {e.endorsed_on}"
+            if e.endorser is not None
+            else f"endorsed {e.endorsed_on}",
+        )
         for e in p.endorsements
     ]
     marks += [
