@@ -121,6 +121,8 @@ async def test_the_web_timeline_shows_the_original_and_its_correction(api: Api) 
     await sign_in(api, "auditor")
     page = await api.client.get(f"/web/partnerships/imec?after={position}")
     assert page.status_code == 200, page.text
-    assert f"corrected</strong> at position {position}" in page.text
-    assert "correction</strong> of version 1" in page.text
-    assert "correction of title: the release" in page.text
+    correction_version = 3
+    assert '<strong class="badge">corrected</strong>' in page.text
+    assert f"Corrected by version {correction_version}" in page.text
+    assert f'Corrects <a href="#event-{SIGNING}">version 1</a>' in page.text
+    assert "title → MoC on advanced semiconductors — the release" in page.text

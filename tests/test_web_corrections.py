@@ -163,14 +163,18 @@ async def test_a_correction_that_changes_nothing_or_says_no_reason_is_refused(
 
 
 async def test_a_rule_refusal_of_a_correction_is_shown_and_records_nothing(api: Api) -> None:
-    # Without rules that admit corrections, the agreement rules refuse the event type:
-    # the refusal is shown in words on the form, and nothing is recorded.
+    # A correction whose result breaks the stream's rules (an owner assigned before the
+    # signing) is refused: the refusal is shown in words on the form, and nothing is recorded.
     path, _ = await _assigned(api)
     await sign_in(api, "recorder")
     form = await api.client.get(path)
     answer = await api.client.post(
         path,
-        data={**_hidden(form.text, "correct"), "changes.owner.unit": "X", "reason": "Typo."},
+        data={
+            **_hidden(form.text, "correct"),
+            "changes.assigned_on": "1999-01-01",
+            "reason": "Typo.",
+        },
     )
     assert answer.status_code == 422
     assert 'class="error" role="alert"' in answer.text
