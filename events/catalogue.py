@@ -310,6 +310,20 @@ class SigningKeyRotated(EventData, frozen=True):
     reason: Text | None = None
 
 
+PersonId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+"""An opaque person id (`events.personal.person_id`): 32 lowercase hex digits."""
+
+
+class PersonalDataErased(EventData, frozen=True):
+    """Every value of the person `person_id` held until now was erased from the log's rows
+    (stream `person-<person_id>`, the actor in the metadata). Holds no personal data: the
+    legal basis and the reason are the register's, not the person's."""
+
+    person_id: PersonId
+    legal_basis: Text
+    reason: LongText
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.__name__: cls
     for cls in (
@@ -337,6 +351,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         LogNamed,
         SigningKeyRegistered,
         SigningKeyRotated,
+        PersonalDataErased,
     )
 }
 
