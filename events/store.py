@@ -151,6 +151,23 @@ class EventStore:
         pending = Pending(stream_id, expected_version, prepared, encode_metadata(metadata))
         return await self._writer.submit(pending)
 
+    async def append_after(
+        self,
+        prelude: Callable[[Connection], None],
+        stream_id: str,
+        events: Sequence[Proposed],
+        *,
+        metadata: Metadata,
+    ) -> AppendResult:
+        """Run `prelude` and append `events` in one transaction of the writer's, a group of
+        its own: for an erasure, which rewrites rows and records that it did, both or
+        neither. Whatever `prelude` raises fails the append (nothing is stored)."""
+        check_stream_id(stream_id)
+        decider_for(stream_id)
+        prepared = prepare(events, max_events=self.max_batch_events)
+        pending = Pending(stream_id, "any", prepared, encode_metadata(metadata), prelude=prelude)
+        return await self._writer.submit(pending)
+
     async def read_stream(
         self,
         stream_id: str,
