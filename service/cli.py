@@ -1,4 +1,4 @@
-"""The `agreements` command line: serve, tokens, demo data, rebuild, export.
+"""The `agreements` command line: serve, tokens, demo data, rebuild, export, people, erase.
 
 Every command takes `--database-url` and otherwise honours `AGREEMENTS_DATABASE_URL`
 (default: `agreements.db` here). Commands other than `serve` open the store, do one thing and
@@ -25,6 +25,7 @@ from events.export import write_jsonl
 from events.store import EventStore, open_store
 from service.audit_commands import add_audit_commands
 from service.backup_commands import add_backup_commands
+from service.people_commands import add_people_commands
 from service.replay_commands import add_replay_command
 from service.settings import Settings
 from service.tokens import ROLES, TokenTable
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     add_replay_command(commands, common)
     add_audit_commands(commands)
     add_backup_commands(commands)
+    add_people_commands(commands, common)
     return parser
 
 
