@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection, make_url
 from events.catalogue import PersonalDataErased
 from events.envelope import Metadata, Proposed
 from events.errors import StoreError
-from events.personal import placeholder, set_at
+from events.personal import get_at, placeholder, set_at
 from events.schema import erasures_in_progress
 from events.schema import events as events_table
 from events.schema import personal_values as personal_table
@@ -229,3 +229,47 @@ async def streams_to_refold(store: EventStore, person_id: str) -> list[str]:
     )
     async with store.engine.connect() as connection:
         return sorted(row[0] for row in await connection.execute(query))
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """One value of a person in one event: the subject-access report's line."""
+
+    position: int
+    stream_id: str
+    type: str
+    recorded_at: str
+    actor: str
+    path: str
+    value: str
+    """As the log holds it now: the value, or its placeholder once erased."""
+    erased: bool
+
+
+async def mentions(store: EventStore, person_id: str) -> list[Mention]:
+    """Every value of `person_id` in the log, by position and path ([] for an unknown id)."""
+    query = (
+        select(
+            _P.position,
+            _E.stream_id,
+            _E.type,
+            _E.recorded_at,
+            _E.metadata,
+            _E.data,
+            _P.path,
+            _P.salt.is_(None),
+        )
+        .join(events_table, _E.position == _P.position)
+        .where(_P.person_id == person_id)
+        .order_by(_P.position, _P.path)
+    )
+    async with store.engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    found = []
+    for position, stream_id, type_, recorded_at, metadata, data, path, gone in rows:
+        actor = _decode(metadata).get("actor", "")
+        value = get_at(_decode(data), path)
+        found.append(
+            Mention(position, stream_id, type_, recorded_at, actor, path, str(value), bool(gone))
+        )
+    return found
