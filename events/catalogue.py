@@ -324,6 +324,16 @@ class PersonalDataErased(EventData, frozen=True):
     reason: LongText
 
 
+class NoteErased(EventData, frozen=True):
+    """The text of the note `event_id` was erased from the log's rows (stream
+    `erasure-notes`, the actor in the metadata): a note may name anyone, so it is erased by
+    event rather than by person. Holds no personal data."""
+
+    event_id: EventId
+    legal_basis: Text
+    reason: LongText
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.__name__: cls
     for cls in (
@@ -352,6 +362,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         SigningKeyRegistered,
         SigningKeyRotated,
         PersonalDataErased,
+        NoteErased,
     )
 }
 

@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import ColumnElement, delete, insert, select, text, update
 from sqlalchemy.engine import Connection, make_url
 
-from events.catalogue import PersonalDataErased
+from events.catalogue import NoteErased, PersonalDataErased
 from events.envelope import Metadata, Proposed
 from events.errors import StoreError
 from events.personal import get_at, placeholder, set_at
@@ -124,34 +124,92 @@ async def _named(store: EventStore, person_id: str) -> bool:
 
 
 def _rewrite(connection: Connection, person_id: str) -> None:
-    """Inside the writer's transaction: placeholders in, salts out (raises _NothingLeft)."""
+    """Inside the writer's transaction: the person's placeholders in, salts out (raises
+    _NothingLeft)."""
+    _rewrite_where(connection, _P.person_id == person_id)
+
+
+def _rewrite_where(connection: Connection, chosen: ColumnElement[bool]) -> None:
+    """Erase the held personal values `chosen` selects (raises _NothingLeft if none is)."""
     held = connection.execute(
-        select(_P.position, _P.path)
-        .where(_P.person_id == person_id)
+        select(_P.position, _P.path, _P.person_id)
+        .where(chosen)
         .where(_P.salt.is_not(None))
         .order_by(_P.position)
     ).all()
     if not held:
-        raise _NothingLeft(person_id)
-    paths: dict[int, list[str]] = defaultdict(list)
-    for position, path in held:
-        paths[position].append(path)
+        raise _NothingLeft("nothing left to erase")
+    paths: dict[int, list[tuple[str, str | None]]] = defaultdict(list)
+    for position, path, person in held:
+        paths[position].append((path, person))
     connection.execute(insert(erasures_in_progress), [{"position": p} for p in paths])
     for position, pointers in paths.items():
         stored = connection.execute(select(_E.data).where(_E.position == position)).scalar_one()
         document = _decode(stored)
-        for pointer in pointers:
-            set_at(document, pointer, placeholder(pointer, person_id))
+        for pointer, person in pointers:
+            set_at(document, pointer, placeholder(pointer, person))
         connection.execute(
             update(events_table).where(_E.position == position).values(data=_encode(document))
         )
     connection.execute(
-        update(personal_table)
-        .where(_P.person_id == person_id)
-        .where(_P.salt.is_not(None))
-        .values(salt=None)
+        update(personal_table).where(chosen).where(_P.salt.is_not(None)).values(salt=None)
     )
     connection.execute(delete(erasures_in_progress))
+
+
+NOTE_ERASURES = "erasure-notes"
+"""The stream recording the erasures of notes' texts (`NoteErased`)."""
+
+
+class UnknownNote(StoreError):
+    """No note with this event id (or the event holds no note text)."""
+
+    def __init__(self, event_id: str) -> None:
+        self.event_id = event_id
+        super().__init__(f"no note with event id {event_id}")
+
+
+async def erase_note(
+    store: EventStore,
+    event_id: str,
+    *,
+    legal_basis: str,
+    reason: str,
+    metadata: Metadata,
+) -> ErasureResult:
+    """Erase the text of the note `event_id` (a note may name anyone, so it is erased by
+    event, not by person) and record `NoteErased` in `erasure-notes`; as `erase` otherwise.
+    The result's `person_id` is the event id."""
+    recorded = NoteErased(event_id=event_id, legal_basis=legal_basis, reason=reason)
+    query = (
+        select(_P.position)
+        .join(events_table, _E.position == _P.position)
+        .where(_E.event_id == event_id)
+        .where(_P.person_id.is_(None))
+    )
+    async with store.engine.connect() as connection:
+        position = (await connection.execute(query)).scalar()
+    if position is None:
+        raise UnknownNote(event_id)
+    chosen = (_P.position == position) & _P.person_id.is_(None)
+    try:
+        result = await store.append_after(
+            lambda connection: _rewrite_where(connection, chosen),
+            NOTE_ERASURES,
+            [Proposed(type=recorded.type_name, data=recorded)],
+            metadata=metadata,
+        )
+    except _NothingLeft:
+        earlier = [
+            e
+            for e in await store.read_stream(NOTE_ERASURES)
+            if _decode(e.data).get("event_id") == event_id
+        ]
+        if not earlier:
+            raise UnknownNote(event_id) from None
+        return ErasureResult(event_id, earlier[-1].position, created=False)
+    scrubbed = await scrub_files(store)
+    return ErasureResult(event_id, result.to_position, created=True, files_scrubbed=scrubbed)
 
 
 async def scrub_files(store: EventStore) -> bool:

@@ -29,7 +29,14 @@ from events.catalogue import (
 )
 from events.checkpoints import generate_key
 from events.envelope import Metadata, Proposed, RecordedEvent
-from events.erasure import UnknownPerson, erase, people, streams_to_refold
+from events.erasure import (
+    UnknownNote,
+    UnknownPerson,
+    erase,
+    erase_note,
+    people,
+    streams_to_refold,
+)
 from events.errors import ValidationFailed
 from events.export import read_jsonl, write_jsonl
 from events.personal import person_id
@@ -342,3 +349,31 @@ def _traces(*files: Path) -> list[str]:
             if trace.encode() in raw:
                 found.append(f"{trace} in {file.name}")
     return found
+
+
+async def test_a_note_is_erased_by_event(store: EventStore) -> None:
+    await record_history(store)
+    tree = StoredLogTree(store)
+    key = generate_key()
+    await tree.refresh()
+    kept = await tree.checkpoint(key)
+    before = await everything(store)
+    note = next(e for e in before if e.type == "NoteAttached")
+
+    result = await erase_note(
+        store, note.event_id, legal_basis="Art. 17", reason="asked", metadata=DPO
+    )
+
+    assert result.created
+    after = await everything(store)
+    assert b"harbour master" not in exported(after)
+    assert msgspec.json.decode(after[note.position - 1].data) == {"text": "[erased]"}
+    assert after[-1].type == "NoteErased" and after[-1].stream_id == "erasure-notes"
+    assert [e for e in after[:-1] if e.position != note.position] == [
+        e for e in before if e.position != note.position
+    ]
+    assert (await verify_store(store, checkpoint=kept)).ok
+    again = await erase_note(store, note.event_id, legal_basis="x", reason="y", metadata=DPO)
+    assert (again.created, again.position) == (False, result.position)
+    with pytest.raises(UnknownNote):
+        await erase_note(store, before[0].event_id, legal_basis="x", reason="y", metadata=DPO)

@@ -1,9 +1,11 @@
-"""The decider for `person-…` streams: what the register did about one person's data.
+"""The deciders for `person-…` streams (what the register did about one person's data) and
+`erasure-…` streams (erasures of notes' texts).
 
 | rule | refused when |
 | --- | --- |
-| `event_type_not_allowed_in_category` | anything but PersonalDataErased |
-| `person_id_mismatch` | `person_id` is not the stream's id (`person-<person_id>`) |
+| `event_type_not_allowed_in_category` | a person stream: anything but PersonalDataErased;  |
+| | an erasure stream: anything but NoteErased |
+| `person_id_mismatch` | a PersonalDataErased about another person than the stream's first |
 
 Written only by the erasure (`events.erasure`), never by staff over HTTP.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from events.catalogue import EventData, PersonalDataErased
+from events.catalogue import EventData, NoteErased, PersonalDataErased
 from events.errors import RuleViolation
 from events.rules.base import FoldByEvolving
 
@@ -43,3 +45,23 @@ class PersonDecider(FoldByEvolving[str | None]):
 
 
 PERSON = PersonDecider()
+
+
+class NoteErasureDecider(FoldByEvolving[None]):
+    def initial(self) -> None:
+        return None
+
+    def evolve(self, state: None, event: EventData) -> None:
+        return None
+
+    def check(self, state: None, new: Sequence[EventData]) -> None:
+        for index, event in enumerate(new):
+            if not isinstance(event, NoteErased):
+                raise RuleViolation(
+                    "event_type_not_allowed_in_category",
+                    f"{event.type_name} cannot be recorded in an erasure stream",
+                    index,
+                )
+
+
+NOTE_ERASURES = NoteErasureDecider()
