@@ -37,7 +37,7 @@ from typing import Any
 import msgspec
 
 from events.envelope import Disclosure, RecordedEvent
-from events.personal import PointerError, commitment, get_at, placeholder, set_at
+from events.personal import PointerError, commitment, locate, placeholder
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -95,15 +95,15 @@ def committed_data(data: bytes, personal: Sequence[Disclosure]) -> tuple[bytes, 
     except msgspec.DecodeError as error:
         raise DisclosureError(f"the data is not JSON: {error}") from None
     for disclosure in personal:
-        set_at(document, disclosure.path, _commitment_of(document, disclosure))
+        try:
+            parent, key = locate(document, disclosure.path)
+        except PointerError as error:
+            raise DisclosureError(str(error)) from None
+        parent[key] = _commitment_of(parent[key], disclosure)
     return _encode(document), _encode(sorted(d.path for d in personal))
 
 
-def _commitment_of(document: Any, disclosure: Disclosure) -> str:
-    try:
-        value = get_at(document, disclosure.path)
-    except PointerError as error:
-        raise DisclosureError(str(error)) from None
+def _commitment_of(value: Any, disclosure: Disclosure) -> str:
     if not isinstance(value, str):
         raise DisclosureError(f"{disclosure.path} is not text")
     if disclosure.salt is not None:

@@ -21,6 +21,7 @@ value by `[erased]`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import unicodedata
@@ -64,14 +65,15 @@ def _walk(value: Any, path: str) -> Iterator[PersonalValue]:
             if held is not None:
                 yield PersonalValue(f"{path}/{field}", held, value.name)
     elif isinstance(value, msgspec.Struct):
-        for field in value.__struct_fields__:
-            yield from _walk(getattr(value, field), f"{path}/{_escape(field)}")
-    elif isinstance(value, list | tuple):
+        for field, token in _holding_fields(type(value)):
+            yield from _walk(getattr(value, field), f"{path}/{token}")
+    elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _walk(item, f"{path}/{index}")
 
 
 _HOLDERS: dict[type, bool] = {}
+_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
 
 
 def _may_hold_personal(cls: type) -> bool:
@@ -79,6 +81,18 @@ def _may_hold_personal(cls: type) -> bool:
     if cls not in _HOLDERS:
         _HOLDERS[cls] = cls is NoteAttached or _type_holds(msgspec.inspect.type_info(cls))
     return _HOLDERS[cls]
+
+
+def _holding_fields(cls: type) -> tuple[tuple[str, str], ...]:
+    """The fields of a Struct type that can hold a personal value, with their pointer tokens:
+    the walk visits only these (cached per type)."""
+    if cls not in _FIELDS:
+        info = msgspec.inspect.type_info(cls)
+        assert isinstance(info, msgspec.inspect.StructType)
+        _FIELDS[cls] = tuple(
+            (f.name, _escape(f.encode_name)) for f in info.fields if _type_holds(f.type)
+        )
+    return _FIELDS[cls]
 
 
 def _type_holds(info: msgspec.inspect.Type, seen: frozenset[type] = frozenset()) -> bool:
@@ -98,6 +112,7 @@ def _type_holds(info: msgspec.inspect.Type, seen: frozenset[type] = frozenset())
     return False
 
 
+@functools.lru_cache(maxsize=4096)  # the same names recur in event after event
 def person_id(secret: bytes, name: str) -> str:
     """The opaque, stable id of the person called `name` in the log whose secret is `secret`."""
     nfc = unicodedata.normalize("NFC", name).encode()
@@ -130,10 +145,15 @@ def _escape(token: str) -> str:
 def _tokens(pointer: str) -> list[str]:
     if not pointer.startswith("/"):
         raise PointerError(f"{pointer!r} is not a JSON pointer")
-    return [t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/")]
+    tokens = pointer[1:].split("/")
+    if "~" in pointer:
+        return [t.replace("~1", "/").replace("~0", "~") for t in tokens]
+    return tokens
 
 
-def _parent(document: Any, pointer: str) -> tuple[Any, str | int]:
+def locate(document: Any, pointer: str) -> tuple[Any, str | int]:
+    """The container holding the value at `pointer`, and its key there (PointerError if the
+    pointer leads to no value): one walk for reading and replacing the value."""
     tokens = _tokens(pointer)
     node = document
     for token in tokens[:-1]:
@@ -161,10 +181,10 @@ def _index(node: list[Any], token: str, pointer: str) -> int:
 
 
 def get_at(document: Any, pointer: str) -> Any:
-    parent, key = _parent(document, pointer)
+    parent, key = locate(document, pointer)
     return parent[key]
 
 
 def set_at(document: Any, pointer: str, value: Any) -> None:
-    parent, key = _parent(document, pointer)
+    parent, key = locate(document, pointer)
     parent[key] = value
