@@ -3,12 +3,14 @@ of one of them (GDPR Art. 17; see `events.erasure`).
 
     agreements people [--database-url URL]
     agreements erase PERSON_ID --legal-basis TEXT --reason TEXT [--database-url URL]
+    agreements erase --note EVENT_ID --legal-basis TEXT --reason TEXT [--database-url URL]
 
 `people` lists each person id with the number of values the log recorded of them, whether they
 are erased, and the streams that name them (no names: find the id of a name in a stream's
 events, or through the subject-access report). `erase` prints the position of the
 `PersonalDataErased` it recorded (or of the earlier one: erasing twice records once), then the
-streams whose read models must be refolded. Exit status: 0 done, 1 no such person, 2 misused.
+streams whose read models must be refolded. `--note` erases the text of one note instead (a
+note may name anyone). Exit status: 0 done, 1 no such person or note, 2 misused.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ import sys
 from typing import Any
 
 from events.envelope import Metadata
-from events.erasure import UnknownPerson, erase, people, streams_to_refold
+from events.erasure import (
+    UnknownNote,
+    UnknownPerson,
+    erase,
+    erase_note,
+    people,
+    streams_to_refold,
+)
 from events.errors import ValidationFailed
 from events.store import open_store
 from service.settings import Settings
@@ -40,7 +49,8 @@ def add_people_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         description="Replace every value of the person in the log by a placeholder, forget "
         "the salts of their commitments, and record PersonalDataErased with you as the actor.",
     )
-    erase_.add_argument("person_id", help="32 hex digits, from `agreements people`")
+    erase_.add_argument("person_id", nargs="?", help="32 hex digits, from `agreements people`")
+    erase_.add_argument("--note", metavar="EVENT_ID", help="erase the text of this note instead")
     erase_.add_argument("--legal-basis", required=True, help="e.g. 'GDPR Art. 17(1)(a)'")
     erase_.add_argument("--reason", required=True, help="why, for the record")
     erase_.set_defaults(run=erase_command)
@@ -62,7 +72,9 @@ async def people_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def erase_command(args: argparse.Namespace, settings: Settings) -> int:
-    if not _PERSON_ID.fullmatch(args.person_id):
+    if args.note is not None:
+        return await _erase_note(args, settings)
+    if args.person_id is None or not _PERSON_ID.fullmatch(args.person_id):
         print("agreements erase: a person id is 32 lowercase hex digits", file=sys.stderr)
         return 2
     store = await open_store(settings.database_url)
@@ -89,6 +101,29 @@ async def erase_command(args: argparse.Namespace, settings: Settings) -> int:
     print(f"streams to refold: {' '.join(refold) or '(none)'}")
     if not result.files_scrubbed:
         print("warning: the database's write-ahead log still holds old pages", file=sys.stderr)
+    return 0
+
+
+async def _erase_note(args: argparse.Namespace, settings: Settings) -> int:
+    if args.person_id is not None:
+        print("agreements erase: give a person id or --note, not both", file=sys.stderr)
+        return 2
+    store = await open_store(settings.database_url)
+    try:
+        result = await erase_note(
+            store, args.note, legal_basis=args.legal_basis, reason=args.reason, metadata=_metadata()
+        )
+    except UnknownNote as unknown:
+        print(f"agreements erase: {unknown}", file=sys.stderr)
+        return 1
+    except ValidationFailed as invalid:
+        details = "; ".join(f"{e.path}: {e.message}" for e in invalid.errors)
+        print(f"agreements erase: {details}", file=sys.stderr)
+        return 2
+    finally:
+        await store.close()
+    what = "erased" if result.created else "already erased"
+    print(f"{what}: NoteErased at position {result.position}")
     return 0
 
 

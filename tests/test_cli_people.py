@@ -11,7 +11,7 @@ import pytest
 from events.export import read_jsonl
 from events.store import open_store
 from service.audit_commands import verify_async
-from tests.test_cli import run
+from tests.test_cli import _events, run
 from tests.test_erasure import ERASED_NAME, OTHER_NAME, id_of, record_history
 
 Capture = pytest.CaptureFixture[str]
@@ -83,3 +83,13 @@ def test_erase_refuses_what_it_cannot_do(url: str, capsys: Capture) -> None:
     assert run(capsys, "erase", "not-an-id", "--legal-basis", "x", "--reason", "y")[0] == 2
     code, _, err = run(capsys, "erase", ids(url)[0], "--legal-basis", "", "--reason", "y")
     assert code == 2 and "legal_basis" in err
+
+
+def test_erase_a_note_from_the_command_line(url: str, capsys: Capture) -> None:
+    note = next(e for e in _events(url) if e.type == "NoteAttached")
+    args = ("--legal-basis", "Art. 17", "--reason", "named a visitor")
+    code, out, _ = run(capsys, "erase", "--note", note.event_id, *args)
+    assert (code, out.strip()) == (0, "erased: NoteErased at position 6")
+    assert b"harbour master" not in b"".join(bytes(e.data) for e in _events(url))
+    assert run(capsys, "erase", "--note", "no-such-event", *args)[0] == 1
+    assert run(capsys, "erase", "0" * 32, "--note", note.event_id, *args)[0] == 2
