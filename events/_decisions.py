@@ -6,13 +6,15 @@ the assignment of versions, positions, record times and hashes. No I/O here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from events.envelope import AppendResult, ExpectedVersion
+from events.envelope import AppendResult, Disclosure, ExpectedVersion
 from events.errors import IdempotencyConflict, WrongExpectedVersion
 from events.hashing import canonical_bytes, chain_hash
+from events.personal import commitment, find_personal, person_id
 from events.rules import DeciderFor, decider_for
 from events.validation import Prepared
 
@@ -70,6 +72,32 @@ class Staged:
     """Event rows in the order of `ROW_COLUMNS`."""
     streams: set[str] = field(default_factory=set)
     ids: dict[str, StoredId] = field(default_factory=dict)
+    personal: list[tuple[int, str, str | None, bytes, bytes]] = field(default_factory=list)
+    """`personal_values` rows: position, JSON pointer, person id, salt, commitment."""
+
+
+SALT_BYTES = 32
+
+
+def new_salt() -> bytes:
+    return secrets.token_bytes(SALT_BYTES)
+
+
+def disclose(
+    event: Prepared, position: int, secret: bytes, salt: Callable[[], bytes], staged: Staged
+) -> tuple[Disclosure, ...]:
+    """Find the event's personal values, give each a salt, stage their `personal_values` rows,
+    and return what the hash needs of them."""
+    found = find_personal(event.data)
+    disclosures = []
+    for value in found:
+        grain = salt()
+        person = None if value.name is None else person_id(secret, value.name)
+        staged.personal.append(
+            (position, value.path, person, grain, commitment(grain, value.value))
+        )
+        disclosures.append(Disclosure(path=value.path, person_id=person, salt=grain.hex()))
+    return tuple(disclosures)
 
 
 def already_stored(
@@ -134,8 +162,12 @@ def stage(
     tip: Tip,
     recorded_at: str,
     staged: Staged,
+    *,
+    secret: bytes,
+    salt: Callable[[], bytes] = new_salt,
 ) -> AppendResult:
-    """Give the batch its versions, positions, record time and hashes, and stage its rows."""
+    """Give the batch its versions, positions, record time and hashes, and stage its rows
+    (with those of its personal values, whose person ids are keyed by `secret`)."""
     recorded_at = max(recorded_at, tip.recorded_at)
     staged.streams.add(stream_id)
     from_version, from_position = stream.version + 1, tip.position + 1
@@ -154,6 +186,7 @@ def stage(
             recorded_at=recorded_at,
             data=event.data_bytes,
             metadata=metadata,
+            personal=disclose(event, tip.position, secret, salt, staged),
         )
         digest = chain_hash(tip.hash, canonical)
         staged.rows.append(

@@ -35,6 +35,8 @@ from events.postgres_names import LOG_CHANNEL as NOTIFY_CHANNEL
 from events.postgres_names import LOG_LOCK
 from events.rules import DeciderFor, decider_for
 from events.schema import events as events_table
+from events.schema import log_secrets
+from events.schema import personal_values as personal_table
 from events.schema import streams as streams_table
 from events.upcasting import decode_stored
 from events.validation import Prepared
@@ -60,6 +62,10 @@ class Pending:
     future: asyncio.Future[AppendResult] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    prelude: Callable[[Connection], None] | None = None
+    """Work done in the append's transaction before its events are staged (an erasure's
+    rewrite): an append with one commits in a group of its own, so that its failure is
+    nobody else's, and the decider states cached before it are forgotten after it."""
 
 
 class Writer:
@@ -82,6 +88,7 @@ class Writer:
         # stream_id -> (version, decider state): saves folding a stream's past on every append.
         self._states: OrderedDict[str, tuple[int, Any]] = OrderedDict()
         self._tree = stored_tree.Frontier()
+        self._secret: bytes | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-writer")
@@ -117,16 +124,22 @@ class Writer:
             if first is None:
                 break
             group, count = [first], len(first.events)
-            while not self._queue.empty() and len(group) < _MAX_GROUP_APPENDS:
-                if count >= _MAX_GROUP_EVENTS:
+            alone: Pending | None = None
+            while first.prelude is None and not self._queue.empty():
+                if count >= _MAX_GROUP_EVENTS or len(group) >= _MAX_GROUP_APPENDS:
                     break
                 item = self._queue.get_nowait()
                 if item is None:
                     stopping = True
                     break
+                if item.prelude is not None:
+                    alone = item
+                    break
                 group.append(item)
                 count += len(item.events)
             await self._commit_group(group)
+            if alone is not None:
+                await self._commit_group([alone])
 
     async def _commit_group(self, group: list[Pending]) -> None:
         try:
@@ -188,6 +201,12 @@ class Writer:
         with connection.begin():
             if self._postgres:
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_LOCK})
+            for pending in group:
+                if pending.prelude is not None:
+                    pending.prelude(connection)
+                    self._states.clear()  # they may hold values the prelude rewrote
+            if self._secret is None:
+                self._secret = _load_secret(connection)
             tip = _load_tip(connection)
             known = _load_ids(connection, group, every_id=look_up_every_id)
             streams = _load_streams(connection, {p.stream_id for p in group})
@@ -229,6 +248,7 @@ class Writer:
                             tip,
                             recorded_at,
                             staged,
+                            secret=self._secret,
                         )
                         stream.decider_state = new_state
                         if stream.is_new and pending.stream_id not in streams:
@@ -371,6 +391,16 @@ def _load_streams(connection: Connection, stream_ids: set[str]) -> dict[str, dec
     }
 
 
+def _load_secret(connection: Connection) -> bytes:
+    """The key of person ids (`events.personal.person_id`), made by the schema's migration."""
+    secret = connection.execute(
+        select(log_secrets.c.secret).where(log_secrets.c.name == "person_id")
+    ).scalar()
+    if secret is None:
+        raise StoreError("the log has no person-id secret (is the schema migrated?)")
+    return bytes(secret)
+
+
 def _next_stream_key(connection: Connection) -> int:
     current = connection.execute(_LAST_KEY).scalar()
     return (current or 0) + 1
@@ -395,11 +425,17 @@ def _write(
     if moved:
         connection.exec_driver_sql(_driver_sql(connection, _MOVE, ("new_version", "key")), moved)
     connection.exec_driver_sql(_driver_sql(connection, _INSERT, decisions.ROW_COLUMNS), staged.rows)
+    if staged.personal:
+        connection.exec_driver_sql(
+            _driver_sql(connection, _INSERT_PERSONAL, _PERSONAL_COLUMNS), staged.personal
+        )
     for s in streams.values():
         s.is_new = False
 
 
 _INSERT = events_table.insert()
+_INSERT_PERSONAL = personal_table.insert()
+_PERSONAL_COLUMNS = ("position", "path", "person_id", "salt", "commitment")
 _MOVE = (
     update(streams_table)
     .where(streams_table.c.stream_key == bindparam("key"))

@@ -376,6 +376,30 @@ class SigningKeyRotated(EventData, frozen=True):
     reason: Text | None = None
 
 
+PersonId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+"""An opaque person id (`events.personal.person_id`): 32 lowercase hex digits."""
+
+
+class PersonalDataErased(EventData, frozen=True):
+    """Every value of the person `person_id` held until now was erased from the log's rows
+    (stream `person-<person_id>`, the actor in the metadata). Holds no personal data: the
+    legal basis and the reason are the register's, not the person's."""
+
+    person_id: PersonId
+    legal_basis: Text
+    reason: LongText
+
+
+class NoteErased(EventData, frozen=True):
+    """The text of the note `event_id` was erased from the log's rows (stream
+    `erasure-notes`, the actor in the metadata): a note may name anyone, so it is erased by
+    event rather than by person. Holds no personal data."""
+
+    event_id: EventId
+    legal_basis: Text
+    reason: LongText
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.__name__: cls
     for cls in (
@@ -405,6 +429,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         LogNamed,
         SigningKeyRegistered,
         SigningKeyRotated,
+        PersonalDataErased,
+        NoteErased,
     )
 }
 

@@ -13,10 +13,12 @@ of a C2SP signed note body):
     <merkle_root, 64 lowercase hex>
     <issued_at, YYYY-MM-DDTHH:MM:SS.ffffffZ>
 
-The origin names the log, as C2SP's checkpoint origin does: `agreements-log/v1/<log id>`, the
+The origin names the log, as C2SP's checkpoint origin does: `agreements-log/v2/<log id>`, the
 id the log records once about itself (`LogNamed`, see `events.log_identity`). Two registers
 signed with one key thus have checkpoints that cannot be passed off as each other's. Checkpoints
-signed before logs had ids carry the bare `agreements-log/v1` and name no log.
+signed before logs had ids carry the bare `agreements-log/v2` and name no log. The `v2` is the
+hash version of the events the checkpoint covers (`events.hashing`), so a checkpoint of a log
+hashed another way cannot be passed off as one of this log either.
 
 `key_id` is the first 8 bytes (16 hex digits) of SHA-256 over the raw 32-byte public key; it
 names the key so a verifier can tell "wrong key" from "forged", and is not itself signed.
@@ -38,10 +40,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from events.envelope import format_timestamp
+from events.hashing import HASH_VERSION
 
-ORIGIN = "agreements-log/v1"
+ORIGIN = f"agreements-log/v{HASH_VERSION}"
 """The origin of a checkpoint that names no log (made before logs had ids); the prefix of
-every other origin."""
+every other origin. It names the hash version of the events covered."""
 
 
 def origin_for(log_id: str) -> str:

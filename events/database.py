@@ -131,6 +131,9 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
             "journal_mode=WAL",
             "synchronous=FULL",
             "foreign_keys=ON",
+            # Deleted and overwritten content is zeroed, not left in free space: an erasure
+            # (events.erasure) must leave no copy of the erased values in the file.
+            "secure_delete=ON",
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()

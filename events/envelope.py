@@ -38,8 +38,29 @@ class Metadata(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     user_agent: str | None = None
 
 
-class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """An event as stored and as served. `data` and `metadata` are the exact stored bytes."""
+class Disclosure(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What the hash chain needs of one personal value in an event's data (`events.personal`).
+
+    The chain covers a commitment to the value, sha256(salt || UTF-8 value), not the value.
+    While the value is held, `salt` is given and the commitment is recomputed from the value at
+    `path`; once it is erased, the salt is gone, `commitment` is given, and the data holds the
+    placeholder at `path` instead.
+    """
+
+    path: str
+    """An RFC 6901 JSON pointer into the event's data (`/parties/0/signatory/name`)."""
+    person_id: str | None = None
+    """The person the value is about; None for the text of a note."""
+    salt: str | None = None
+    """Hex; None once the value is erased."""
+    commitment: str | None = None
+    """Hex; given only once the value is erased (otherwise it follows from salt and value)."""
+
+
+class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An event as stored and as served. `data` and `metadata` are the exact stored bytes;
+    `personal` says which values in `data` are personal and carries what recomputing the
+    hash needs for each (empty, and left out of the JSON, for an event naming nobody)."""
 
     position: int
     event_id: str
@@ -53,6 +74,7 @@ class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
     metadata: msgspec.Raw
     prev_hash: str
     hash: str
+    personal: tuple[Disclosure, ...] = ()
 
     @property
     def category(self) -> str:

@@ -1,40 +1,56 @@
-"""The hash chain over the log.
+"""The hash chain over the log, hash version 2.
 
-    canonical(e) = JSON array, compact, in this order:
-        [position, event_id, stream_id, version, type, schema_version,
-         occurred_at, recorded_at, <data bytes as stored>, <metadata bytes as stored>]
+    canonical(e) = the fields below, each as its length in bytes (8 bytes, big-endian) then
+                   its bytes; integers in decimal ASCII, text in UTF-8:
+        "agreements-event/v2", position, event_id, stream_id, version, type, schema_version,
+        occurred_at, recorded_at, committed(data), <metadata bytes as stored>, paths
     hash(e)      = lowercase hex of sha256(bytes.fromhex(prev_hash) || canonical(e))
     prev_hash    = hash of the event at position - 1, or 64 zeros for position 1.
 
-The data and metadata are embedded verbatim (they are already canonical JSON objects), so the
-chain can be recomputed by anyone from an export with nothing but sha256 and a JSON encoder
-that writes integers and strings the way msgspec and Python's json (separators=(",", ":"),
-ensure_ascii=False) do.
+Every field is framed by its length, so no two envelopes give the same bytes: a boundary
+between two fields (data and metadata, say) cannot move without changing the hash. The first
+field names the hash version, so bytes of one version never pass for another's.
 
-Embedding them verbatim leaves one ambiguity: nothing in the canonical bytes says where `data`
-ends and `metadata` begins. Data `{"a":1},{"actor":"x"` followed by metadata `"b":2}` hashes
-exactly like data `{"a":1}` followed by metadata `{"actor":"x","b":2}`. This version of the
-chain therefore holds only together with the rule `is_canonical_object`, which the verifier
-applies to every row: each of the two must be one JSON object on its own, in the form the
-writer produces, so the boundary cannot move without the row being refused.
+Personal values (`events.personal`) are outside the chained bytes. `paths` is the JSON array
+(compact) of the JSON pointers of the event's personal values, sorted by code point ("[]" for
+an event naming nobody); `committed(data)` is the data as stored with the
+value at each of those pointers replaced by the lowercase hex of its commitment,
+sha256(salt || UTF-8 value), re-encoded compactly (JSON objects keep their key order), or the
+stored bytes themselves when `paths` is empty. The commitment is recomputed from the value
+and its salt while the value is held; once it is erased the data holds a placeholder, the
+salt is gone, and the stored commitment stands in. Either way the hash, every checkpoint and
+every proof are unchanged by an erasure. Covering `paths` keeps a value from being swapped
+for its own commitment and dropped from the list unnoticed.
 
-The next hash version must not need that side rule. It must frame each variable-length field
-so that no two different envelopes give the same bytes: either embed `data` and `metadata` as
-JSON strings (their bytes, escaped), or prefix every field with its length in bytes (e.g. a
-fixed-width big-endian count before each field). Rows already written keep this version and
-are verified by it; a row says which version hashed it.
+Anyone can recompute the chain from an export (whose lines carry each personal value's salt,
+or its commitment once erased) with sha256 and a JSON encoder that writes strings and
+integers the way msgspec and Python's json (separators=(",", ":"), ensure_ascii=False) do.
+Checkpoints name the version in their origin (`events.checkpoints.ORIGIN`).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
-from events.envelope import RecordedEvent
+from events.envelope import Disclosure, RecordedEvent
+from events.personal import PointerError, commitment, locate, placeholder
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+
+
+HASH_VERSION = 2
+_TAG = b"agreements-event/v2"
+
+
+class DisclosureError(ValueError):
+    """An event's personal values do not fit its data: a pointer that leads nowhere, a value
+    that is not text, an erased value whose data does not hold the placeholder, or a
+    disclosure with neither salt nor commitment."""
 
 
 def canonical_bytes(
@@ -49,28 +65,64 @@ def canonical_bytes(
     recorded_at: str,
     data: bytes,
     metadata: bytes,
+    personal: Sequence[Disclosure] = (),
 ) -> bytes:
-    return _encode(
-        [
-            position,
-            event_id,
-            stream_id,
-            version,
-            type,
-            schema_version,
-            occurred_at,
-            recorded_at,
-            msgspec.Raw(data),
-            msgspec.Raw(metadata),
-        ]
+    """The bytes hashed for one event (see the module docstring); raises DisclosureError."""
+    committed, paths = committed_data(data, personal)
+    fields = (
+        _TAG,
+        str(position).encode(),
+        event_id.encode(),
+        stream_id.encode(),
+        str(version).encode(),
+        type.encode(),
+        str(schema_version).encode(),
+        occurred_at.encode(),
+        recorded_at.encode(),
+        committed,
+        metadata,
+        paths,
     )
+    return b"".join(len(field).to_bytes(8, "big") + field for field in fields)
+
+
+def committed_data(data: bytes, personal: Sequence[Disclosure]) -> tuple[bytes, bytes]:
+    """The data with each personal value replaced by its commitment, and the paths' JSON."""
+    if not personal:
+        return data, b"[]"
+    try:
+        document = _decode(data)
+    except msgspec.DecodeError as error:
+        raise DisclosureError(f"the data is not JSON: {error}") from None
+    for disclosure in personal:
+        try:
+            parent, key = locate(document, disclosure.path)
+        except PointerError as error:
+            raise DisclosureError(str(error)) from None
+        parent[key] = _commitment_of(parent[key], disclosure)
+    return _encode(document), _encode(sorted(d.path for d in personal))
+
+
+def _commitment_of(value: Any, disclosure: Disclosure) -> str:
+    if not isinstance(value, str):
+        raise DisclosureError(f"{disclosure.path} is not text")
+    if disclosure.salt is not None:
+        return commitment(bytes.fromhex(disclosure.salt), value).hex()
+    if disclosure.commitment is None:
+        raise DisclosureError(f"{disclosure.path} has neither a salt nor a commitment")
+    if value != placeholder(disclosure.path, disclosure.person_id):
+        raise DisclosureError(
+            f"{disclosure.path} is erased but does not hold the erasure placeholder"
+        )
+    return disclosure.commitment
 
 
 def is_canonical_object(raw: bytes) -> bool:
     """True if `raw` is exactly one JSON object that re-encodes to the same bytes.
 
     What the writer stores for `data` and `metadata` always is; a row that is not was not
-    written by the service (see the module docstring for why the chain depends on it).
+    written by the service. The chain does not depend on it (its fields are framed): the
+    verifier applies it as a sanity check.
     """
     try:
         value = _decode(raw)
@@ -84,7 +136,8 @@ def chain_hash(prev_hash: str, canonical: bytes) -> str:
 
 
 def event_hash(event: RecordedEvent) -> str:
-    """Recompute an event's hash from its fields and its stored prev_hash."""
+    """Recompute an event's hash from its fields, its personal values' disclosures and its
+    stored prev_hash; raises DisclosureError when the disclosures do not fit the data."""
     return chain_hash(
         event.prev_hash,
         canonical_bytes(
@@ -98,5 +151,6 @@ def event_hash(event: RecordedEvent) -> str:
             recorded_at=event.recorded_at,
             data=bytes(event.data),
             metadata=bytes(event.metadata),
+            personal=event.personal,
         ),
     )

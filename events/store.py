@@ -14,17 +14,25 @@ from typing import Any, TypeVar
 import msgspec
 from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from events._notifications import PostgresListener
 from events._write_channel import BridgeChannel, ThreadChannel, WriteChannel
 from events._writer import Pending, Writer
 from events.database import SQLITE_BUSY_TIMEOUT_MS, create_engine, create_sqlite_writer_engine
-from events.envelope import AppendResult, ExpectedVersion, Metadata, Proposed, RecordedEvent
+from events.envelope import (
+    AppendResult,
+    Disclosure,
+    ExpectedVersion,
+    Metadata,
+    Proposed,
+    RecordedEvent,
+)
 from events.errors import StoreUnavailable
 from events.migrate import migrate
 from events.rules import DocumentLimits, check_stream_id, decider_for, deciders
 from events.schema import events as events_table
+from events.schema import personal_values
 from events.schema import streams as streams_table
 from events.validation import encode_metadata, prepare
 
@@ -155,6 +163,25 @@ class EventStore:
             raise StoreUnavailable("the store was opened read-only")
         return await self._writer.submit(pending)
 
+    async def append_after(
+        self,
+        prelude: Callable[[Connection], None],
+        stream_id: str,
+        events: Sequence[Proposed],
+        *,
+        metadata: Metadata,
+    ) -> AppendResult:
+        """Run `prelude` and append `events` in one transaction of the writer's, a group of
+        its own: for an erasure, which rewrites rows and records that it did, both or
+        neither. Whatever `prelude` raises fails the append (nothing is stored)."""
+        check_stream_id(stream_id)
+        decider_for(stream_id)
+        prepared = prepare(events, max_events=self.max_batch_events)
+        pending = Pending(stream_id, "any", prepared, encode_metadata(metadata), prelude=prelude)
+        if self._writer is None:
+            raise StoreUnavailable("the store was opened read-only")
+        return await self._writer.submit(pending)
+
     async def read_stream(
         self,
         stream_id: str,
@@ -213,12 +240,41 @@ class EventStore:
         return head or 0
 
     async def _fetch(self, query: Select[Any]) -> list[RecordedEvent]:
-        async with self.engine.connect() as connection:
+        """The events `query` selects, each with its personal values' disclosures (read in
+        the same transaction, so an erasure is seen in both or in neither)."""
+        async with self.engine.connect() as connection, connection.begin():
             rows = (await connection.execute(query)).all()
-        return [_to_event(row) for row in rows]
+            disclosures = await _disclosures(connection, [row[0] for row in rows])
+        return [_to_event(row, disclosures.get(row[0], ())) for row in rows]
 
 
-def _to_event(row: Any) -> RecordedEvent:
+_P = personal_values.c
+_DISCLOSURES = select(_P.position, _P.path, _P.person_id, _P.salt, _P.commitment).order_by(
+    _P.position, _P.path
+)
+
+
+async def _disclosures(
+    connection: AsyncConnection, positions: list[int]
+) -> dict[int, tuple[Disclosure, ...]]:
+    if not positions:
+        return {}
+    low, high = positions[0], positions[-1]
+    if high - low + 1 == len(positions):  # a run of the log: a range of the primary key
+        query = _DISCLOSURES.where(_P.position.between(low, high))
+    else:
+        query = _DISCLOSURES.where(_P.position.in_(positions))
+    found: dict[int, list[Disclosure]] = {}
+    for position, path, person, salt, commitment in await connection.execute(query):
+        found.setdefault(position, []).append(
+            Disclosure(path=path, person_id=person, salt=salt.hex())
+            if salt is not None
+            else Disclosure(path=path, person_id=person, commitment=bytes(commitment).hex())
+        )
+    return {position: tuple(items) for position, items in found.items()}
+
+
+def _to_event(row: Any, personal: tuple[Disclosure, ...] = ()) -> RecordedEvent:
     return RecordedEvent(
         position=row[0],
         event_id=row[1],
@@ -232,6 +288,7 @@ def _to_event(row: Any) -> RecordedEvent:
         metadata=msgspec.Raw(row[9]),
         prev_hash=row[10],
         hash=row[11],
+        personal=personal,
     )
 
 

@@ -4,7 +4,10 @@ What the chain alone catches: an edited row (its hash no longer matches its cont
 middle row (a gap in positions), rows reordered or inserted (a position out of sequence, or a
 prev_hash that does not link to the row before), an edited row whose hash was recomputed
 (the next row no longer links to it), and a row whose data and metadata were re-cut at another
-boundary (each must be one canonical JSON object; see `events.hashing`).
+boundary (the hash frames each field; each must also be one canonical JSON object). A personal
+value is checked through its commitment (`events.hashing`): while held, against its salt; once
+erased, the row must hold the placeholder and the stored commitment stands in, so the chain
+verifies the same before and after an erasure.
 
 What needs a kept checkpoint: a deleted tail, an edited last row with a recomputed hash, and a
 rewrite of everything after some point. The chain of the remaining rows is then self-consistent;
@@ -26,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from events import merkle
 from events.checkpoints import ORIGIN, Checkpoint, key_id, origin_for, verify_checkpoint
 from events.envelope import GENESIS_HASH, RecordedEvent
-from events.hashing import event_hash, is_canonical_object
+from events.hashing import DisclosureError, event_hash, is_canonical_object
 
 
 class VerificationReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -154,7 +157,12 @@ class ChainVerifier:
                 "(reordered or inserted, or the row before rewritten?)",
             )
             return
-        if event_hash(event) != event.hash:
+        try:
+            recomputed = event_hash(event)
+        except DisclosureError as error:
+            self._break(position, f"position {position}: personal values do not fit: {error}")
+            return
+        if recomputed != event.hash:
             self._break(position, f"position {position}: hash does not match its content (edited?)")
             return
         for name, raw in (("data", event.data), ("metadata", event.metadata)):

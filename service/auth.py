@@ -4,11 +4,13 @@
 | ------------------ | ------------------------------------ | -------- | ------ | ------- | ----- |
 | `append`           | POST /streams/{id}/events            | x        |        |         | x     |
 | `read_stream`      | GET /streams/{id}/events             | x        |        | x       | x     |
-| `read_log`         | GET /events, GET /events/live        |          |        | x       | x     |
-| `read_projections` | /partnerships, /owners, … , /live    | x        | x      | x       | x     |
+| `read_log`         | GET /events, GET /events/live,       |          |        | x       | x     |
+|                    | GET /people/{id}                     |          |        |         |       |
+| `read_projections` | /partnerships, /owners, … , /live,   | x        | x      | x       | x     |
+|                    | GET /people                          |          |        |         |       |
 | `read_metrics`     | GET /metrics                         |          | x      | x       | x     |
 | `read_openapi`     | GET /openapi.json                    | x        | x      | x       | x     |
-| `manage`           | /admin/tokens                        |          |        |         | x     |
+| `manage`           | /admin/tokens, POST /people/{id}/... |          |        |         | x     |
 
 Recorders read projections so that staff can see what they just recorded (read-your-writes);
 viewers (dashboards) never write and never see the raw log. Only GET / (a page saying what

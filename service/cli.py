@@ -1,5 +1,5 @@
 """The `agreements` command line: serve, tokens, demo data, rebuild, export, import,
-verify-document.
+verify-document, people, erase.
 
 Every command takes `--database-url` and otherwise honours `AGREEMENTS_DATABASE_URL`
 (default: `agreements.db` here). Commands other than `serve` open the store, do one thing and
@@ -27,6 +27,7 @@ from events.store import EventStore, open_store
 from service.audit_commands import add_audit_commands
 from service.backup_commands import add_backup_commands
 from service.document_commands import add_document_commands
+from service.people_commands import add_people_commands
 from service.replay_commands import add_replay_command
 from service.settings import Settings
 from service.tokens import ROLES, TokenTable
@@ -102,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     add_audit_commands(commands)
     add_backup_commands(commands)
     add_document_commands(commands, common)
+    add_people_commands(commands, common)
     return parser
 
 

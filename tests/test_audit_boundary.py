@@ -1,6 +1,6 @@
-"""A database editor re-cuts a row between its data and its metadata. The chain's canonical
-bytes are the same (the two are embedded side by side), so the hash still matches; the verifier
-must refuse the row because neither half is one JSON object any more. On both databases."""
+"""A database editor re-cuts a row between its data and its metadata. Hash version 2 frames
+each field with its length, so the chain itself tells: the row no longer hashes to its stored
+hash, whether or not it holds personal values. On both databases."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ async def test_verify_refuses_a_row_whose_data_metadata_boundary_moved(
                 "data": data + b"," + metadata[:comma],
                 "metadata": metadata[comma + 1 :],
             }
-            assert rehashed({**values, **moved}) == values["hash"]  # the chain cannot tell
+            assert rehashed({**values, **moved, "personal": ()}) != values["hash"]
             async with store.engine.begin() as connection:
                 await connection.execute(
                     update(events_table).where(events_table.c.position == position).values(moved)
@@ -48,4 +48,4 @@ async def test_verify_refuses_a_row_whose_data_metadata_boundary_moved(
 
     err = capsys.readouterr().err
     assert f"verification FAILED at position {position}" in err
-    assert "data is not one JSON object in canonical form" in err
+    assert "hash does not match its content" in err or "personal values do not fit" in err

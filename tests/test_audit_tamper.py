@@ -17,6 +17,7 @@ from events.audit import LogTree, verify_store
 from events.envelope import RecordedEvent
 from events.hashing import event_hash
 from events.schema import events as events_table
+from events.schema import personal_values
 from events.store import EventStore, open_store
 from events.verification import verify_against_checkpoint
 from tests._databases import BACKENDS, database
@@ -50,9 +51,17 @@ async def unguard(store: EventStore) -> None:
 
 
 async def row(store: EventStore, position: int) -> dict[str, Any]:
+    """The row's columns, and under "personal" its personal values' disclosures (the forger
+    reads `personal_values` too: the hash covers their commitments)."""
     async with store.engine.connect() as connection:
         found = (await connection.execute(select(events_table).where(C.position == position))).one()
-    return dict(found._mapping)
+    read = await store.read_all(after=position - 1, limit=1, until=position)
+    return {**found._mapping, "personal": read[0].personal if read else ()}
+
+
+def columns(values: dict[str, Any]) -> dict[str, Any]:
+    """The values of the events table's columns only."""
+    return {name: value for name, value in values.items() if name != "personal"}
 
 
 def rehashed(values: dict[str, Any]) -> str:
@@ -70,6 +79,7 @@ def rehashed(values: dict[str, Any]) -> str:
         metadata=msgspec.Raw(bytes(values["metadata"])),
         prev_hash=values["prev_hash"],
         hash="",
+        personal=values.get("personal", ()),
     )
     return event_hash(event)
 
@@ -97,8 +107,8 @@ async def swap_contents(store: EventStore, one: int, other: int) -> None:
     a, b = await row(store, one), await row(store, other)
     async with store.engine.begin() as connection:
         await connection.execute(delete(events_table).where(C.position.in_([one, other])))
-        await connection.execute(insert(events_table).values({**b, "position": one}))
-        await connection.execute(insert(events_table).values({**a, "position": other}))
+        await connection.execute(insert(events_table).values({**columns(b), "position": one}))
+        await connection.execute(insert(events_table).values({**columns(a), "position": other}))
 
 
 def forged_from(template: dict[str, Any], position: int, prev_hash: str) -> dict[str, Any]:
@@ -109,6 +119,7 @@ def forged_from(template: dict[str, Any], position: int, prev_hash: str) -> dict
         "version": 999,
         "data": b'{"text":"A commitment nobody made"}',
         "prev_hash": prev_hash,
+        "personal": (),
     }
     forged["hash"] = rehashed(forged)
     return forged
@@ -116,18 +127,20 @@ def forged_from(template: dict[str, Any], position: int, prev_hash: str) -> dict
 
 async def insert_row(store: EventStore, values: dict[str, Any]) -> None:
     async with store.engine.begin() as connection:
-        await connection.execute(insert(events_table).values(values))
+        await connection.execute(insert(events_table).values(columns(values)))
 
 
 async def make_room(store: EventStore, position: int) -> None:
-    """Move every row from `position` on one place up (in two steps: positions are unique)."""
+    """Move every row from `position` on one place up (in two steps: positions are unique),
+    with its personal values."""
     async with store.engine.begin() as connection:
-        await connection.execute(
-            update(events_table).where(C.position >= position).values(position=-C.position)
-        )
-        await connection.execute(
-            update(events_table).where(C.position < 0).values(position=-C.position + 1)
-        )
+        for table in (events_table, personal_values):
+            await connection.execute(
+                update(table).where(table.c.position >= position).values(position=-table.c.position)
+            )
+            await connection.execute(
+                update(table).where(table.c.position < 0).values(position=-table.c.position + 1)
+            )
 
 
 # --- the tests -------------------------------------------------------------------------------

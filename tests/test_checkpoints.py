@@ -34,7 +34,7 @@ def test_signature_covers_the_documented_message() -> None:
     moment = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
     checkpoint = checkpoints.sign_checkpoint(key, 7, HEAD, ROOT.hex(), issued_at=moment)
     message = (
-        f"agreements-log/v1\n7\n{HEAD}\n{ROOT.hex()}\n2025-03-01T12:00:00.000000Z\n"
+        f"agreements-log/v2\n7\n{HEAD}\n{ROOT.hex()}\n2025-03-01T12:00:00.000000Z\n"
     ).encode()
     # An independent verifier needs only this text, the signature and the public key.
     key.public_key().verify(base64.b64decode(checkpoint.signature), message)

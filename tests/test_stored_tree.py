@@ -273,6 +273,8 @@ async def test_the_migration_builds_the_tree_of_an_existing_log(database_url: st
         async with store.engine.begin() as connection:  # back to the schema before the tree
             await connection.execute(text("DROP TABLE merkle_nodes"))
             await connection.execute(text("DROP TABLE tree_verified"))
+            for table in ("personal_values", "erasures_in_progress", "log_secrets"):  # 0004's
+                await connection.execute(text(f"DROP TABLE {table}"))
             await connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     finally:
         await store.close()

@@ -18,6 +18,7 @@ from events.rules.agreement import AGREEMENT, AgreementDecider, AgreementState, 
 from events.rules.base import Decider
 from events.rules.delegation import DELEGATION, DelegationDecider, DelegationState
 from events.rules.log import LOG
+from events.rules.person import NOTE_ERASURES, PERSON
 
 STREAM_ID_PATTERN = r"^[a-z]{1,32}-[A-Za-z0-9][A-Za-z0-9_-]{0,126}$"
 _STREAM_ID = re.compile(STREAM_ID_PATTERN)
@@ -27,11 +28,14 @@ _DECIDERS: dict[str, Decider[Any]] = {
     "delegation": DELEGATION,
     "admin": ADMIN,
     "log": LOG,
+    "person": PERSON,
+    "erasure": NOTE_ERASURES,
 }
 RECORDABLE_CATEGORIES = frozenset({"agreement", "delegation"})
 """Categories staff may append to over HTTP; `admin-…` streams are written only by the
-service's own token commands, or a recorder could issue itself an admin token, and `log-…`
-streams only by the audit commands that register and rotate the signing key."""
+service's own token commands, or a recorder could issue itself an admin token, `log-…`
+streams only by the audit commands that register and rotate the signing key, and `person-…`
+and `erasure-…` streams only by an erasure (`events.erasure`)."""
 
 
 def check_stream_id(stream_id: str) -> None:
@@ -48,7 +52,7 @@ def decider_for(stream_id: str) -> Decider[Any]:
     """The decider guarding `stream_id`, chosen by its category.
 
     Raises `invalid_stream_id` for a malformed id and `unknown_stream_category` for a
-    category other than `agreement`, `delegation`, `admin` and `log`.
+    category other than `agreement`, `delegation`, `admin`, `log`, `person` and `erasure`.
     """
     check_stream_id(stream_id)
     category = stream_id.split("-", 1)[0]

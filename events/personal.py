@@ -1,0 +1,190 @@
+"""Personal data in event data: which values are personal, whose they are, and what replaces
+them when they are erased.
+
+A value is personal when the catalogue's types say so: every field of a `Person` (name,
+title, organisation, name_latin) wherever a Person appears (signatories, witnesses,
+endorsers, follow-up owners, delegation leaders), and the text of a `NoteAttached`, which may
+name anyone. The writer finds them in each event it stores (`find_personal`), records one
+`personal_values` row for each (position, JSON pointer, person id, salt, commitment), and the
+hash chain covers the commitment instead of the value (`events.hashing`).
+
+A person's id is HMAC-SHA256 of the NFC form of their name under a secret the log keeps in
+its database (`log_secrets`), so it is stable (the same name is the same person, as owners
+already are) and opaque: it stays in the log after an erasure, and a plain hash of a name
+could be reversed by guessing names. The values of a person are found by this id; a note's
+text has no person (it is erased by event).
+
+An erased value is replaced by a placeholder that still decodes as the field's type: a name
+by `[erased <person id>]`, so two erased owners of one unit stay two owners, and every other
+value by `[erased]`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from events.catalogue import EventData, NoteAttached, Person
+
+PERSON_FIELDS = ("name", "title", "organisation", "name_latin")
+ERASED = "[erased]"
+"""The placeholder of an erased value other than a person's name."""
+PERSON_ID_BYTES = 16
+"""A person id is the first 16 bytes of the HMAC, 32 hex digits."""
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalValue:
+    path: str
+    """RFC 6901 JSON pointer into the event's data."""
+    value: str
+    name: str | None
+    """The name of the person the value is about (None for a note's text)."""
+
+
+def find_personal(data: EventData) -> list[PersonalValue]:
+    """Every personal value in `data`, in the order its fields are encoded."""
+    if not _may_hold_personal(type(data)):
+        return []
+    if isinstance(data, NoteAttached):
+        return [PersonalValue("/text", data.text, None)]
+    return list(_walk(data, ""))
+
+
+def _walk(value: Any, path: str) -> Iterator[PersonalValue]:
+    if isinstance(value, Person):
+        for field in PERSON_FIELDS:
+            held = getattr(value, field)
+            if held is not None:
+                yield PersonalValue(f"{path}/{field}", held, value.name)
+    elif isinstance(value, msgspec.Struct):
+        for field, token in _holding_fields(type(value)):
+            yield from _walk(getattr(value, field), f"{path}/{token}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{path}/{index}")
+
+
+_HOLDERS: dict[type, bool] = {}
+_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _may_hold_personal(cls: type) -> bool:
+    """Whether data of this type can hold a personal value, from the type alone (cached)."""
+    if cls not in _HOLDERS:
+        _HOLDERS[cls] = cls is NoteAttached or _type_holds(msgspec.inspect.type_info(cls))
+    return _HOLDERS[cls]
+
+
+def _holding_fields(cls: type) -> tuple[tuple[str, str], ...]:
+    """The fields of a Struct type that can hold a personal value, with their pointer tokens:
+    the walk visits only these (cached per type)."""
+    if cls not in _FIELDS:
+        info = msgspec.inspect.type_info(cls)
+        assert isinstance(info, msgspec.inspect.StructType)
+        _FIELDS[cls] = tuple(
+            (f.name, _escape(f.encode_name)) for f in info.fields if _type_holds(f.type)
+        )
+    return _FIELDS[cls]
+
+
+def _type_holds(info: msgspec.inspect.Type, seen: frozenset[type] = frozenset()) -> bool:
+    match info:
+        case msgspec.inspect.StructType(cls=cls) if cls is Person:
+            return True
+        case msgspec.inspect.StructType(cls=cls, fields=fields) if cls not in seen:
+            return any(_type_holds(f.type, seen | {cls}) for f in fields)
+        case (
+            msgspec.inspect.ListType(item_type=item) | msgspec.inspect.VarTupleType(item_type=item)
+        ):
+            return _type_holds(item, seen)
+        case msgspec.inspect.UnionType(types=types):
+            return any(_type_holds(t, seen) for t in types)
+        case msgspec.inspect.Metadata(type=inner):
+            return _type_holds(inner, seen)
+    return False
+
+
+@functools.lru_cache(maxsize=4096)  # the same names recur in event after event
+def person_id(secret: bytes, name: str) -> str:
+    """The opaque, stable id of the person called `name` in the log whose secret is `secret`."""
+    nfc = unicodedata.normalize("NFC", name).encode()
+    return hmac.new(secret, nfc, hashlib.sha256).digest()[:PERSON_ID_BYTES].hex()
+
+
+def commitment(salt: bytes, value: str) -> bytes:
+    """sha256(salt || UTF-8 value): what the chain covers in place of a personal value."""
+    return hashlib.sha256(salt + value.encode()).digest()
+
+
+def placeholder(path: str, person: str | None) -> str:
+    """What an erased value at `path` reads as (see the module docstring)."""
+    if person is not None and path.endswith("/name"):
+        return f"[erased {person}]"
+    return ERASED
+
+
+# --- RFC 6901 JSON pointers ------------------------------------------------------------------
+
+
+class PointerError(ValueError):
+    """A JSON pointer that does not lead to a value in the document."""
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _tokens(pointer: str) -> list[str]:
+    if not pointer.startswith("/"):
+        raise PointerError(f"{pointer!r} is not a JSON pointer")
+    tokens = pointer[1:].split("/")
+    if "~" in pointer:
+        return [t.replace("~1", "/").replace("~0", "~") for t in tokens]
+    return tokens
+
+
+def locate(document: Any, pointer: str) -> tuple[Any, str | int]:
+    """The container holding the value at `pointer`, and its key there (PointerError if the
+    pointer leads to no value): one walk for reading and replacing the value."""
+    tokens = _tokens(pointer)
+    node = document
+    for token in tokens[:-1]:
+        node = _child(node, token, pointer)
+    last = tokens[-1]
+    if isinstance(node, list):
+        return node, _index(node, last, pointer)
+    if isinstance(node, dict) and last in node:
+        return node, last
+    raise PointerError(f"{pointer} leads to no value")
+
+
+def _child(node: Any, token: str, pointer: str) -> Any:
+    if isinstance(node, dict) and token in node:
+        return node[token]
+    if isinstance(node, list):
+        return node[_index(node, token, pointer)]
+    raise PointerError(f"{pointer} leads to no value")
+
+
+def _index(node: list[Any], token: str, pointer: str) -> int:
+    if not token.isdigit() or int(token) >= len(node) or (token != "0" and token[0] == "0"):
+        raise PointerError(f"{pointer} leads to no value")
+    return int(token)
+
+
+def get_at(document: Any, pointer: str) -> Any:
+    parent, key = locate(document, pointer)
+    return parent[key]
+
+
+def set_at(document: Any, pointer: str, value: Any) -> None:
+    parent, key = locate(document, pointer)
+    parent[key] = value
