@@ -23,6 +23,7 @@ from benchmarks import (
     proofs,
     rebuild,
     report,
+    scale,
     store_appends,
     verify,
 )
@@ -40,6 +41,7 @@ FAMILIES: dict[str, Family] = {
     "as_of": as_of.figures,
     "verify": verify.figures,
     "proofs": proofs.figures,
+    "scale": scale.figures,
     "merkle": merkle.figures,
     "peer": peer.figures,
 }
