@@ -388,9 +388,9 @@ class ProjectionReader:
     async def owner_document(
         self, owner_id: str, *, today: dt.date, shown: int, cut: Cut | None = None
     ) -> tuple[OwnerDocument | None, int]:
-        """One owner's bounded document: every count, the agreements, the first `shown`
+        """One owner's bounded document: every count, the first `shown` agreements by id and
         open follow-ups by due date (the overdue ones are the earliest of them). Read from
-        the tables without the owner's completed and cancelled rows, however many."""
+        the tables without the rest of the owner's rows, however many."""
         if cut is not None:
             summary, at = await self.get_owner(owner_id, today=today, cut=cut)
             return (None if summary is None else owner_document(summary, shown)), at
@@ -418,6 +418,7 @@ class ProjectionReader:
                         select(items.c.doc)
                         .where(mine & items.c.state.is_(None))
                         .order_by(items.c.agreement_id)
+                        .limit(shown)
                     )
                 )
                 .scalars()
@@ -439,7 +440,8 @@ class ProjectionReader:
         latest = tallies[0][-1]
         rows = owners.decode_rows({latest, *agreement_docs, *open_docs})
         summary = replace(summarize_owner(rows, today), counts=item.counts)
-        document, at = owner_document(summary, shown), int(position or 0)
+        document = replace(owner_document(summary, shown), agreement_count=item.agreement_count)
+        at = int(position or 0)
         size = sum(map(len, agreement_docs)) + sum(map(len, open_docs))
         self.cache.offer_answer(answer, document, at, size)
         return document, at
