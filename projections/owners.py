@@ -36,9 +36,11 @@ from projections.owner_view import OwnerRow, owner_rows
 from projections.partnership_view import Partnership
 
 NAME = "owners"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """2: state, due date and position as columns (owner pages are counted in SQL). 3: owner ids
-distinct for names in any script (`name_id`)."""
+distinct for names in any script (`name_id`). 4: the state index ends with agreement and
+item, so an owner's document reads its first agreements and open follow-ups in index order
+instead of sorting all of them."""
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(OwnerRow)
@@ -60,7 +62,14 @@ def define_tables(metadata: MetaData, suffix: str = "", tag: str = "") -> Table:
         PrimaryKeyConstraint("agreement_id", "item", name=f"pk_owner_items{tag}"),
     )
     Index(f"ix_owner_items_owner{tag}", items.c.owner_id, items.c.position)
-    Index(f"ix_owner_items_state{tag}", items.c.owner_id, items.c.state, items.c.due_on)
+    Index(
+        f"ix_owner_items_state{tag}",
+        items.c.owner_id,
+        items.c.state,
+        items.c.due_on,
+        items.c.agreement_id,
+        items.c.item,
+    )
     return items
 
 

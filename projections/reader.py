@@ -417,7 +417,9 @@ class ProjectionReader:
                     await connection.execute(
                         select(items.c.doc)
                         .where(mine & items.c.state.is_(None))
-                        .order_by(items.c.agreement_id)
+                        # By id: an agreement's row has no due date. Ordered as the state
+                        # index is, so the first `shown` are read, not all of them sorted.
+                        .order_by(items.c.due_on, items.c.agreement_id)
                         .limit(shown)
                     )
                 )
