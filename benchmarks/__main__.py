@@ -1,8 +1,10 @@
-"""`python -m benchmarks [--quick] [--only NAME[,NAME]] [--runs N] [--json FILE] [--keep]`."""
+"""`python -m benchmarks [--quick] [--only NAME[,NAME]] [--runs N] [--json FILE] [--keep]
+[--log-events N]`."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -23,6 +25,7 @@ from benchmarks import (
     proofs,
     rebuild,
     report,
+    scale,
     search,
     store_appends,
     verify,
@@ -41,6 +44,7 @@ FAMILIES: dict[str, Family] = {
     "as_of": as_of.figures,
     "verify": verify.figures,
     "proofs": proofs.figures,
+    "scale": scale.figures,
     "merkle": merkle.figures,
     "peer": peer.figures,
     "search": search.figures,
@@ -51,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     names = _selected(args.only)
     scale = QUICK if args.quick else FULL
+    if args.log_events is not None:
+        scale = dataclasses.replace(scale, log_events=args.log_events)
     runs = args.runs or scale.runs
     workdir = Path(tempfile.mkdtemp(prefix="agreements-bench-"))
     ctx = Context(scale=scale, runs=runs, workdir=workdir, quick=args.quick)
@@ -120,6 +126,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=int, help="runs per figure (default 5, quick 2)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data")
+    parser.add_argument(
+        "--log-events",
+        type=int,
+        metavar="N",
+        help="size of the big log (default 1,000,000; quick 20,000); the small log is a tenth",
+    )
     return parser
 
 

@@ -1,4 +1,5 @@
-"""The big log the rebuild, verification and as-of figures share, built once per run.
+"""The big log the rebuild, verification, as-of, proofs and scale figures share, and the small
+log (a tenth of its size) the proofs and scale figures compare it with, each built once a run.
 
 It is built through the store itself (so it is valid by construction: rules, hashes, stream
 keys): 20 concurrent clients append 50-event histories, one partnership each, and the
@@ -72,6 +73,34 @@ async def big_log(ctx: Context) -> Log:
     ctx.shared["log"] = log
     ctx.say(f"built in {seconds:.1f} s")
     return log
+
+
+async def small_log(ctx: Context) -> Path:
+    """A log a tenth the size of the big one, built the way it is (20 clients appending
+    50-event histories), without the as-of stream."""
+    cached = ctx.shared.get("small_log")
+    if isinstance(cached, Path):
+        return cached
+    events = max(STREAM_EVENTS, (ctx.scale.log_events + AS_OF_EVENTS) // 10)
+    path = ctx.path("small-log.db")
+    streams = max(1, events // STREAM_EVENTS)
+    ctx.say(f"building a log of {streams * STREAM_EVENTS:,} events")
+    store = await open_store(baselines.sqlite_url(path))
+    try:
+        numbers = iter(range(streams))
+
+        async def client() -> None:
+            for number in numbers:
+                history = data.proposed(number, 1, STREAM_EVENTS)
+                await store.append(data.stream_id("small", number), history, metadata=data.METADATA)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(CLIENTS)))
+        ctx.say(f"built in {time.perf_counter() - started:.1f} s")
+    finally:
+        await store.close()
+    ctx.shared["small_log"] = path
+    return path
 
 
 def first_report(ctx: Context, log: Log) -> list[Row]:

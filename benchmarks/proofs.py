@@ -10,17 +10,13 @@ before them one process makes the first checkpoint, which verifies the whole log
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 import msgspec
 
-from benchmarks import baselines, data
 from benchmarks.context import Context, child_report
-from benchmarks.log import CLIENTS, STREAM_EVENTS, big_log, first_report
+from benchmarks.log import big_log, first_report, small_log
 from benchmarks.results import Check, Row
-from events.store import open_store
 
 FIGURES = (
     ("proofs_checkpoint", "checkpoint after a restart", "ms", "checkpoint_ms"),
@@ -42,7 +38,7 @@ class _Pass(msgspec.Struct, frozen=True):
 
 async def figures(ctx: Context) -> list[Row]:
     big = await big_log(ctx)
-    small_path = await _small_log(ctx, max(STREAM_EVENTS, big.events // 10))
+    small_path = await small_log(ctx)
     checks = [Check("≤ 1.5x the small log", "ratio", 1.5, at_most=True)]
     rows = {
         key: Row(
@@ -71,28 +67,6 @@ async def figures(ctx: Context) -> list[Row]:
     for row in rows.values():
         row.notes.append(f"{big.events:,} events vs a tenth; each run a fresh process")
     return [*first_report(ctx, big), *rows.values()]
-
-
-async def _small_log(ctx: Context, events: int) -> Path:
-    """A log built the way the big one is (20 clients appending 50-event histories)."""
-    path = ctx.path("small-log.db")
-    streams = max(1, events // STREAM_EVENTS)
-    ctx.say(f"building a log of {streams * STREAM_EVENTS:,} events")
-    store = await open_store(baselines.sqlite_url(path))
-    try:
-        numbers = iter(range(streams))
-
-        async def client() -> None:
-            for number in numbers:
-                history = data.proposed(number, 1, STREAM_EVENTS)
-                await store.append(data.stream_id("small", number), history, metadata=data.METADATA)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(CLIENTS)))
-        ctx.say(f"built in {time.perf_counter() - started:.1f} s")
-    finally:
-        await store.close()
-    return path
 
 
 async def _child(mode: str, path: Path) -> dict[str, float]:

@@ -176,14 +176,24 @@ class StoredLogTree:
 
 
 async def verify_stored_tree(
-    store: EventStore, *, until: int | None = None, batch_size: int = DEFAULT_BATCH
+    store: EventStore,
+    *,
+    after: int = 0,
+    until: int | None = None,
+    batch_size: int = DEFAULT_BATCH,
 ) -> VerificationReport:
-    """Recompute every stored Merkle node of positions 1..`until` (default: the head) from the
-    events' hashes and compare: a stored hash edited, deleted or never written is found at the
-    first position whose nodes differ. Bounded memory; the chain itself is `verify_store`'s."""
+    """Recompute every stored Merkle node that the events at positions `after`+1..`until`
+    (default: the head) complete from their hashes, and compare: a stored hash edited, deleted
+    or never written is reported with its level and index, at the first position whose nodes
+    differ. Bounded memory (a batch of events and the O(log n) peaks), so a long log is checked
+    in windows; a window from `after` > 0 trusts the stored peaks at `after`, which the windows
+    before it checked. The chain itself is `verify_store`'s."""
     head = await store.head() if until is None else until
-    nodes = await _NodeCheck.at(store.engine, 0)
-    done, last_hash = 0, GENESIS_HASH
+    try:
+        nodes = await _NodeCheck.at(store.engine, after)
+    except LogBroken as broken:
+        return broken.report
+    done, last_hash = after, GENESIS_HASH if after == 0 else ""
     while done < head:
         batch = await store.read_all(after=done, limit=batch_size, until=head)
         if not batch:
@@ -192,7 +202,9 @@ async def verify_stored_tree(
         if wrong is not None:
             return _tree_broken(done, wrong)
         done, last_hash = batch[-1].position, batch[-1].hash
-    return VerificationReport(ok=True, checked=done, head_position=done, head_hash=last_hash)
+    return VerificationReport(
+        ok=True, checked=done - after, head_position=done, head_hash=last_hash
+    )
 
 
 class _NodeCheck:
@@ -210,13 +222,12 @@ class _NodeCheck:
             known = await stored_tree.read_hashes(connection, keys)
         missing = [key for key in keys if key not in known]
         if missing:
-            level, index = missing[0]
-            raise LogBroken(_tree_broken(size, (index + 1) << level))
+            raise LogBroken(_tree_broken(size, missing[0]))
         return cls(size, [known[key] for key in keys])
 
-    async def feed(self, engine: AsyncEngine, leaves: list[bytes]) -> int | None:
-        """None if the stored nodes completed by `leaves` are right, else the position of the
-        first leaf whose nodes are not."""
+    async def feed(self, engine: AsyncEngine, leaves: list[bytes]) -> tuple[int, int] | None:
+        """None if the stored nodes completed by `leaves` are right, else (level, index) of the
+        wrong node that the earliest leaf completes."""
         if not leaves:
             return None
         size, end = self.size, self.size + len(leaves)
@@ -238,17 +249,30 @@ class _NodeCheck:
 
 def _first_difference(
     expected: list[tuple[int, int, bytes]], stored: list[tuple[int, int, bytes]]
-) -> int:
-    """The position of the first leaf whose completed nodes are not stored as expected."""
+) -> tuple[int, int]:
+    """(level, index) of the wrong node (edited, missing or extra) completed first, the lowest
+    level first among those one leaf completes."""
     have = {(level, index): node for level, index, node in stored}
     want = {(level, index): node for level, index, node in expected}
     differ = [key for key in have.keys() | want.keys() if have.get(key) != want.get(key)]
-    return min((index + 1) << level for level, index in differ)
+    return min(differ, key=lambda key: (_completed_by(key), key[0]))
 
 
-def _tree_broken(position: int, wrong: int) -> VerificationReport:
+def _completed_by(node: tuple[int, int]) -> int:
+    """The position (1-based) of the leaf that completes the subtree `node`, its last one."""
+    level, index = node
+    return (index + 1) << level
+
+
+def _tree_broken(position: int, node: tuple[int, int]) -> VerificationReport:
+    level, index = node
+    first, last = (index << level) + 1, _completed_by(node)
     return _broken(
-        position, wrong, f"the stored Merkle tree disagrees with the chain at position {wrong}"
+        position,
+        last,
+        f"the stored Merkle tree disagrees with the chain at position {last}: the node of "
+        f"level {level}, index {index} (positions {first}..{last}) is not the hash of its "
+        "events",
     )
 
 

@@ -37,9 +37,11 @@ from projections.partnership_view import Partnership
 from projections.read_model import DerivedModel
 
 NAME = "owners"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """2: state, due date and position as columns (owner pages are counted in SQL). 3: owner ids
-distinct for names in any script (`name_id`)."""
+distinct for names in any script (`name_id`). 4: the state index ends with agreement and
+item, so an owner's document reads its first agreements and open follow-ups in index order
+instead of sorting all of them."""
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(OwnerRow)
@@ -61,7 +63,14 @@ def define_tables(metadata: MetaData, suffix: str = "", tag: str = "") -> Table:
         PrimaryKeyConstraint("agreement_id", "item", name=f"pk_owner_items{tag}"),
     )
     Index(f"ix_owner_items_owner{tag}", items.c.owner_id, items.c.position)
-    Index(f"ix_owner_items_state{tag}", items.c.owner_id, items.c.state, items.c.due_on)
+    Index(
+        f"ix_owner_items_state{tag}",
+        items.c.owner_id,
+        items.c.state,
+        items.c.due_on,
+        items.c.agreement_id,
+        items.c.item,
+    )
     return items
 
 
@@ -113,17 +122,23 @@ def decode_rows(docs: Iterable[bytes]) -> list[OwnerRow]:
     return [_DECODER.decode(doc) for doc in docs]
 
 
-def tally_query(items: Table, owner_ids: Any, today: str) -> Any:
+def tally_query(items: Table, owner_ids: Any, today: str, excluding: Sequence[str] = ()) -> Any:
     """Per owner in `owner_ids` (a select of distinct owner ids), by owner id: agreement
     count, follow-up counts by state (overdue: open and due before `today`), the earliest
     open due date, and the doc of the owner's latest row (for its unit and person). Each
-    figure is a range of the (owner, state, due date) index, so no row is read but one."""
+    figure is a range of the (owner, state, due date) index, so no row is read but one.
+    The rows of the agreements `excluding` are left out of every figure."""
     chosen = owner_ids.subquery()
     owner = chosen.c.owner_id
+
+    def kept(t: Any) -> Any:
+        return t.c.agreement_id.not_in(excluding) if excluding else None
 
     def of_owner(column: Any, *conditions: Any) -> Any:
         inner = items.alias()
         condition = inner.c.owner_id == owner
+        if excluding:
+            condition = condition & kept(inner)
         for make in conditions:
             condition = condition & make(inner)
         return select(column(inner)).where(condition).scalar_subquery()
@@ -137,7 +152,7 @@ def tally_query(items: Table, owner_ids: Any, today: str) -> Any:
     latest = items.alias()
     latest_doc = (
         select(latest.c.doc)
-        .where(latest.c.owner_id == owner)
+        .where(latest.c.owner_id == owner, *([kept(latest)] if excluding else []))
         .order_by(latest.c.position.desc(), latest.c.agreement_id.desc(), latest.c.item.desc())
         .limit(1)
         .scalar_subquery()

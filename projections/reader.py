@@ -20,6 +20,7 @@ from msgspec.structs import replace
 from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from events.schema import events as events_table
 from events.store import EventStore
 from projections import as_of, delegations, follow_ups, owners, partnership_search, partnerships
 from projections._sql import read_snapshot
@@ -28,6 +29,7 @@ from projections.cache import ReadCache
 from projections.delegation_view import Delegation
 from projections.owner_view import (
     FollowUpCounts,
+    OwnerRow,
     OwnerSummary,
     owner_rows,
     summarize_owner,
@@ -47,6 +49,12 @@ from projections.summaries import (
     owner_list_item,
     partnership_summary,
 )
+
+AGREEMENT_PREFIX = "agreement-"
+"""How a partnership's stream id begins."""
+MAX_REFOLDED = 500
+"""Most partnerships an owner page folds back to its walk's position; past that (a walk much
+slower than the writes, or a cut far back) replaying the log to it is the cheaper way."""
 
 
 def stream_id(category: str, identifier: str) -> str:
@@ -238,10 +246,16 @@ class ProjectionReader:
         return summaries, position
 
     async def owner_page(self, keyset: Keyset, *, today: dt.date) -> Page[OwnerListItem]:
-        """A page of owner summaries by owner id. Over the current state each page reflects
-        the position it was read at (an owner is summed up from rows of many partnerships,
-        which no single stored row dates); as of a past cut (`keyset.at` set), every page
-        replays the log to that cut."""
+        """A page of owner summaries by owner id, as of `keyset.at` when set (the later pages
+        of a walk, or a past cut), else as of the position the tables are at. An owner is
+        summed up from rows of many partnerships; at a position P the stored rows of every
+        partnership unchanged since P are counted in SQL as they are, and the few changed
+        since are folded back to P (`_owner_page_at`). With a business date, or when too many
+        partnerships changed since P, the page replays the log to P instead."""
+        if keyset.at is not None and keyset.in_force_on is None:
+            page = await self._owner_page_at(keyset, keyset.at, today)
+            if page is not None:
+                return page
         if keyset.at is not None:
             cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
             picture = await self._picture(cut)
@@ -283,6 +297,61 @@ class ProjectionReader:
             self.cache.offer_answer(answer, (listed, more), position, 300 * (len(listed) + 1))
         return Page(listed, position, more)
 
+    async def _owner_page_at(
+        self, keyset: Keyset, at: int, today: dt.date
+    ) -> Page[OwnerListItem] | None:
+        """The owner page as of position `at` from the tables, or None if more than
+        `MAX_REFOLDED` partnerships changed since (or the tables have no owners yet)."""
+        items_table = LIVE.owner_items
+        async with read_snapshot(self._engine) as connection:
+            reached = (
+                await connection.execute(
+                    select(checkpoints.c.position).where(checkpoints.c.name == owners.NAME)
+                )
+            ).scalar()
+            if reached is None:
+                return None
+            # Rows of a partnership with no event after min(at, reached) are its state at `at`.
+            log = events_table.c
+            changed = (
+                (
+                    await connection.execute(
+                        select(log.stream_id)
+                        .where(
+                            log.position > min(at, reached),
+                            log.stream_id.startswith(AGREEMENT_PREFIX, autoescape=True),
+                        )
+                        .distinct()
+                        .limit(MAX_REFOLDED + 1)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if len(changed) > MAX_REFOLDED:
+                return None
+            inner = items_table.alias("chosen")
+            after = true() if keyset.after is None else inner.c.owner_id > keyset.after
+            unchanged = inner.c.agreement_id.not_in(changed) if changed else true()
+            chosen_ids = (
+                select(inner.c.owner_id)
+                .where(after, unchanged)
+                .distinct()
+                .order_by(inner.c.owner_id)
+                .limit(keyset.limit + 1)
+            )
+            query = owners.tally_query(items_table, chosen_ids, today.isoformat(), changed)
+            stored = {row[0]: row for row in (await connection.execute(query)).all()}
+        folded: dict[str, list[OwnerRow]] = {}
+        for key in changed:
+            view = await as_of.partnership_at(self._store, key, Cut(position=at))
+            for row in [] if view is None else owner_rows(_plain(view)):
+                if keyset.after is None or row.owner_id > keyset.after:
+                    folded.setdefault(row.owner_id, []).append(row)
+        chosen = sorted(stored.keys() | folded.keys())[: keyset.limit + 1]
+        listed = [_merged_owner_item(stored.get(o), folded.get(o, []), today) for o in chosen]
+        return Page(listed[: keyset.limit], at, len(listed) > keyset.limit)
+
     async def get_owner(
         self,
         owner_id: str,
@@ -315,9 +384,9 @@ class ProjectionReader:
     async def owner_document(
         self, owner_id: str, *, today: dt.date, shown: int, cut: Cut | None = None
     ) -> tuple[OwnerDocument | None, int]:
-        """One owner's bounded document: every count, the agreements, the first `shown`
+        """One owner's bounded document: every count, the first `shown` agreements by id and
         open follow-ups by due date (the overdue ones are the earliest of them). Read from
-        the tables without the owner's completed and cancelled rows, however many."""
+        the tables without the rest of the owner's rows, however many."""
         if cut is not None:
             summary, at = await self.get_owner(owner_id, today=today, cut=cut)
             return (None if summary is None else owner_document(summary, shown)), at
@@ -344,7 +413,10 @@ class ProjectionReader:
                     await connection.execute(
                         select(items.c.doc)
                         .where(mine & items.c.state.is_(None))
-                        .order_by(items.c.agreement_id)
+                        # By id: an agreement's row has no due date. Ordered as the state
+                        # index is, so the first `shown` are read, not all of them sorted.
+                        .order_by(items.c.due_on, items.c.agreement_id)
+                        .limit(shown)
                     )
                 )
                 .scalars()
@@ -366,7 +438,8 @@ class ProjectionReader:
         latest = tallies[0][-1]
         rows = owners.decode_rows({latest, *agreement_docs, *open_docs})
         summary = replace(summarize_owner(rows, today), counts=item.counts)
-        document, at = owner_document(summary, shown), int(position or 0)
+        document = replace(owner_document(summary, shown), agreement_count=item.agreement_count)
+        at = int(position or 0)
         size = sum(map(len, agreement_docs)) + sum(map(len, open_docs))
         self.cache.offer_answer(answer, document, at, size)
         return document, at
@@ -610,7 +683,7 @@ def _plain(view: Partnership) -> Partnership:
 def _owner_item(row: Any, today: dt.date) -> OwnerListItem:
     """A list item from a row of `owners.tally_query`."""
     owner_id, agreements, open_, overdue, completed, cancelled, next_due_on, latest = row
-    named = owners.decode_row(latest)
+    named = latest if isinstance(latest, OwnerRow) else owners.decode_row(latest)
     return OwnerListItem(
         owner_id=owner_id,
         unit=named.unit,
@@ -625,6 +698,42 @@ def _owner_item(row: Any, today: dt.date) -> OwnerListItem:
         next_due_on=None if next_due_on is None else dt.date.fromisoformat(next_due_on),
         today=today,
     )
+
+
+def _merged_owner_item(stored: Any, rows: list[OwnerRow], today: dt.date) -> OwnerListItem:
+    """An owner's list item from its `owners.tally_query` row over the unchanged partnerships
+    (None if it has none) and its rows from the partnerships folded back (`rows`)."""
+    agreements = open_ = overdue = completed = cancelled = 0
+    next_due: str | None = None
+    latest: OwnerRow | None = None
+    if stored is not None:
+        _, agreements, open_, overdue, completed, cancelled, next_due, doc = stored
+        latest = owners.decode_row(doc)
+    for row in rows:
+        if latest is None or _recency(row) > _recency(latest):
+            latest = row
+        follow_up = row.follow_up
+        if follow_up is None:
+            agreements += 1
+        elif follow_up.state == "open":
+            open_ += 1
+            overdue += follow_up.due_on < today
+            due = follow_up.due_on.isoformat()
+            next_due = due if next_due is None else min(next_due, due)
+        elif follow_up.state == "completed":
+            completed += 1
+        elif follow_up.state == "cancelled":
+            cancelled += 1
+    assert latest is not None, "an owner on a page has a row"
+    return _owner_item(
+        (latest.owner_id, agreements, open_, overdue, completed, cancelled, next_due, latest),
+        today,
+    )
+
+
+def _recency(row: OwnerRow) -> tuple[int, str, str]:
+    """How `owners.tally_query` picks an owner's latest row (its unit and person)."""
+    return row.position, row.agreement_id, row.item
 
 
 def _plain_delegation(view: Delegation) -> Delegation:

@@ -81,6 +81,9 @@ class OwnerDocument(msgspec.Struct, frozen=True, kw_only=True):
     unit: str
     person: Person | None
     agreements: list[AgreementRef]
+    """The agreements it is responsible for, by id, at most `shown_limit` (`agreement_count`
+    counts them all; `/partnerships?owner=` lists every one)."""
+    agreement_count: int
     counts: FollowUpCounts
     open: list[OwnerFollowUp]
     """Open follow-ups, earliest due first, at most `shown_limit` (`counts.open` has them all)."""
@@ -155,14 +158,17 @@ def owner_document(summary: OwnerSummary, shown_limit: int) -> OwnerDocument:
         owner_id=summary.owner_id,
         unit=summary.unit,
         person=summary.person,
-        agreements=summary.agreements,
+        agreements=summary.agreements[:shown_limit],
+        agreement_count=len(summary.agreements),
         counts=summary.counts,
         open=summary.open[:shown_limit],
         overdue=summary.overdue[:shown_limit],
         shown_limit=shown_limit,
         elsewhere=(
             "completed and cancelled follow-ups, and open ones past the limit, are counted"
-            " in `counts` and listed by the follow-ups work list (/follow-ups?owner=...)"
+            " in `counts` and listed by the follow-ups work list (/follow-ups?owner=...);"
+            " agreements past the limit are counted in `agreement_count` and listed by"
+            " /partnerships?owner=..."
         ),
         today=summary.today,
     )

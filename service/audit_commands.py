@@ -377,8 +377,8 @@ async def _verify_database(
                 start_prev_hash=kept.head_hash if kept is not None and start else GENESIS_HASH,
                 checkpoint=kept,
             )
-            if report.ok and start == 0:
-                tree = await verify_stored_tree(store, until=report.head_position)
+            if report.ok:
+                tree = await verify_stored_tree(store, after=start, until=report.head_position)
                 if not tree.ok:
                     report = tree
             return report, await read_identity(store)

@@ -27,6 +27,11 @@ LOG_FIGURES = [
     "proofs_inclusion",
     "proofs_consistency",
     "proofs_rss",
+    "scale_list_page",
+    "scale_later_page",
+    "scale_owner_page",
+    "scale_startup",
+    "scale_rss",
 ]
 MERKLE_FIGURES = ["merkle_root_tree_proof"]
 PEER_FIGURES = [

@@ -1,5 +1,5 @@
-"""An owner's document stays bounded: counts of everything, open and overdue follow-ups up
-to `owner_follow_ups_shown`, completed and cancelled ones only counted."""
+"""An owner's document stays bounded: counts of everything, agreements and open and overdue
+follow-ups up to `owner_follow_ups_shown`, completed and cancelled ones only counted."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from service.cli import record_demo
 from service.settings import Settings
 from tests.conftest import Api
-from tests.test_paging import ELS, FIT_TOKYO, append, applied, event, fetch
+from tests.test_paging import ELS, FIT_TOKYO, append, applied, event, fetch, ids, sign
 
 
 @pytest.fixture
@@ -49,6 +49,28 @@ async def test_an_owner_document_lists_open_follow_ups_up_to_its_limit(api: Api)
     listed = await fetch(api, "/owners")
     els = next(o for o in listed["owners"] if o["owner_id"] == ELS)
     assert els["counts"] == owner["counts"] and els["next_due_on"] == "2023-01-01"
+
+
+async def test_an_owner_document_lists_agreements_up_to_its_limit_and_counts_them_all(
+    api: Api,
+) -> None:
+    await record_demo(api.services.store)
+    await sign(api, "another-moc")
+    assigned = event(
+        "ResponsibilityAssigned", owner=FIT_TOKYO, assigned_by="FIT", assigned_on="2023-01-02"
+    )
+    await applied(api, await append(api, "another-moc", assigned))
+
+    owner = (await fetch_one(api, f"/owners/{ELS}"))["owner"]
+    assert owner["agreement_count"] == 2
+    assert [a["agreement_id"] for a in owner["agreements"]] == ["agreement-another-moc"]
+    assert "/partnerships?owner=" in owner["elsewhere"]
+    replayed = await api.client.get(
+        f"/owners/{ELS}", params={"as_of_position": await api.head()}, headers=api.auth("viewer")
+    )
+    assert replayed.json()["owner"] == owner
+    everyone = ids(await fetch(api, "/partnerships", owner=ELS))
+    assert len(everyone) == 2 and "agreement-another-moc" in everyone
 
 
 async def fetch_one(api: Api, url: str) -> dict[str, Any]:

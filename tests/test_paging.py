@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from projections import reader
 from service.cli import record_demo
 from tests.conftest import Api, signed
 
@@ -253,6 +254,50 @@ async def test_a_walk_over_owners_sees_each_owner_once_while_appends_go_on(api: 
     assert len(walked) == len(set(walked))
     assert {"unit-a", "unit-c", "unit-e"} <= set(walked)
     assert walked == sorted(walked)
+
+
+async def test_an_owner_walk_answers_every_page_as_of_its_first_while_appends_go_on(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, unit in (("o-1", "Unit A"), ("o-2", "Unit C"), ("o-3", "Unit D"), ("o-5", "Unit E")):
+        await sign(api, name)
+        head = await append(api, name, assigned(unit))
+    await applied(api, head)
+
+    first = await fetch(api, "/owners", limit=1)
+    at = first["position"]
+    assert ids(first, "owners", "owner_id") == ["unit-a"]
+    # Between pages: a new owner sorts into the rest of the walk, Unit C loses its only
+    # agreement to Unit F, and Unit E is given a follow-up.
+    await sign(api, "o-4")
+    await append(api, "o-4", assigned("Unit B"))
+    await append(api, "o-2", assigned("Unit F"))
+    opened = event(
+        "FollowUpOpened",
+        follow_up_id="visit",
+        title="Visit",
+        owner={"unit": "Unit E"},
+        due_on="2023-05-01",
+    )
+    await applied(api, await append(api, "o-5", opened))
+    now = ids(await fetch(api, "/owners"), "owners", "owner_id")
+    assert now == ["unit-a", "unit-b", "unit-d", "unit-e", "unit-f"]
+
+    walked = first["owners"]
+    url: str | None = first["next"]
+    while url is not None:
+        body = await fetch(api, url)
+        assert body["position"] == at
+        walked += body["owners"]
+        url = body["next"]
+    # The owners as they were when the walk began, each once: not Unit B or F, still Unit C.
+    assert [o["owner_id"] for o in walked] == ["unit-a", "unit-c", "unit-d", "unit-e"]
+    by_id = {o["owner_id"]: o for o in walked}
+    assert by_id["unit-c"]["agreement_count"] == 1
+    assert by_id["unit-e"]["counts"]["open"] == 0  # the follow-up came after the walk's start
+    assert (await fetch(api, "/owners", as_of_position=at))["owners"] == walked
+    monkeypatch.setattr(reader, "MAX_REFOLDED", 0)  # the same page replayed from the log
+    assert (await fetch(api, "/owners", as_of_position=at))["owners"] == walked
 
 
 async def test_a_token_issued_during_a_walk_leaves_the_others_once_each(api: Api) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from benchmarks import data
 from events import checkpoints, merkle
@@ -225,13 +226,39 @@ async def test_a_checkpoint_verifies_only_what_came_since_the_last_one(store: Ev
 # --- tampering -------------------------------------------------------------------------------
 
 
+async def _unguard_nodes(store: EventStore) -> None:
+    """Remove what stops UPDATE and DELETE on the stored tree, as an attacker would."""
+    async with store.engine.begin() as connection:
+        if store.dialect == "sqlite":
+            for op in ("update", "delete"):
+                await connection.execute(text(f"DROP TRIGGER merkle_nodes_append_only_{op}"))
+        else:
+            await connection.execute(text("ALTER TABLE merkle_nodes DISABLE TRIGGER ALL"))
+
+
 async def _forge_node(store: EventStore, level: int, index: int) -> None:
+    await _unguard_nodes(store)
     async with store.engine.begin() as connection:
         await connection.execute(
             merkle_nodes.update()
             .where(merkle_nodes.c.level == level, merkle_nodes.c.idx == index)
             .values(hash=b"\x42" * 32)
         )
+
+
+async def test_the_stored_tree_refuses_updates_and_deletes(store: EventStore) -> None:
+    await append_notes(store, 0, 8)
+    before = await stored_rows(store)
+    for change in (
+        merkle_nodes.update().where(merkle_nodes.c.level == 1).values(hash=b"\x42" * 32),
+        merkle_nodes.delete().where(merkle_nodes.c.level == 3),
+    ):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with store.engine.begin() as connection:
+                await connection.execute(change)
+    assert await stored_rows(store) == before
+    await append_notes(store, 1, 9)  # appends still store their nodes
+    assert await stored_rows(store) == set(stream_nodes(leaves_of(await everything(store))))
 
 
 async def test_a_tampered_stored_hash_is_found_by_verification_and_before_signing(
@@ -246,13 +273,26 @@ async def test_a_tampered_stored_hash_is_found_by_verification_and_before_signin
         report = await verify_stored_tree(store, batch_size=16)
         assert not report.ok
         assert report.first_broken_position == 24
+        assert "level 2, index 5" in (report.reason or "")
         with pytest.raises(LogBroken) as caught:
             await StoredLogTree(store).refresh(batch_size=16)
         assert caught.value.report.first_broken_position == 24
     finally:
         await store.close()
     assert await asyncio.to_thread(verify_command, database_url, None, None, None) == 1
-    assert "position 24" in capsys.readouterr().err
+    assert "position 24: the node of level 2, index 5" in capsys.readouterr().err
+
+
+async def test_a_deleted_stored_hash_is_named_by_level_and_index(store: EventStore) -> None:
+    await append_notes(store, 0, 40)
+    await _unguard_nodes(store)
+    async with store.engine.begin() as connection:
+        await connection.execute(
+            merkle_nodes.delete().where(merkle_nodes.c.level == 3, merkle_nodes.c.idx == 1)
+        )
+    report = await verify_stored_tree(store, batch_size=7)
+    assert (report.ok, report.first_broken_position) == (False, 16)
+    assert "level 3, index 1 (positions 9..16)" in (report.reason or "")
 
 
 async def test_a_clean_stored_tree_verifies(store: EventStore) -> None:
@@ -381,6 +421,31 @@ async def test_a_restarted_server_signs_a_checkpoint_without_reading_the_log(
         [bytes.fromhex(node) for node in again[1]["proof"]],
         bytes.fromhex(first[0]["merkle_root"]),
     )
+
+
+async def test_audit_verify_names_a_tampered_stored_node_in_the_window_that_completes_it(
+    database_url: str,
+) -> None:
+    store = await open_store(database_url)
+    try:
+        await append_notes(store, 0, 40)
+        await _forge_node(store, 2, 5)  # positions 21..24
+    finally:
+        await store.close()
+    _, (whole, before, window) = await _serve(
+        database_url,
+        None,
+        ("/audit/verify", {}),
+        ("/audit/verify", {"limit": 16}),
+        ("/audit/verify", {"from": 17, "limit": 16}),
+    )
+    for broken in (whole, window):
+        assert broken["report"]["ok"] is False
+        assert broken["report"]["first_broken_position"] == 24
+        assert "level 2, index 5 (positions 21..24)" in broken["report"]["reason"]
+        assert broken["next"] is None
+    assert before["report"]["ok"] is True
+    assert before["next"]["from"] == 17
 
 
 async def _serve(

@@ -2,7 +2,9 @@
 Merkle proofs that an auditor checks against checkpoints they keep.
 
 `/audit/verify` checks at most `MAX_VERIFY_EVENTS` events a call and says where to resume,
-passing the hash it ended on so that the next call also proves the two scans join up. A broken
+passing the hash it ended on so that the next call also proves the two scans join up; it also
+recomputes the stored Merkle nodes those events complete, so a walk from position 1 checks the
+whole stored tree that proofs are read from (a wrong node is named by level and index). A broken
 log is a result (`ok: false`, 200), not an error. Checkpoints and proofs read the Merkle tree
 stored in the database (`events.tree_audit.StoredLogTree`, one per app), which signs nothing
 over events that fail verification (500 `log-broken`).
@@ -33,7 +35,7 @@ from events.checkpoints import Checkpoint, origin_for, public_key_pem
 from events.envelope import Metadata
 from events.log_identity import UnknownSigningKey, signing_key
 from events.store import EventStore
-from events.tree_audit import StoredLogTree
+from events.tree_audit import StoredLogTree, verify_stored_tree
 from events.verification import VerificationReport
 from service.problems import InvalidInput
 from service.responses import FieldProblem, JSONResponse, ProblemResponse, problem
@@ -184,6 +186,10 @@ async def verify(call: Call[VerifyParams, None]) -> Response:
         report = await verify_store(
             store, start_position=start, start_prev_hash=prev_hash, limit=limit, until=head
         )
+        if report.ok:
+            tree = await verify_stored_tree(store, after=start - 1, until=report.head_position)
+            if not tree.ok:
+                report = tree
     more = report.ok and report.head_position < head
     resume = Resume(from_=report.head_position + 1, prev_hash=report.head_hash) if more else None
     return JSONResponse(VerifyResult(report=report, head=head, next=resume))

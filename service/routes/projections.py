@@ -352,7 +352,7 @@ async def _keyset(projections: Projections, name: str, p: ListParams) -> tuple[K
     return Keyset(resolved.position, None, p.limit, cut.in_force_on), bound
 
 
-_READ_PER_PAGE = frozenset({"owners", "follow-ups"})
+_READ_PER_PAGE = frozenset({"follow-ups"})
 """Lists whose pages over the current state each reflect the position they were read at."""
 
 
@@ -524,7 +524,7 @@ async def list_owners(call: Call[OwnerListParams, None]) -> Response:
         return await projections.owner_page(keyset, today=today)
 
     if spreadsheets.wants_csv(call.request, p.format):
-        pages = _all_pages(keyset, read, lambda item: item.owner_id, fixed=p.cut is not None)
+        pages = _all_pages(keyset, read, lambda item: item.owner_id, fixed=True)
         return spreadsheets.response(OWNER_COLUMNS, pages, "owners.csv")
     page = await read(keyset)
     last = page.items[-1].owner_id if page.items else None

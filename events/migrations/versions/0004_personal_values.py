@@ -3,7 +3,7 @@
 nothing else (see `events.erasure`).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 
 import secrets
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
