@@ -265,7 +265,14 @@ async def import_file(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ignored column(s): {', '.join(sheet.ignored)}")
     metadata = msgspec.structs.replace(_cli_metadata(), user_agent="agreements-cli import")
     async with _store(settings) as store:
-        outcomes = await import_sheet(store, sheet, metadata=metadata, dry_run=args.dry_run)
+        outcomes = await import_sheet(
+            store,
+            sheet,
+            metadata=metadata,
+            dry_run=args.dry_run,
+            time_zone=settings.time_zone,
+            now=settings.clock(),
+        )
     for line in describe(outcomes, dry_run=args.dry_run):
         print(line)
     return 1 if any(o.refused is not None for o in outcomes) else 0
