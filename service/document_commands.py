@@ -103,9 +103,7 @@ def _describe(file: Path, stream_id: str, found: RecordedDocument) -> str:
     return "\n".join(lines)
 
 
-def _describe_replaced(
-    file: Path, stream_id: str, found: RecordedDocument, old: Superseded
-) -> str:
+def _describe_replaced(file: Path, stream_id: str, found: RecordedDocument, old: Superseded) -> str:
     document, event, fix = found.document, found.recorded_by, old.corrected_by
     return "\n".join(
         [

@@ -76,8 +76,8 @@ from events.catalogue import (
 )
 from events.envelope import Metadata, Proposed
 from events.errors import RuleViolation, StoreError, ValidationFailed
-from events.rules import decider_for
 from events.merge_patch import apply_merge_patch
+from events.rules import decider_for
 from events.rules.agreement import AgreementState, OwnerKey, owner_key
 from events.store import EventStore
 from events.upcasting import decode_stored
@@ -387,6 +387,7 @@ def _as_changes(
     """What a planned event records, given what the stream holds: the event itself where the
     stream has nothing it would replace, else the changes since the sheet last said otherwise
     (none when the sheet says what it said at the last import, or what the stream holds)."""
+    assert isinstance(event.data, bytes)  # as `_proposed` writes it
     wanted = msgspec.json.decode(event.data)
     reason = CHANGED.format(row=row)
     sheet = _SheetSaid.of(state)
@@ -400,8 +401,8 @@ def _as_changes(
                 patch[name] = None
         if not patch:
             return []
-        changes = {"corrects": corrects, "changes": patch, "reason": reason}
-        return [_change(stream_id, state, EventCorrected, changes, now)]
+        correction = {"corrects": corrects, "changes": patch, "reason": reason}
+        return [_change(stream_id, state, EventCorrected, correction, now)]
     if event.type == ResponsibilityAssigned.type_name:
         owner = owner_key(msgspec.convert(wanted["owner"], Owner))
         if state.owner is None and sheet.owner is None:
@@ -419,7 +420,9 @@ def _as_changes(
         said, current = found.said, found.current
         if wanted["title"] not in (said["title"], current["title"]) and found.opened_by:
             patch = {"corrects": found.opened_by, "changes": {"title": wanted["title"]}}
-            changes.append(_change(stream_id, state, EventCorrected, {**patch, "reason": reason}, now))
+            changes.append(
+                _change(stream_id, state, EventCorrected, {**patch, "reason": reason}, now)
+            )
         if wanted["due_on"] not in (said["due_on"], current["due_on"]):
             moved = {"follow_up_id": fid, "due_on": wanted["due_on"], "reason": reason}
             changes.append(_change(stream_id, state, FollowUpRescheduled, moved, now))
@@ -478,9 +481,7 @@ class _SheetSaid:
                     is_open[fid] = True
                     current = recorded.data(index)
                     assert isinstance(current, FollowUpOpened)
-                    said.follow_ups[fid] = _FollowUpSaid(
-                        event_id, _said(event), _said(current)
-                    )
+                    said.follow_ups[fid] = _FollowUpSaid(event_id, _said(event), _said(current))
                 case FollowUpRescheduled(follow_up_id=fid) if fid in said.follow_ups:
                     found = said.follow_ups[fid]
                     found.current["due_on"] = event.due_on.isoformat()
@@ -556,7 +557,7 @@ async def import_sheet(
             if stream_id not in known:
                 known[stream_id], states[stream_id] = await _stream(store, stream_id)
             ids = known[stream_id]
-            new = []
+            new: list[Proposed] = []
             for event in planned.events:
                 changes = _as_changes(
                     stream_id,

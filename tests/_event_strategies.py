@@ -23,8 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events.catalogue import (
-    AgreementAnnounced,
     AgreementAmended,
+    AgreementAnnounced,
     AgreementEndorsed,
     AgreementRenewed,
     AgreementSigned,
