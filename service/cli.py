@@ -26,6 +26,7 @@ from events.export import write_jsonl
 from events.store import EventStore, open_store
 from service.audit_commands import add_audit_commands
 from service.backup_commands import add_backup_commands
+from service.calendar_key_commands import add_calendar_key_commands
 from service.document_commands import add_document_commands
 from service.people_commands import add_people_commands
 from service.replay_commands import add_replay_command
@@ -104,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     add_backup_commands(commands)
     add_document_commands(commands, common)
     add_people_commands(commands, common)
+    add_calendar_key_commands(commands, common)
     return parser
 
 
