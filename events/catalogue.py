@@ -79,6 +79,7 @@ class Person(_Shape, frozen=True):
     title: Text | None = None
     organisation: Text | None = None
     name_latin: Text | None = None
+    """The name in the Latin alphabet, beside a name written in another script."""
 
 
 class Party(_Shape, frozen=True):
@@ -132,6 +133,7 @@ class AgreementSigned(EventData, frozen=True):
     sectors: Annotated[list[Text], msgspec.Meta(max_length=20)] = []
     summary: LongText | None = None
     announced_on: dt.date | None = None
+    """When the agreement was made public, if before or apart from the signing."""
     effective_on: dt.date | None = None
     """When the agreement takes effect; the signing day when left out."""
     expires_on: dt.date | None = None
@@ -308,6 +310,7 @@ class DocumentRecorded(EventData, frozen=True):
     size: Annotated[int, msgspec.Meta(ge=1, le=MAX_DOCUMENT_BYTES)]
     """In bytes."""
     location: Url | None = None
+    """Where the file is kept (a link into the agency's document store, not the file)."""
 
 
 class NoteAttached(EventData, frozen=True):

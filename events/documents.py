@@ -4,6 +4,11 @@ A DocumentRecorded keeps a file's SHA-256 and size, not the file. To verify a fi
 and look the digest up among the documents recorded in the agreement's stream, each as last
 corrected (a correction of a mistyped digest is what counts from then on; the stored original
 never changes, so the answer also says which event recorded it and which corrected it).
+
+A file whose fingerprint a document had before a correction replaced it is not the recorded
+document, but an auditor holding it needs to know more than "not recorded": that it once was
+recorded, and which correction, by whom and why, put another fingerprint in its place
+(`RecordedDocument.superseded`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,15 @@ class FileFingerprint:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class Superseded:
+    """A fingerprint a document had until a correction replaced it."""
+
+    fingerprint: FileFingerprint
+    corrected_by: RecordedEvent
+    reason: str
+
+
 @dataclass(slots=True)
 class RecordedDocument:
     """One document of an agreement: its data as last corrected, and the events behind it."""
@@ -37,12 +51,25 @@ class RecordedDocument:
     document: DocumentRecorded
     recorded_by: RecordedEvent
     corrected_by: list[RecordedEvent] = field(default_factory=list)
+    superseded: list[Superseded] = field(default_factory=list)
+    """The fingerprints corrections replaced, oldest first."""
+
+    @property
+    def fingerprint(self) -> FileFingerprint:
+        return FileFingerprint(self.document.sha256, self.document.size)
 
     def matches(self, fingerprint: FileFingerprint) -> bool:
-        return (self.document.sha256, self.document.size) == (
-            fingerprint.sha256,
-            fingerprint.size,
-        )
+        return self.fingerprint == fingerprint
+
+    def replaced(self, fingerprint: FileFingerprint) -> Superseded | None:
+        """The correction that replaced `fingerprint`, if the document once had it (and has
+        not got it back since)."""
+        if self.matches(fingerprint):
+            return None
+        for old in reversed(self.superseded):
+            if old.fingerprint == fingerprint:
+                return old
+        return None
 
 
 def fingerprint(path: Path) -> FileFingerprint:
@@ -67,8 +94,11 @@ def recorded_documents(events: Iterable[RecordedEvent]) -> list[RecordedDocument
             found = by_event[data.corrects]
             corrected = _patched(found.document, data.changes)
             if corrected is not None:
+                before = found.fingerprint
                 found.document = corrected
                 found.corrected_by.append(event)
+                if found.fingerprint != before:
+                    found.superseded.append(Superseded(before, event, data.reason))
     return list(by_event.values())
 
 

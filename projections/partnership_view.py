@@ -145,6 +145,7 @@ class Partnership(msgspec.Struct, kw_only=True, dict=True):
     sectors: list[str] = []
     summary: str | None = None
     announced_on: dt.date | None = None
+    """When it was made public (AgreementAnnounced, or the signing's `announced_on`)."""
     effective_on: dt.date | None = None
     expires_on: dt.date | None = None
     """The recorded expiry: the signing's, moved by each decided renewal (AgreementRenewed)."""

@@ -152,8 +152,8 @@ def _iso(day: dt.date | None) -> str | None:
 
 
 def sector_rows(new: Iterable[Partnership]) -> list[tuple[Any, ...]]:
-    """Rows of the sectors table for documents new to it: a partnership's sectors are fixed
-    at its signing (the fold never changes them), so only a new document has any to write."""
+    """Rows of the sectors table for documents new to it (or rewritten, see `_rows`): a
+    partnership's sectors are fixed at its signing, so only a new document has any to write."""
     return [
         (sector, view.agreement_id)
         for view in new
@@ -194,9 +194,14 @@ def _rows(
     refolded: Collection[str],
 ) -> _Rows:
     """Document rows, and sector rows for new and refolded documents (a correction of the
-    signing may change the sectors), with the refolded ones' old sector rows to delete."""
-    rewritten = {*new, *refolded}
-    stale = [(key,) for key in views if key in refolded and key not in new]
+    signing may change the sectors), with the refolded ones' old sector rows to delete.
+
+    An announced agreement's document exists before its signing, whose sectors replace the
+    announcement's: its sector rows are rewritten with every change, as a refolded one's are
+    (announcements are few, so this costs little; keeping the announcement's rows would show
+    a list filtered by sector something a rebuild does not)."""
+    rewritten = {*new, *refolded, *(k for k, v in views.items() if v.announced_on is not None)}
+    stale = [(key,) for key in views if key in rewritten and key not in new]
     return doc_rows(views, encoded), sector_rows(views[k] for k in views if k in rewritten), stale
 
 

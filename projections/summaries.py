@@ -38,6 +38,7 @@ class PartnershipSummary(msgspec.Struct, frozen=True, kw_only=True):
     signed_on: dt.date | None
     """None while the agreement is only announced (`announced_on`)."""
     announced_on: dt.date | None = None
+    """When it was made public, if announced before (or without) a signing."""
     next_expires_on: dt.date | None
     """When it next expires, as of the day of the read; None: runs until terminated."""
     delegation_id: str | None

@@ -26,6 +26,7 @@ from events.export import write_jsonl
 from events.store import EventStore, open_store
 from service.audit_commands import add_audit_commands
 from service.backup_commands import add_backup_commands
+from service.calendar_key_commands import add_calendar_key_commands
 from service.document_commands import add_document_commands
 from service.people_commands import add_people_commands
 from service.replay_commands import add_replay_command
@@ -104,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     add_backup_commands(commands)
     add_document_commands(commands, common)
     add_people_commands(commands, common)
+    add_calendar_key_commands(commands, common)
     return parser
 
 
@@ -265,7 +267,14 @@ async def import_file(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ignored column(s): {', '.join(sheet.ignored)}")
     metadata = msgspec.structs.replace(_cli_metadata(), user_agent="agreements-cli import")
     async with _store(settings) as store:
-        outcomes = await import_sheet(store, sheet, metadata=metadata, dry_run=args.dry_run)
+        outcomes = await import_sheet(
+            store,
+            sheet,
+            metadata=metadata,
+            dry_run=args.dry_run,
+            time_zone=settings.time_zone,
+            now=settings.clock(),
+        )
     for line in describe(outcomes, dry_run=args.dry_run):
         print(line)
     return 1 if any(o.refused is not None for o in outcomes) else 0

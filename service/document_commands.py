@@ -2,7 +2,9 @@
 agreement (which document, recorded when and by whom) or not.
 
 Exit status: 0 the file is a recorded document of the agreement; 1 it is not (the answer an
-auditor acts on); 2 the question cannot be answered (no such agreement, unreadable file).
+auditor acts on; `CORRECTED AWAY` when the file has a fingerprint a document had until a
+correction replaced it, naming the correction); 2 the question cannot be answered (no such
+agreement, unreadable file).
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from events.documents import RecordedDocument, actor, fingerprint, recorded_documents
+from events.documents import (
+    RecordedDocument,
+    Superseded,
+    actor,
+    fingerprint,
+    recorded_documents,
+)
 from events.envelope import RecordedEvent
 from events.store import EventStore, open_store
 from service.settings import Settings
@@ -28,7 +36,8 @@ def add_document_commands(subparsers: Any, common: argparse.ArgumentParser) -> N
         help="tell whether FILE is a document recorded for an agreement (exit 1 if not)",
         description="Hash FILE (SHA-256) and look it up among the documents recorded for the "
         "agreement (DocumentRecorded events, as last corrected). Exit 0: it is one (the "
-        "document, when and by whom it was recorded); 1: it is not; 2: no such agreement or "
+        "document, when and by whom it was recorded); 1: it is not (CORRECTED AWAY if a "
+        "correction replaced its fingerprint, naming the correction); 2: no such agreement or "
         "FILE cannot be read.",
     )
     verify.add_argument("file", help="the file to check")
@@ -60,6 +69,11 @@ async def verify_document(store: EventStore, file: Path, agreement: str) -> int:
         return 2
     documents = recorded_documents(events)
     found = [d for d in documents if d.matches(print_)]
+    replaced = [(d, old) for d in documents if (old := d.replaced(print_)) is not None]
+    if not found and replaced:
+        for document, old in replaced:
+            print(_describe_replaced(file, stream_id, document, old))
+        return 1
     if not found:
         print(
             f"NOT RECORDED: {file} (SHA-256 {print_.sha256}, {print_.size} bytes) is none of "
@@ -87,6 +101,22 @@ def _describe(file: Path, stream_id: str, found: RecordedDocument) -> str:
         for c in found.corrected_by
     ]
     return "\n".join(lines)
+
+
+def _describe_replaced(file: Path, stream_id: str, found: RecordedDocument, old: Superseded) -> str:
+    document, event, fix = found.document, found.recorded_by, old.corrected_by
+    return "\n".join(
+        [
+            f"CORRECTED AWAY: {file} (SHA-256 {old.fingerprint.sha256}, {old.fingerprint.size} "
+            f"bytes) is not document {document.document_id!r} of {stream_id} as recorded now",
+            f"  its fingerprint was recorded at {event.recorded_at} by {actor(event)} (event "
+            f"{event.event_id}, position {event.position})",
+            f"  and replaced at {fix.recorded_at} by {actor(fix)} (event {fix.event_id}, "
+            f"position {fix.position}): {old.reason}",
+            f"  the document now: {document.name}, SHA-256 {document.sha256}, "
+            f"{document.size} bytes",
+        ]
+    )
 
 
 async def _stream(store: EventStore, stream_id: str) -> list[RecordedEvent]:

@@ -8,7 +8,12 @@ Permissions appear as `x-permission` and `x-roles` on every operation.
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib
 import importlib.metadata
+import inspect
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -70,6 +75,7 @@ def document(
     if events is not None and max_events_per_batch is not None:
         events["maxItems"] = max_events_per_batch
     params = {e.params.__name__ for e in endpoints}
+    _describe_fields(types, components)
     parameters = {name: components.pop(name) for name in params if name in components}
     _describe_raw_json(components)
     paths: dict[str, dict[str, Any]] = {}
@@ -108,6 +114,84 @@ def _types(endpoints: Iterable[Endpoint]) -> list[Any]:
             found.append(endpoint.body)
         found.extend(t for t in endpoint.responses.values() if t is not None)
     return list(dict.fromkeys(found))
+
+
+def _describe_fields(types: Sequence[Any], components: dict[str, Any]) -> None:
+    """Each field's docstring (the string under it in its Struct) as its `description`:
+    msgspec takes a Struct's own docstring, not its fields'. What a field means (that
+    `corrected_by` lists the corrections' positions, that `next_expires_on` rolls forward) is
+    written once, beside the field, for readers of the code and of the API."""
+    for name, docs in _descriptions(tuple(types)).items():
+        properties = components.get(name, {}).get("properties", {})
+        for field_name, text in docs.items():
+            field = properties.get(field_name)
+            if field is not None and "description" not in field:
+                field["description"] = text
+
+
+@functools.cache
+def _descriptions(types: tuple[Any, ...]) -> dict[str, dict[str, str]]:
+    """Struct name -> its fields' docstrings, for every Struct the types reach (computed once
+    per set of types: an app is created many times in the tests)."""
+    found: dict[str, dict[str, str]] = {}
+    seen: set[int] = set()
+    for info in msgspec.inspect.multi_type_info(types):
+        for struct in _structs(info, seen):
+            docs = _field_docs(struct)
+            if docs:
+                found[struct.__name__] = docs
+    return found
+
+
+def _structs(info: Any, seen: set[int]) -> Iterable[type]:
+    """The Struct types in a type's info, nested ones included, each once."""
+    if id(info) in seen:
+        return
+    seen.add(id(info))
+    if isinstance(info, msgspec.inspect.StructType):
+        yield info.cls
+        for field in info.fields:
+            yield from _structs(field.type, seen)
+        return
+    for name in ("item_type", "key_type", "value_type"):
+        if hasattr(info, name):
+            yield from _structs(getattr(info, name), seen)
+    for name in ("types", "item_types"):
+        for item in getattr(info, name, ()):
+            yield from _structs(item, seen)
+
+
+def _field_docs(cls: type) -> dict[str, str]:
+    """Field name -> the docstring under it, from the class and its bases (nearest first)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        docs.update(_module_docs(klass.__module__).get(klass.__qualname__, {}))
+    return docs
+
+
+@functools.cache
+def _module_docs(module: str) -> dict[str, dict[str, str]]:
+    """Each top-level class of a module (by name) -> its fields' docstrings; the module's
+    source is parsed once."""
+    try:
+        source = inspect.getsource(importlib.import_module(module))
+    except (OSError, TypeError):
+        return {}
+    found: dict[str, dict[str, str]] = {}
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        docs = found.setdefault(node.name, {})
+        for statement, following in itertools.pairwise(node.body):
+            if (
+                isinstance(statement, ast.AnnAssign)
+                and isinstance(statement.target, ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
+                docs[statement.target.id] = inspect.cleandoc(following.value.value)
+    return found
 
 
 def _describe_raw_json(components: dict[str, Any]) -> None:
@@ -154,15 +238,17 @@ def _parameters(endpoint: Endpoint, schema: dict[str, Any]) -> list[dict[str, An
     found = []
     for name, property_schema in schema.get("properties", {}).items():
         in_path = name in endpoint.path_names
-        property_schema = _printable(_without_null(property_schema))
-        found.append(
-            {
-                "name": name,
-                "in": "path" if in_path else "query",
-                "required": in_path or name in required,
-                "schema": property_schema,
-            }
-        )
+        described = dict(property_schema)
+        description = described.pop("description", None)
+        parameter = {
+            "name": name,
+            "in": "path" if in_path else "query",
+            "required": in_path or name in required,
+            "schema": _printable(_without_null(described)),
+        }
+        if description is not None:
+            parameter["description"] = description
+        found.append(parameter)
     return found
 
 

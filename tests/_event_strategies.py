@@ -2,7 +2,9 @@
 
 `agreement_history` and `delegation_history` draw event data that today's deciders accept
 (dates on or after signing, transfers from the current owner, follow-ups closed once, only
-closing or moving follow-ups and notes after termination). `log_plan` interleaves several
+closing or moving follow-ups, notes and documents after termination). Some agreements start
+with an announcement: endorsed, documented or called off before a signing that may never come
+(and may date from before the announcement). `log_plan` interleaves several
 streams into the order they are appended. `recorded` turns event data into `RecordedEvent`s
 without a database, for the pure folds.
 """
@@ -10,6 +12,7 @@ without a database, for the pure folds.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import uuid
 from collections.abc import Sequence
@@ -21,12 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events.catalogue import (
     AgreementAmended,
+    AgreementAnnounced,
     AgreementEndorsed,
     AgreementRenewed,
     AgreementSigned,
     AgreementTerminated,
     AgreementWitnessed,
     DelegationFormed,
+    DocumentRecorded,
     EventData,
     FollowUpCancelled,
     FollowUpCompleted,
@@ -72,6 +77,57 @@ def _after(draw: st.DrawFn, day: dt.date) -> dt.date:
     return day + dt.timedelta(days=draw(st.integers(0, 400)))
 
 
+def _document(draw: st.DrawFn, number: int) -> DocumentRecorded:
+    content = draw(st.binary(min_size=1, max_size=64))
+    return DocumentRecorded(
+        document_id=f"doc-{number}",
+        name=f"document {number}.pdf",
+        media_type=draw(st.sampled_from(["application/pdf", "image/png"])),
+        sha256=hashlib.sha256(content).hexdigest(),
+        size=len(content),
+        location=draw(st.none() | st.just(f"https://dms.example.org/doc-{number}.pdf")),
+    )
+
+
+def _endorsement(draw: st.DrawFn, day: dt.date) -> AgreementEndorsed:
+    return AgreementEndorsed(
+        endorser=draw(st.none() | st.sampled_from(PEOPLE)),
+        on_behalf_of=draw(st.sampled_from(["METI", "Government of Flanders"])),
+        endorsed_on=day,
+    )
+
+
+def _announced(
+    draw: st.DrawFn, organisations: list[str], parties: list[Party]
+) -> tuple[list[EventData], bool]:
+    """An announcement and what may follow it before a signing: (events, called off)."""
+    announced_on = _START + dt.timedelta(days=draw(st.integers(0, 900)))
+    history: list[EventData] = [
+        AgreementAnnounced(
+            kind=draw(st.sampled_from(["MoC", "MoU", "partnership", "other"])),
+            title=f"{' and '.join(organisations)} partnership",
+            parties=parties,
+            announced_on=announced_on,
+            sectors=draw(st.lists(st.sampled_from(SECTORS), max_size=2, unique=True)),
+        )
+    ]
+    ended = False
+    for _ in range(draw(st.integers(0, 4))):
+        choices = ["note", "document"] + ([] if ended else ["endorse", "terminate"])
+        day = _after(draw, announced_on)
+        match draw(st.sampled_from(choices)):
+            case "note":
+                history.append(NoteAttached(text=f"note {len(history)}"))
+            case "document":
+                history.append(_document(draw, 100 + len(history)))
+            case "endorse":
+                history.append(_endorsement(draw, day))
+            case "terminate":
+                ended = True
+                history.append(AgreementTerminated(terminated_on=day, reason="called off"))
+    return history, ended
+
+
 @st.composite
 def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
     signed_on = _START + dt.timedelta(days=draw(st.integers(0, 900)))
@@ -86,7 +142,18 @@ def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
         st.none() | st.builds(lambda d: signed_on + dt.timedelta(days=d), st.integers(1, 1500))
     )
     renewal = None if expires_on is None else draw(st.sampled_from(RENEWALS))
-    history: list[EventData] = [
+    history: list[EventData] = []
+    if draw(st.integers(0, 3)) == 0:
+        history, called_off = _announced(draw, organisations, parties)
+        if called_off or draw(st.booleans()):
+            return history  # announced, never signed
+        announced = history[0]
+        assert isinstance(announced, AgreementAnnounced)
+        # Signed on the day, before (announced later) or after the announcement.
+        signed_on = announced.announced_on + dt.timedelta(days=draw(st.integers(-60, 60)))
+        if expires_on is not None and expires_on <= signed_on:
+            expires_on = signed_on + dt.timedelta(days=1)
+    history += [
         AgreementSigned(
             kind=draw(st.sampled_from(["MoC", "MoU", "partnership", "other"])),
             title=f"{' and '.join(organisations)} cooperation",
@@ -105,9 +172,10 @@ def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
     open_ids: list[str] = []
     closed_ids: list[str] = []
     opened = 0
+    documents = 0
     ended = False
     for _ in range(draw(st.integers(0, max_events))):
-        choices = ["note"]
+        choices = ["note", "document"]
         if open_ids:
             choices += ["complete", "cancel", "reschedule", "reassign"]
         if not ended:
@@ -122,18 +190,15 @@ def agreement_history(draw: st.DrawFn, max_events: int = 25) -> list[EventData]:
         match draw(st.sampled_from(choices)):
             case "note":
                 history.append(NoteAttached(text=f"note {len(history)}"))
+            case "document":
+                documents += 1
+                history.append(_document(draw, documents))
             case "witness":
                 history.append(
                     AgreementWitnessed(witness=draw(st.sampled_from(PEOPLE)), witnessed_on=day)
                 )
             case "endorse":
-                history.append(
-                    AgreementEndorsed(
-                        endorser=draw(st.sampled_from(PEOPLE)),
-                        on_behalf_of=draw(st.sampled_from(["METI", "Government of Flanders"])),
-                        endorsed_on=day,
-                    )
-                )
+                history.append(_endorsement(draw, day))
             case "assign":
                 owner = draw(st.sampled_from(OWNERS))
                 history.append(
@@ -259,6 +324,7 @@ def business_time(data: EventData) -> dt.datetime:
     """Midnight UTC of the date the event carries (a follow-up: its due date), else 2022-01-01."""
     for field in (
         "signed_on",
+        "announced_on",
         "witnessed_on",
         "endorsed_on",
         "assigned_on",

@@ -123,6 +123,37 @@ async def test_an_announced_agreement_is_listed_by_its_announcement(api: Api) ->
     assert searched.json()["partnerships"] == []
 
 
+async def test_a_signing_sectors_replace_the_announcements_in_the_sector_filter(
+    api: Api,
+) -> None:
+    """The list filtered by sector finds a signed agreement by the signing's sectors, as a
+    rebuild does, not by those it was announced with."""
+    announced = await _post(api, ANNOUNCED)
+    assert announced.status_code == 201, announced.text
+    await _document(api, announced.json()["to_position"])  # folded before the signing
+    signing = signed(
+        title="SettleMint and Fujitsu partnership",
+        kind="partnership",
+        parties=[{"organisation": "SettleMint"}, {"organisation": "Fujitsu"}],
+        signed_on="2022-12-20",
+        sectors=["digital identity"],
+    )
+    after = await _post(api, signing)
+    assert after.status_code == 201, after.text
+
+    async def ids(sector: str) -> list[str]:
+        listed = await api.client.get(
+            "/partnerships",
+            params={"sector": sector, "wait_for_position": after.json()["to_position"]},
+            headers=api.auth("viewer"),
+        )
+        assert listed.status_code == 200, listed.text
+        return [p["agreement_id"] for p in listed.json()["partnerships"]]
+
+    assert await ids("digital identity") == [STREAM]
+    assert await ids("blockchain") == []
+
+
 async def test_what_a_source_does_not_say_is_left_out(api: Api) -> None:
     unnamed = {"type": "AgreementEndorsed", "data": {"endorsed_on": "2022-12-05"}}
     recorded = await _post(api, ANNOUNCED, unnamed)

@@ -119,6 +119,28 @@ async def test_openapi_documents_every_route_with_its_roles(api: Api) -> None:
     assert served == documented
 
 
+async def test_openapi_describes_the_fields_of_an_agreement_s_whole_life(api: Api) -> None:
+    """A client reading the document learns what the lifecycle's fields mean, not only their
+    types: the announcement, the term, the documents, a delegation's agreements, and how the
+    history shows a correction."""
+    document = (await api.client.get("/openapi.json", headers=api.auth("viewer"))).json()
+    schemas = document["components"]["schemas"]
+    described = {
+        "Partnership": ["announced_on", "signed_on", "next_expires_on", "documents"],
+        "PartnershipSummary": ["announced_on"],
+        "DelegationDocument": ["agreements"],
+        "Change": ["corrects", "corrected_by", "state"],
+        "AgreementSigned": ["announced_on", "expires_on", "renewal"],
+        "DocumentRecorded": ["sha256", "location"],
+        "Person": ["name_latin"],
+    }
+    for name, fields in described.items():
+        for field in fields:
+            description = schemas[name]["properties"][field].get("description", "")
+            assert len(description) > 20, (name, field)
+    assert "correction" in schemas["Change"]["properties"]["corrected_by"]["description"]
+
+
 async def test_openapi_references_resolve_and_describe_the_append_body(api: Api) -> None:
     document = (await api.client.get("/openapi.json", headers=api.auth("viewer"))).json()
     schemas = document["components"]["schemas"]

@@ -105,6 +105,15 @@ async def test_a_corrected_fingerprint_is_the_one_verified(
     original.write_bytes(SIGNED_PDF)
     assert await verify_document(api.services.store, original, STREAM) == 0
     assert "corrected at" in capsys.readouterr().out
+    # The wrong scan was recorded once: the auditor is told which correction replaced it.
+    scan = tmp_path / "wrong-scan.pdf"
+    scan.write_bytes(b"the scan of the wrong file")
+    assert await verify_document(api.services.store, scan, STREAM) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"CORRECTED AWAY: {scan}")
+    assert "'signed-moc'" in out and "by test recorder" in out
+    assert "the fingerprint of the wrong scan was recorded" in out
+    assert hashlib.sha256(SIGNED_PDF).hexdigest() in out
 
 
 def test_the_command_line_answers_with_its_exit_status(

@@ -118,7 +118,32 @@ def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
     return copy
 
 
-_VALID = {"events": [signed()], "correlation_id": "c-1", "expected_version": 0}
+_ANNOUNCED = {
+    "type": "AgreementAnnounced",
+    "data": {
+        "kind": "partnership",
+        "title": "SettleMint and Fujitsu partnership",
+        "parties": [{"organisation": "SettleMint"}, {"organisation": "Fujitsu"}],
+        "announced_on": "2022-12-04",
+        "sectors": ["blockchain"],
+    },
+}
+_DOCUMENT = {
+    "type": "DocumentRecorded",
+    "data": {
+        "document_id": "release",
+        "name": "Press release.pdf",
+        "media_type": "application/pdf",
+        "sha256": "a" * 64,
+        "size": 1024,
+        "location": "https://dms.example.org/release.pdf",
+    },
+}
+_VALID = [
+    {"events": [signed()], "correlation_id": "c-1", "expected_version": 0},
+    {"events": [_ANNOUNCED, _DOCUMENT], "correlation_id": "c-2", "expected_version": 0},
+]
+"""Valid bodies: a signing; an announcement (no signing yet) with its document."""
 
 
 @_PROPERTY
@@ -126,15 +151,18 @@ _VALID = {"events": [signed()], "correlation_id": "c-1", "expected_version": 0}
 async def test_a_valid_body_with_one_value_replaced_is_stored_whole_or_refused_whole(
     api: Api, data: st.DataObject
 ) -> None:
-    path = data.draw(st.sampled_from(_paths(_VALID)[1:]), label="path")
-    body = _replace(_VALID, path, data.draw(_json, label="value"))
+    valid = data.draw(st.sampled_from(_VALID), label="body")
+    path = data.draw(st.sampled_from(_paths(valid)[1:]), label="path")
+    body = _replace(valid, path, data.draw(_json, label="value"))
     head = await api.head()
 
     response = await _append(api, _encode(body))
 
     _check_refusal(response)
     if response.status_code == 201:
-        assert await api.head() == head + 1
+        answer = response.json()
+        assert answer["from_position"] == head + 1
+        assert await api.head() == answer["to_position"]
     else:
         assert response.status_code in (400, 409, 422), response.text
         assert await api.head() == head

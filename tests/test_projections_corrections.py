@@ -16,9 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from events.catalogue import (
+    AgreementAnnounced,
     AgreementSigned,
     AgreementTerminated,
     DelegationFormed,
+    DocumentRecorded,
     EventCorrected,
     EventData,
     FollowUpOpened,
@@ -148,6 +150,10 @@ def _patch(data: EventData, n: int) -> dict[str, Any]:
             return {"due_on": f"2024-0{1 + n % 9}-01", "title": f"corrected follow-up {n}"}
         case NoteAttached():
             return {"text": f"corrected note {n}"}
+        case AgreementAnnounced():
+            return {"title": f"corrected announcement {n}", "announced_on": "2023-0{n % 9 + 1}-02"}
+        case DocumentRecorded():
+            return {"sha256": f"{n:064x}", "size": n + 1, "location": None}
         case _:
             return {}
 

@@ -213,6 +213,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         path="/partnerships/{agreement_id}/history",
         name="partnership_history",
         summary="Every change to one agreement: event, who recorded it, when, and the state after",
+        description=(
+            "The stored events never change. A correction (EventCorrected) is a change of its"
+            " own: `corrects` names the event it corrects, its `data` holds the JSON Merge"
+            " Patch (`changes`) and the `reason`, its `metadata` who made it, and its `state`"
+            " shows the corrected value from then on. The corrected event keeps its original"
+            " `data`, with `corrected_by` listing the corrections' positions."
+        ),
         handler=history.partnership_history,
         permission="read_log",
         params=history.HistoryParams,
