@@ -779,3 +779,45 @@ def test_an_open_page_shows_what_another_session_records_without_losing_typing(
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_a_live_update_keeps_an_opened_form_and_says_the_part_changed(
+    browser: Any, register: Register
+) -> None:
+    """Someone has a follow-up's form open (one of them typed into) when another person opens
+    a follow-up: the forms stay open with what was typed, the region says it changed and
+    offers a reload, and the parts nobody is in still update."""
+    first, second = _opened_follow_up(register), _opened_follow_up(register)
+    context = browser.new_context(base_url=register.url)
+    context.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        sign_in(page, register.tokens["recorder"])
+        page.goto(f"/web/partnerships/{IMEC}")
+        page.evaluate("() => { window.notReloaded = true; }")
+        _row(page, first).locator("summary", has_text="Cancel").click()
+        reason = "Rapidus withdrew the pilot line"
+        form(page, f"cancel:{first}").get_by_label("Reason").fill(reason)
+        _row(page, second).locator("summary", has_text="Reschedule").click()
+        page.get_by_role("heading", name="Notes").click()  # the focus leaves the region
+
+        arriving = _opened_follow_up(register)
+        note = f"Recorded elsewhere {uuid.uuid4().hex[:6]}"
+        _note_from_elsewhere(register, note)
+
+        expect(page.locator("[data-live=notes]")).to_contain_text(note)
+        region = page.locator("[data-live=follow-ups]")
+        expect(region.get_by_role("status")).to_contain_text("changed while you were using it")
+        assert page.evaluate("() => window.notReloaded === true"), "the page was reloaded"
+        expect(form(page, f"cancel:{first}").get_by_label("Reason")).to_have_value(reason)
+        expect(form(page, f"reschedule:{second}")).to_be_visible()
+        expect(region).not_to_contain_text(arriving)
+
+        region.get_by_role("link", name="Reload to see the changes").click()
+        expect(page.locator("[data-live=follow-ups]")).to_contain_text(arriving)
+        expect(form(page, f"reschedule:{second}")).to_be_hidden()
+        assert not errors, errors
+    finally:
+        context.close()
