@@ -10,6 +10,7 @@ save the screenshots the README shows.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import shutil
@@ -696,6 +697,7 @@ def test_the_main_pages_have_no_serious_accessibility_violations(
         "/web/delegations",
         "/web/audit",
         "/web/partnerships/new",
+        "/web/partnerships/new?start=announcement",
         f"/web/partnerships/{IMEC}/as-of",
         "/web/my-follow-ups",
         "/web/partnerships?kind=MoC&country=Japan&expiring=90",
@@ -821,3 +823,45 @@ def test_a_live_update_keeps_an_opened_form_and_says_the_part_changed(
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_announce_sign_and_record_a_document_whose_fingerprint_the_browser_computes(
+    visit: Visit, register: Register, tmp_path: Path
+) -> None:
+    page = visit.page
+    slug = f"fit-kotra-{uuid.uuid4().hex[:6]}"
+    sign_in(page, register.tokens["recorder"])
+    page.goto("/web/partnerships")
+    page.get_by_role("link", name="Record an announced agreement").click()
+    announcing = form(page, "announcement")
+    announcing.locator("[name=agreement_id]").fill(slug)
+    announcing.locator("[name=title]").fill("Trade missions")
+    announcing.get_by_label("Announced on").fill("2023-03-01")
+    announcing.get_by_label("Party 1: organisation").fill("Flanders Investment & Trade")
+    announcing.get_by_label("Party 2: organisation").fill("KOTRA")
+    announcing.get_by_role("button", name="Record announcement").click()
+    expect(page.get_by_text("announced 2023-03-01, not signed yet")).to_be_visible()
+    expect(form(page, "follow-up")).to_have_count(0)
+    expect(form(page, "witness")).to_have_count(0)
+
+    document = tmp_path / "MoU FIT KOTRA.pdf"
+    content = b"%PDF-1.4 signed instrument " + uuid.uuid4().bytes
+    document.write_bytes(content)
+    page.locator("summary", has_text="Record a signed document").click()
+    recording = form(page, "document")
+    recording.get_by_label("Fill in from a file").set_input_files(str(document))
+    expect(recording.get_by_label("SHA-256")).to_have_value(hashlib.sha256(content).hexdigest())
+    expect(recording.get_by_label("Size in bytes")).to_have_value(str(len(content)))
+    expect(recording.get_by_label("File name")).to_have_value("MoU FIT KOTRA.pdf")
+    recording.locator("[name=document_id]").fill("signed-instrument")
+    recording.get_by_label("Media type").fill("application/pdf")
+    recording.get_by_role("button", name="Record document").click()
+    expect(page.locator("#recorded")).to_contain_text("Recorded")
+    expect(page.get_by_text(hashlib.sha256(content).hexdigest())).to_be_visible()
+
+    signing = form(page, "sign")
+    expect(signing.get_by_label("Party 2: organisation")).to_have_value("KOTRA")
+    signing.get_by_label("Signed on").fill("2023-04-12")
+    signing.get_by_role("button", name="Record signing").click()
+    expect(page.get_by_text(re.compile("· signed 2023-04-12 ·"))).to_be_visible()
+    expect(form(page, "follow-up")).to_have_count(1)

@@ -340,6 +340,7 @@ async def _partnership_page(
             "again": request.query_params.get("again") == "1",
             "submitted": submitted.key if submitted is not None else "",
             "follow_up_forms": forms.FOLLOW_UP_FORMS,
+            "record_forms": forms.SIGNED_FORMS if found.signed_on else forms.ANNOUNCED_FORMS,
         },
         session=session,
         status_code=status_code,
@@ -357,7 +358,7 @@ def _corrected_by(history: list[RecordedEvent]) -> dict[str, list[int]]:
 
 
 _EVENT_NAMES = {
-    spec.event_type: spec.title for spec in (*forms.FORMS.values(), forms.AGREEMENT_FORM)
+    spec.event_type: spec.title for spec in (*forms.STARTING_FORMS.values(), *forms.FORMS.values())
 } | {corrections.CORRECTION: "Correction"}
 
 
@@ -369,12 +370,20 @@ def _forms_for(p: Partnership, version: int, today: dt.date) -> dict[str, forms.
         if p.owner.person is not None:
             owner["owner.person.name"] = p.owner.person.name
             owner["owner.person.title"] = p.owner.person.title or ""
+    if p.signed_on is None:
+        return {
+            "sign": forms.fresh(specs["sign"], version, today, **_as_announced(p)),
+            "endorse": forms.fresh(specs["endorse"], version, today),
+            "document": forms.fresh(specs["document"], version, today),
+            "note": forms.fresh(specs["note"], version, today),
+        }
     built = {
         "follow-up": forms.fresh(specs["follow-up"], version, today, **owner),
         "endorse": forms.fresh(specs["endorse"], version, today),
         "witness": forms.fresh(specs["witness"], version, today),
         "assign": forms.fresh(specs["assign"], version, today),
         "note": forms.fresh(specs["note"], version, today),
+        "document": forms.fresh(specs["document"], version, today),
     }
     if p.owner is not None:
         handing = {f"from_{k}": v for k, v in owner.items()}
@@ -387,6 +396,20 @@ def _forms_for(p: Partnership, version: int, today: dt.date) -> dict[str, forms.
             state = forms.fresh(specs[name], version, today, **values)
             built[state.key] = state
     return built
+
+
+def _as_announced(p: Partnership) -> dict[str, str]:
+    """The signing form starts from what the announcement said (kind, title, parties, ...):
+    the signing records them again, as signed."""
+    values = {"kind": p.kind, "title": p.title, "summary": p.summary or ""}
+    values["sectors"] = ", ".join(p.sectors)
+    for index, party in enumerate(p.parties[: forms.PARTIES_SHOWN]):
+        values[f"parties[{index}].organisation"] = party.organisation
+        values[f"parties[{index}].country"] = party.country or ""
+        if party.signatory is not None:
+            values[f"parties[{index}].signatory.name"] = party.signatory.name
+            values[f"parties[{index}].signatory.title"] = party.signatory.title or ""
+    return values
 
 
 @signed_in()
@@ -581,12 +604,23 @@ async def record(request: Request, session: sessions.Session) -> Response:
 
 @signed_in("append")
 async def new_agreement(request: Request, session: sessions.Session) -> Response:
-    """The form that starts an agreement's stream (GET), and recording it (POST)."""
-    spec = forms.AGREEMENT_FORM
+    """The form that starts an agreement's stream (GET), and recording it (POST): with its
+    signing, or (`?start=announcement`) with its announcement."""
+    start = request.query_params.get("start", "")
+    spec = forms.STARTING_FORMS.get(start, forms.AGREEMENT_FORM)
     today = _services(request).settings.current_date()
+
+    def show(state: forms.FormState, status_code: int = 200) -> Response:
+        return page(
+            request,
+            "new_agreement.html",
+            {"form": state, "starts": forms.STARTING_FORMS},
+            session=session,
+            status_code=status_code,
+        )
+
     if request.method == "GET":
-        state = forms.fresh(spec, 0, today, kind="MoC")
-        return page(request, "new_agreement.html", {"form": state}, session=session)
+        return show(forms.fresh(spec, 0, today, kind="MoC"))
     try:
         form = await read_form(request)
     except FormTooLarge:
@@ -602,9 +636,7 @@ async def new_agreement(request: Request, session: sessions.Session) -> Response
         state.errors = {
             "agreement_id": "Lower-case letters, digits and - (e.g. imec-rapidus-2022)."
         }
-        return page(
-            request, "new_agreement.html", {"form": state}, session=session, status_code=422
-        )
+        return show(state, 422)
     key = f"agreement-{slug}"
     proposed = Proposed(
         type=spec.event_type,
@@ -636,7 +668,7 @@ async def new_agreement(request: Request, session: sessions.Session) -> Response
             f"?recorded={spec.event_type}&after={result.to_position}{again}#recorded",
             status_code=303,
         )
-    return page(request, "new_agreement.html", {"form": state}, session=session, status_code=422)
+    return show(state, 422)
 
 
 def _metadata(request: Request, session: sessions.Session, state: forms.FormState) -> Metadata:
