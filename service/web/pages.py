@@ -181,33 +181,71 @@ async def _dashboard(request: Request, session: sessions.Session) -> Response:
                 key=lambda pair: (pair[0] or today, pair[1].agreement_id),
             ),
             "expiring_days": EXPIRING_SOON_DAYS,
-            "chart": _month_chart(overview.per_month),
+            "chart": _month_chart(overview.open, today),
             "recent": [(e, data.describe(e), data.actor(e)) for e in recent],
         },
         session=session,
     )
 
 
-def _month_chart(per_month: list[tuple[str, int]]) -> dict[str, Any]:
-    """Bars for an SVG: follow-ups due per month (at most the next 12 months shown)."""
-    shown = per_month[-12:] if len(per_month) > 12 else per_month
-    top = max((n for _, n in shown), default=0)
-    width, height, gap = 48, 120, 12
-    bars = [
-        {
-            "month": month,
-            "count": count,
-            "x": index * (width + gap) + gap,
-            "height": round(height * count / top) if top else 0,
-            "y": 20 + height - (round(height * count / top) if top else 0),
-        }
-        for index, (month, count) in enumerate(shown)
-    ]
+MONTHS_AHEAD = 12
+"""The due-per-month chart shows this month and the months after it: people plan ahead."""
+
+
+def _month_chart(open_: list[data.OpenFollowUp], today: dt.date) -> dict[str, Any]:
+    """Bars for an SVG: open follow-ups already overdue (one bar), then those due in each of
+    the coming months from this one; what is due later is counted in the text."""
+    months: list[dt.date] = [today.replace(day=1)]
+    while len(months) < MONTHS_AHEAD:
+        months.append((months[-1] + dt.timedelta(days=32)).replace(day=1))
+    counts = dict.fromkeys(months, 0)
+    overdue = later = 0
+    for item in open_:
+        due = item.follow_up.due_on
+        if due < today:
+            overdue += 1
+        elif due.replace(day=1) in counts:
+            counts[due.replace(day=1)] += 1
+        else:
+            later += 1
+    columns: list[tuple[str, str, int, str]] = []  # (label, second line, count, kind)
+    if overdue:
+        columns.append(("overdue", "", overdue, "overdue"))
+    for index, month in enumerate(months):
+        year = str(month.year) if index == 0 or month.month == 1 else ""
+        columns.append((month.strftime("%b"), year, counts[month], "month"))
+    top = max((count for _, _, count, _ in columns), default=0)
+    width, height, gap = 40, 120, 10
+    bars = []
+    for index, (label, year, count, kind) in enumerate(columns):
+        tall = round(height * count / top) if top else 0
+        bars.append(
+            {
+                "label": label,
+                "year": year,
+                "count": count,
+                "kind": kind,
+                "x": index * (width + gap) + gap,
+                "height": tall,
+                "y": 20 + height - tall,
+            }
+        )
+    described = [f"overdue: {overdue}"] if overdue else []
+    described += [f"{month.strftime('%B %Y')}: {counts[month]}" for month in months]
+    if later:
+        described.append(f"later: {later}")
     return {
-        "bars": bars,
+        "bars": bars if top else [],
         "bar_width": width,
         "width": max(1, len(bars)) * (width + gap) + gap,
         "base": 20 + height,
+        "summary": "Open follow-ups, overdue and due per month from this month on: "
+        + "; ".join(described),
+        "table": [
+            (bar["label"] + (f" {bar['year']}" if bar["year"] else ""), bar["count"])
+            for bar in bars
+        ],
+        "later": later,
     }
 
 
