@@ -216,7 +216,7 @@ def _month_chart(open_: list[data.OpenFollowUp], today: dt.date) -> dict[str, An
         columns.append((month.strftime("%b"), year, counts[month], "month"))
     top = max((count for _, _, count, _ in columns), default=0)
     width, height, gap = 40, 120, 10
-    bars = []
+    bars: list[dict[str, Any]] = []
     for index, (label, year, count, kind) in enumerate(columns):
         tall = round(height * count / top) if top else 0
         bars.append(
@@ -241,10 +241,7 @@ def _month_chart(open_: list[data.OpenFollowUp], today: dt.date) -> dict[str, An
         "base": 20 + height,
         "summary": "Open follow-ups, overdue and due per month from this month on: "
         + "; ".join(described),
-        "table": [
-            (bar["label"] + (f" {bar['year']}" if bar["year"] else ""), bar["count"])
-            for bar in bars
-        ],
+        "table": [(f"{label} {year}".strip(), count) for label, year, count, _ in columns],
         "later": later,
     }
 
