@@ -178,3 +178,32 @@ async def test_the_due_per_month_chart_looks_ahead_with_overdue_as_its_own_bar(
     table = page.text[page.text.index("The numbers as a table") :]
     table = table[: table.index("</table>")]
     assert re.search(r"<th scope=\"row\">overdue</th><td>1</td>", table)
+
+
+async def test_the_delegations_page_lists_the_agreements_recorded_under_each(api: Api) -> None:
+    formed = {
+        "type": "DelegationFormed",
+        "data": {
+            "name": "Economic mission to Japan",
+            "leader": {"name": "Princess Astrid"},
+            "member_count": 400,
+            "starts_on": "2022-12-03",
+            "ends_on": "2022-12-10",
+            "destinations": ["Tokyo", "大阪"],
+            "country": "Japan",
+        },
+    }
+    await _record(api, "delegation-mission-japan", formed)
+    await _record(
+        api,
+        "agreement-during-mission",
+        signed(title="Signed during the mission", delegation_id="delegation-mission-japan"),
+    )
+    position = await _record(api, "agreement-elsewhere", signed(title="Signed elsewhere"))
+    assert api.services.projections is not None
+    await api.services.projections.wait_for(position, 10)
+    await sign_in(api, "viewer")
+    page = await api.client.get("/web/delegations")
+    assert page.status_code == 200
+    mission = page.text[page.text.index("Economic mission to Japan") :]
+    assert _titles(mission) == ["Signed during the mission"]

@@ -502,8 +502,26 @@ async def owner(request: Request, session: sessions.Session) -> Response:
 
 @signed_in()
 async def delegations(request: Request, session: sessions.Session) -> Response:
-    found = await data.delegations(_services(request))
-    return page(request, "delegations.html", {"delegations": found}, session=session)
+    """Each delegation with the agreements recorded under it (their `delegation_id`), as the
+    API's delegation document lists them."""
+    services = _services(request)
+    found = await data.delegations(services)
+    under: dict[str, list[Partnership]] = {}
+    for p in await data.partnerships(services):
+        if p.delegation_id:
+            under.setdefault(stream_id("delegation", p.delegation_id), []).append(p)
+    for listed in under.values():
+        listed.sort(key=lambda p: (p.signed_on or p.announced_on or dt.date.min, p.agreement_id))
+    return page(
+        request,
+        "delegations.html",
+        {
+            "delegations": [
+                (d, under.get(stream_id("delegation", d.delegation_id), [])) for d in found
+            ]
+        },
+        session=session,
+    )
 
 
 # -- audit -----------------------------------------------------------------------------------
