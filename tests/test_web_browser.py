@@ -293,6 +293,8 @@ def test_a_rule_refusal_is_shown_beside_its_field(visit: Visit, register: Regist
 def test_a_viewer_sees_no_forms_and_cannot_record(visit: Visit, register: Register) -> None:
     page = visit.page
     sign_in(page, register.tokens["viewer"])
+    expect(page.get_by_role("heading", name="Follow-ups due per month")).to_be_visible()
+    expect(page.get_by_role("heading", name="Recent activity")).to_have_count(0)  # no log read
     page.goto(f"/web/partnerships/{IMEC}")
     expect(page.locator("#owner")).to_contain_text("Els Verhulst")
     expect(page.locator("form.record")).to_have_count(0)
