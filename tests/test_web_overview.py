@@ -207,3 +207,24 @@ async def test_the_delegations_page_lists_the_agreements_recorded_under_each(api
     assert page.status_code == 200
     mission = page.text[page.text.index("Economic mission to Japan") :]
     assert _titles(mission) == ["Signed during the mission"]
+
+
+async def test_follow_ups_due_beyond_the_chart_are_said_in_words(api: Api) -> None:
+    today = api.services.settings.current_date()
+    far = today.replace(year=today.year + 3, day=1)
+    due = {
+        "follow_up_id": "far",
+        "title": "far",
+        "due_on": far.isoformat(),
+        "owner": {"unit": "FIT Tokyo office"},
+    }
+    await _record(api, "agreement-far", signed(title="Far"))
+    position = await _record(api, "agreement-far", {"type": "FollowUpOpened", "data": due})
+    assert api.services.projections is not None
+    await api.services.projections.wait_for(position, 10)
+    await sign_in(api, "viewer")
+    page = await api.client.get("/", headers={"accept": "text/html"})
+    section = page.text[page.text.index('id="chart-h"') :]
+    section = section[: section.index("</section>")]
+    assert "Nothing is due" not in section
+    assert f"1 due later than these twelve months, the first on {far.isoformat()}" in section

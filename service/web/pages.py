@@ -200,6 +200,7 @@ def _month_chart(open_: list[data.OpenFollowUp], today: dt.date) -> dict[str, An
         months.append((months[-1] + dt.timedelta(days=32)).replace(day=1))
     counts = dict.fromkeys(months, 0)
     overdue = later = 0
+    first_later: dt.date | None = None
     for item in open_:
         due = item.follow_up.due_on
         if due < today:
@@ -208,6 +209,7 @@ def _month_chart(open_: list[data.OpenFollowUp], today: dt.date) -> dict[str, An
             counts[due.replace(day=1)] += 1
         else:
             later += 1
+            first_later = min(first_later or due, due)
     columns: list[tuple[str, str, int, str]] = []  # (label, second line, count, kind)
     if overdue:
         columns.append(("overdue", "", overdue, "overdue"))
@@ -235,7 +237,7 @@ def _month_chart(open_: list[data.OpenFollowUp], today: dt.date) -> dict[str, An
     if later:
         described.append(f"later: {later}")
     return {
-        "bars": bars if top else [],
+        "bars": bars if open_ else [],
         "bar_width": width,
         "width": max(1, len(bars)) * (width + gap) + gap,
         "base": 20 + height,
@@ -243,6 +245,7 @@ def _month_chart(open_: list[data.OpenFollowUp], today: dt.date) -> dict[str, An
         + "; ".join(described),
         "table": [(f"{label} {year}".strip(), count) for label, year, count, _ in columns],
         "later": later,
+        "first_later": first_later,
     }
 
 
