@@ -10,6 +10,7 @@ save the screenshots the README shows.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import os
 import re
@@ -346,6 +347,9 @@ def test_revoking_the_token_ends_the_session(visit: Visit, register: Register) -
 
 
 def test_an_auditor_verifies_and_downloads(visit: Visit, register: Register) -> None:
+    today = dt.date.today()
+    for days in (20, 25, 50):  # something on the overview's chart ahead
+        _opened_follow_up(register, due_on=(today + dt.timedelta(days=days)).isoformat())
     page = visit.page
     sign_in(page, register.tokens["admin"])
     expect(page.get_by_role("heading", name="Recent activity")).to_be_visible()
