@@ -10,6 +10,8 @@ save the screenshots the README shows.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hashlib
 import os
 import re
 import shutil
@@ -292,6 +294,8 @@ def test_a_rule_refusal_is_shown_beside_its_field(visit: Visit, register: Regist
 def test_a_viewer_sees_no_forms_and_cannot_record(visit: Visit, register: Register) -> None:
     page = visit.page
     sign_in(page, register.tokens["viewer"])
+    expect(page.get_by_role("heading", name="Follow-ups due per month")).to_be_visible()
+    expect(page.get_by_role("heading", name="Recent activity")).to_have_count(0)  # no log read
     page.goto(f"/web/partnerships/{IMEC}")
     expect(page.locator("#owner")).to_contain_text("Els Verhulst")
     expect(page.locator("form.record")).to_have_count(0)
@@ -343,6 +347,9 @@ def test_revoking_the_token_ends_the_session(visit: Visit, register: Register) -
 
 
 def test_an_auditor_verifies_and_downloads(visit: Visit, register: Register) -> None:
+    today = dt.date.today()
+    for days in (20, 25, 50):  # something on the overview's chart ahead
+        _opened_follow_up(register, due_on=(today + dt.timedelta(days=days)).isoformat())
     page = visit.page
     sign_in(page, register.tokens["admin"])
     expect(page.get_by_role("heading", name="Recent activity")).to_be_visible()
@@ -696,6 +703,7 @@ def test_the_main_pages_have_no_serious_accessibility_violations(
         "/web/delegations",
         "/web/audit",
         "/web/partnerships/new",
+        "/web/partnerships/new?start=announcement",
         f"/web/partnerships/{IMEC}/as-of",
         "/web/my-follow-ups",
         "/web/partnerships?kind=MoC&country=Japan&expiring=90",
@@ -779,3 +787,87 @@ def test_an_open_page_shows_what_another_session_records_without_losing_typing(
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_a_live_update_keeps_an_opened_form_and_says_the_part_changed(
+    browser: Any, register: Register
+) -> None:
+    """Someone has a follow-up's form open (one of them typed into) when another person opens
+    a follow-up: the forms stay open with what was typed, the region says it changed and
+    offers a reload, and the parts nobody is in still update."""
+    first, second = _opened_follow_up(register), _opened_follow_up(register)
+    context = browser.new_context(base_url=register.url)
+    context.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        sign_in(page, register.tokens["recorder"])
+        page.goto(f"/web/partnerships/{IMEC}")
+        page.evaluate("() => { window.notReloaded = true; }")
+        _row(page, first).locator("summary", has_text="Cancel").click()
+        reason = "Rapidus withdrew the pilot line"
+        form(page, f"cancel:{first}").get_by_label("Reason").fill(reason)
+        _row(page, second).locator("summary", has_text="Reschedule").click()
+        page.get_by_role("heading", name="Notes").click()  # the focus leaves the region
+
+        arriving = _opened_follow_up(register)
+        note = f"Recorded elsewhere {uuid.uuid4().hex[:6]}"
+        _note_from_elsewhere(register, note)
+
+        expect(page.locator("[data-live=notes]")).to_contain_text(note)
+        region = page.locator("[data-live=follow-ups]")
+        expect(region.get_by_role("status")).to_contain_text("changed while you were using it")
+        assert page.evaluate("() => window.notReloaded === true"), "the page was reloaded"
+        expect(form(page, f"cancel:{first}").get_by_label("Reason")).to_have_value(reason)
+        expect(form(page, f"reschedule:{second}")).to_be_visible()
+        expect(region).not_to_contain_text(arriving)
+
+        region.get_by_role("link", name="Reload to see the changes").click()
+        expect(page.locator("[data-live=follow-ups]")).to_contain_text(arriving)
+        expect(form(page, f"reschedule:{second}")).to_be_hidden()
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_announce_sign_and_record_a_document_whose_fingerprint_the_browser_computes(
+    visit: Visit, register: Register, tmp_path: Path
+) -> None:
+    page = visit.page
+    slug = f"fit-kotra-{uuid.uuid4().hex[:6]}"
+    sign_in(page, register.tokens["recorder"])
+    page.goto("/web/partnerships")
+    page.get_by_role("link", name="Record an announced agreement").click()
+    announcing = form(page, "announcement")
+    announcing.locator("[name=agreement_id]").fill(slug)
+    announcing.locator("[name=title]").fill("Trade missions")
+    announcing.get_by_label("Announced on").fill("2023-03-01")
+    announcing.get_by_label("Party 1: organisation").fill("Flanders Investment & Trade")
+    announcing.get_by_label("Party 2: organisation").fill("KOTRA")
+    announcing.get_by_role("button", name="Record announcement").click()
+    expect(page.get_by_text("announced 2023-03-01, not signed yet")).to_be_visible()
+    expect(form(page, "follow-up")).to_have_count(0)
+    expect(form(page, "witness")).to_have_count(0)
+
+    document = tmp_path / "MoU FIT KOTRA.pdf"
+    content = b"%PDF-1.4 signed instrument " + uuid.uuid4().bytes
+    document.write_bytes(content)
+    page.locator("summary", has_text="Record a signed document").click()
+    recording = form(page, "document")
+    recording.get_by_label("Fill in from a file").set_input_files(str(document))
+    expect(recording.get_by_label("SHA-256")).to_have_value(hashlib.sha256(content).hexdigest())
+    expect(recording.get_by_label("Size in bytes")).to_have_value(str(len(content)))
+    expect(recording.get_by_label("File name")).to_have_value("MoU FIT KOTRA.pdf")
+    recording.locator("[name=document_id]").fill("signed-instrument")
+    recording.get_by_label("Media type").fill("application/pdf")
+    recording.get_by_role("button", name="Record document").click()
+    expect(page.locator("#recorded")).to_contain_text("Recorded")
+    expect(page.get_by_text(hashlib.sha256(content).hexdigest())).to_be_visible()
+
+    signing = form(page, "sign")
+    expect(signing.get_by_label("Party 2: organisation")).to_have_value("KOTRA")
+    signing.get_by_label("Signed on").fill("2023-04-12")
+    signing.get_by_role("button", name="Record signing").click()
+    expect(page.get_by_text(re.compile("· signed 2023-04-12 ·"))).to_be_visible()
+    expect(form(page, "follow-up")).to_have_count(1)

@@ -148,3 +148,83 @@ async def test_a_partnership_page_draws_its_life_on_a_timeline(api: Api) -> None
     picture = ending.text[ending.text.index('<svg class="chart life"') :]
     ends_on = (today + dt.timedelta(days=30)).isoformat()
     assert f"term ends {ends_on}" in picture[: picture.index("</svg>")]
+
+
+async def test_the_due_per_month_chart_looks_ahead_with_overdue_as_its_own_bar(
+    api: Api,
+) -> None:
+    """People plan ahead: the chart runs from this month over the next eleven (months with
+    nothing due included), what is overdue is one bar before them, and a table says the same."""
+    today = await _register(api)
+    late = {
+        "follow_up_id": "late",
+        "title": "late",
+        "due_on": "2022-02-01",
+        "owner": {"unit": "FIT Tokyo office"},
+    }
+    position = await _record(api, "agreement-open-ended", {"type": "FollowUpOpened", "data": late})
+    assert api.services.projections is not None
+    await api.services.projections.wait_for(position, 10)
+    await sign_in(api, "viewer")
+    page = await api.client.get("/", headers={"accept": "text/html"})
+    chart = page.text[page.text.index("<svg") : page.text.index("</svg>")]
+    assert re.findall(r'<rect class="bar overdue"', chart) == ['<rect class="bar overdue"']
+    months = re.findall(r'<text class="month"[^>]*>([A-Z][a-z]{2}|overdue)</text>', chart)
+    this_month = today.strftime("%b")
+    assert months[:2] == ["overdue", this_month] and len(months) == 13
+    assert "2022" not in chart  # the overdue one's month is not a bar of its own
+    title = chart[chart.index("<title") : chart.index("</title>")]
+    assert "overdue: 1; " + today.strftime("%B %Y") + ": 0; " in title
+    table = page.text[page.text.index("The numbers as a table") :]
+    table = table[: table.index("</table>")]
+    assert re.search(r"<th scope=\"row\">overdue</th><td>1</td>", table)
+
+
+async def test_the_delegations_page_lists_the_agreements_recorded_under_each(api: Api) -> None:
+    formed = {
+        "type": "DelegationFormed",
+        "data": {
+            "name": "Economic mission to Japan",
+            "leader": {"name": "Princess Astrid"},
+            "member_count": 400,
+            "starts_on": "2022-12-03",
+            "ends_on": "2022-12-10",
+            "destinations": ["Tokyo", "大阪"],
+            "country": "Japan",
+        },
+    }
+    await _record(api, "delegation-mission-japan", formed)
+    await _record(
+        api,
+        "agreement-during-mission",
+        signed(title="Signed during the mission", delegation_id="delegation-mission-japan"),
+    )
+    position = await _record(api, "agreement-elsewhere", signed(title="Signed elsewhere"))
+    assert api.services.projections is not None
+    await api.services.projections.wait_for(position, 10)
+    await sign_in(api, "viewer")
+    page = await api.client.get("/web/delegations")
+    assert page.status_code == 200
+    mission = page.text[page.text.index("Economic mission to Japan") :]
+    assert _titles(mission) == ["Signed during the mission"]
+
+
+async def test_follow_ups_due_beyond_the_chart_are_said_in_words(api: Api) -> None:
+    today = api.services.settings.current_date()
+    far = today.replace(year=today.year + 3, day=1)
+    due = {
+        "follow_up_id": "far",
+        "title": "far",
+        "due_on": far.isoformat(),
+        "owner": {"unit": "FIT Tokyo office"},
+    }
+    await _record(api, "agreement-far", signed(title="Far"))
+    position = await _record(api, "agreement-far", {"type": "FollowUpOpened", "data": due})
+    assert api.services.projections is not None
+    await api.services.projections.wait_for(position, 10)
+    await sign_in(api, "viewer")
+    page = await api.client.get("/", headers={"accept": "text/html"})
+    section = page.text[page.text.index('id="chart-h"') :]
+    section = section[: section.index("</section>")]
+    assert "Nothing is due" not in section
+    assert f"1 due later than these twelve months, the first on {far.isoformat()}" in section

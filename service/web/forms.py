@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from events.errors import FieldError, RuleViolation
 
-FieldKind = Literal["text", "date", "textarea", "url", "hidden", "select", "list"]
+FieldKind = Literal["text", "date", "textarea", "url", "hidden", "select", "list", "number"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,26 @@ AGREEMENT_FORM = FormSpec(
 )
 """Not one of `FORMS` (those record on an existing agreement): it starts a stream. Its
 `agreement_id` names the stream and is not part of the event's data."""
+
+ANNOUNCEMENT_FORM = FormSpec(
+    name="announcement",
+    event_type="AgreementAnnounced",
+    title="Record an announced agreement",
+    button="Record announcement",
+    fields=(
+        AGREEMENT_FORM.fields[0],
+        AGREEMENT_FORM.fields[1],
+        AGREEMENT_FORM.fields[2],
+        Field("announced_on", "Announced on", "date", required=True),
+        Field("sectors", "Sectors (comma-separated)", "list"),
+        Field("summary", "Summary", "textarea"),
+        *(field for index in range(PARTIES_SHOWN) for field in _party_fields(index)),
+    ),
+)
+"""Starts a stream, like `AGREEMENT_FORM`, for an agreement made public before its signing
+(or whose signing date no source gives): the signing is recorded on it later."""
+
+STARTING_FORMS = {spec.name: spec for spec in (AGREEMENT_FORM, ANNOUNCEMENT_FORM)}
 
 FORMS: dict[str, FormSpec] = {
     spec.name: spec
@@ -217,6 +237,27 @@ FORMS: dict[str, FormSpec] = {
             ),
         ),
         FormSpec(
+            name="sign",
+            event_type="AgreementSigned",
+            title="Record the signing",
+            button="Record signing",
+            fields=tuple(f for f in AGREEMENT_FORM.fields if f.name != "agreement_id"),
+        ),
+        FormSpec(
+            name="document",
+            event_type="DocumentRecorded",
+            title="Record a signed document",
+            button="Record document",
+            fields=(
+                Field("document_id", "Identifier", required=True, hint="e.g. signed-instrument"),
+                Field("name", "File name", required=True),
+                Field("media_type", "Media type", required=True, hint="e.g. application/pdf"),
+                Field("sha256", "SHA-256 (64 hexadecimal digits)", required=True),
+                Field("size", "Size in bytes", "number", required=True),
+                Field("location", "Where the file is kept (URL, optional)", "url"),
+            ),
+        ),
+        FormSpec(
             name="note",
             event_type="NoteAttached",
             title="Add a note",
@@ -245,10 +286,17 @@ RULE_FIELDS: dict[str, str] = {
     "transfer_to_same_owner": "to_owner.unit",
     "follow_up_already_exists": "follow_up_id",
     "follow_up_reopened_before_signing": "reopened_on",
+    "endorsed_before_announcement": "endorsed_on",
 }
 """Where a rule's refusal is shown: beside this field (others: at the top of the form)."""
 
 FORM_LEVEL = ""
+
+ANNOUNCED_FORMS = ("sign", "endorse", "document", "note")
+"""What the partnership page offers for an agreement announced and not signed yet: the rules
+refuse witnesses, owners and follow-ups until the signing."""
+
+SIGNED_FORMS = ("follow-up", "note", "endorse", "witness", "assign", "hand-over", "document")
 
 
 @dataclass
@@ -319,6 +367,8 @@ def event_data(state: FormState) -> dict[str, Any]:
             target = target.setdefault(parent, {})
         if spec_field.kind == "list":
             target[leaf] = [item.strip() for item in value.split(",") if item.strip()]
+        elif spec_field.kind == "number" and re.fullmatch(r"[0-9]{1,18}", value):
+            target[leaf] = int(value)
         else:
             target[leaf] = value
     _drop_nameless_people(data)

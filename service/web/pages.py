@@ -181,33 +181,71 @@ async def _dashboard(request: Request, session: sessions.Session) -> Response:
                 key=lambda pair: (pair[0] or today, pair[1].agreement_id),
             ),
             "expiring_days": EXPIRING_SOON_DAYS,
-            "chart": _month_chart(overview.per_month),
+            "chart": _month_chart(overview.open, today),
             "recent": [(e, data.describe(e), data.actor(e)) for e in recent],
         },
         session=session,
     )
 
 
-def _month_chart(per_month: list[tuple[str, int]]) -> dict[str, Any]:
-    """Bars for an SVG: follow-ups due per month (at most the next 12 months shown)."""
-    shown = per_month[-12:] if len(per_month) > 12 else per_month
-    top = max((n for _, n in shown), default=0)
-    width, height, gap = 48, 120, 12
-    bars = [
-        {
-            "month": month,
-            "count": count,
-            "x": index * (width + gap) + gap,
-            "height": round(height * count / top) if top else 0,
-            "y": 20 + height - (round(height * count / top) if top else 0),
-        }
-        for index, (month, count) in enumerate(shown)
-    ]
+MONTHS_AHEAD = 12
+"""The due-per-month chart shows this month and the months after it: people plan ahead."""
+
+
+def _month_chart(open_: list[data.OpenFollowUp], today: dt.date) -> dict[str, Any]:
+    """Bars for an SVG: open follow-ups already overdue (one bar), then those due in each of
+    the coming months from this one; what is due later is counted in the text."""
+    months: list[dt.date] = [today.replace(day=1)]
+    while len(months) < MONTHS_AHEAD:
+        months.append((months[-1] + dt.timedelta(days=32)).replace(day=1))
+    counts = dict.fromkeys(months, 0)
+    overdue = later = 0
+    first_later: dt.date | None = None
+    for item in open_:
+        due = item.follow_up.due_on
+        if due < today:
+            overdue += 1
+        elif due.replace(day=1) in counts:
+            counts[due.replace(day=1)] += 1
+        else:
+            later += 1
+            first_later = min(first_later or due, due)
+    columns: list[tuple[str, str, int, str]] = []  # (label, second line, count, kind)
+    if overdue:
+        columns.append(("overdue", "", overdue, "overdue"))
+    for index, month in enumerate(months):
+        year = str(month.year) if index == 0 or month.month == 1 else ""
+        columns.append((month.strftime("%b"), year, counts[month], "month"))
+    top = max((count for _, _, count, _ in columns), default=0)
+    width, height, gap = 40, 120, 10
+    bars: list[dict[str, Any]] = []
+    for index, (label, year, count, kind) in enumerate(columns):
+        tall = round(height * count / top) if top else 0
+        bars.append(
+            {
+                "label": label,
+                "year": year,
+                "count": count,
+                "kind": kind,
+                "x": index * (width + gap) + gap,
+                "height": tall,
+                "y": 20 + height - tall,
+            }
+        )
+    described = [f"overdue: {overdue}"] if overdue else []
+    described += [f"{month.strftime('%B %Y')}: {counts[month]}" for month in months]
+    if later:
+        described.append(f"later: {later}")
     return {
-        "bars": bars,
+        "bars": bars if open_ else [],
         "bar_width": width,
         "width": max(1, len(bars)) * (width + gap) + gap,
         "base": 20 + height,
+        "summary": "Open follow-ups, overdue and due per month from this month on: "
+        + "; ".join(described),
+        "table": [(f"{label} {year}".strip(), count) for label, year, count, _ in columns],
+        "later": later,
+        "first_later": first_later,
     }
 
 
@@ -340,6 +378,7 @@ async def _partnership_page(
             "again": request.query_params.get("again") == "1",
             "submitted": submitted.key if submitted is not None else "",
             "follow_up_forms": forms.FOLLOW_UP_FORMS,
+            "record_forms": forms.SIGNED_FORMS if found.signed_on else forms.ANNOUNCED_FORMS,
         },
         session=session,
         status_code=status_code,
@@ -357,7 +396,7 @@ def _corrected_by(history: list[RecordedEvent]) -> dict[str, list[int]]:
 
 
 _EVENT_NAMES = {
-    spec.event_type: spec.title for spec in (*forms.FORMS.values(), forms.AGREEMENT_FORM)
+    spec.event_type: spec.title for spec in (*forms.STARTING_FORMS.values(), *forms.FORMS.values())
 } | {corrections.CORRECTION: "Correction"}
 
 
@@ -369,12 +408,20 @@ def _forms_for(p: Partnership, version: int, today: dt.date) -> dict[str, forms.
         if p.owner.person is not None:
             owner["owner.person.name"] = p.owner.person.name
             owner["owner.person.title"] = p.owner.person.title or ""
+    if p.signed_on is None:
+        return {
+            "sign": forms.fresh(specs["sign"], version, today, **_as_announced(p)),
+            "endorse": forms.fresh(specs["endorse"], version, today),
+            "document": forms.fresh(specs["document"], version, today),
+            "note": forms.fresh(specs["note"], version, today),
+        }
     built = {
         "follow-up": forms.fresh(specs["follow-up"], version, today, **owner),
         "endorse": forms.fresh(specs["endorse"], version, today),
         "witness": forms.fresh(specs["witness"], version, today),
         "assign": forms.fresh(specs["assign"], version, today),
         "note": forms.fresh(specs["note"], version, today),
+        "document": forms.fresh(specs["document"], version, today),
     }
     if p.owner is not None:
         handing = {f"from_{k}": v for k, v in owner.items()}
@@ -387,6 +434,20 @@ def _forms_for(p: Partnership, version: int, today: dt.date) -> dict[str, forms.
             state = forms.fresh(specs[name], version, today, **values)
             built[state.key] = state
     return built
+
+
+def _as_announced(p: Partnership) -> dict[str, str]:
+    """The signing form starts from what the announcement said (kind, title, parties, ...):
+    the signing records them again, as signed."""
+    values = {"kind": p.kind, "title": p.title, "summary": p.summary or ""}
+    values["sectors"] = ", ".join(p.sectors)
+    for index, party in enumerate(p.parties[: forms.PARTIES_SHOWN]):
+        values[f"parties[{index}].organisation"] = party.organisation
+        values[f"parties[{index}].country"] = party.country or ""
+        if party.signatory is not None:
+            values[f"parties[{index}].signatory.name"] = party.signatory.name
+            values[f"parties[{index}].signatory.title"] = party.signatory.title or ""
+    return values
 
 
 @signed_in()
@@ -444,8 +505,26 @@ async def owner(request: Request, session: sessions.Session) -> Response:
 
 @signed_in()
 async def delegations(request: Request, session: sessions.Session) -> Response:
-    found = await data.delegations(_services(request))
-    return page(request, "delegations.html", {"delegations": found}, session=session)
+    """Each delegation with the agreements recorded under it (their `delegation_id`), as the
+    API's delegation document lists them."""
+    services = _services(request)
+    found = await data.delegations(services)
+    under: dict[str, list[Partnership]] = {}
+    for p in await data.partnerships(services):
+        if p.delegation_id:
+            under.setdefault(stream_id("delegation", p.delegation_id), []).append(p)
+    for listed in under.values():
+        listed.sort(key=lambda p: (p.signed_on or p.announced_on or dt.date.min, p.agreement_id))
+    return page(
+        request,
+        "delegations.html",
+        {
+            "delegations": [
+                (d, under.get(stream_id("delegation", d.delegation_id), [])) for d in found
+            ]
+        },
+        session=session,
+    )
 
 
 # -- audit -----------------------------------------------------------------------------------
@@ -581,12 +660,23 @@ async def record(request: Request, session: sessions.Session) -> Response:
 
 @signed_in("append")
 async def new_agreement(request: Request, session: sessions.Session) -> Response:
-    """The form that starts an agreement's stream (GET), and recording it (POST)."""
-    spec = forms.AGREEMENT_FORM
+    """The form that starts an agreement's stream (GET), and recording it (POST): with its
+    signing, or (`?start=announcement`) with its announcement."""
+    start = request.query_params.get("start", "")
+    spec = forms.STARTING_FORMS.get(start, forms.AGREEMENT_FORM)
     today = _services(request).settings.current_date()
+
+    def show(state: forms.FormState, status_code: int = 200) -> Response:
+        return page(
+            request,
+            "new_agreement.html",
+            {"form": state, "starts": forms.STARTING_FORMS},
+            session=session,
+            status_code=status_code,
+        )
+
     if request.method == "GET":
-        state = forms.fresh(spec, 0, today, kind="MoC")
-        return page(request, "new_agreement.html", {"form": state}, session=session)
+        return show(forms.fresh(spec, 0, today, kind="MoC"))
     try:
         form = await read_form(request)
     except FormTooLarge:
@@ -602,9 +692,7 @@ async def new_agreement(request: Request, session: sessions.Session) -> Response
         state.errors = {
             "agreement_id": "Lower-case letters, digits and - (e.g. imec-rapidus-2022)."
         }
-        return page(
-            request, "new_agreement.html", {"form": state}, session=session, status_code=422
-        )
+        return show(state, 422)
     key = f"agreement-{slug}"
     proposed = Proposed(
         type=spec.event_type,
@@ -636,7 +724,7 @@ async def new_agreement(request: Request, session: sessions.Session) -> Response
             f"?recorded={spec.event_type}&after={result.to_position}{again}#recorded",
             status_code=303,
         )
-    return page(request, "new_agreement.html", {"form": state}, session=session, status_code=422)
+    return show(state, 422)
 
 
 def _metadata(request: Request, session: sessions.Session, state: forms.FormState) -> Metadata:
