@@ -7,13 +7,20 @@ current as soon as an append or erasure is committed.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from starlette.responses import Response
 
 from events.catalogue import LongText, Text
-from events.erasure import UnknownPerson, erase, mentions, people, streams_to_refold
+from events.erasure import (
+    UnknownPerson,
+    erase,
+    mentions,
+    people,
+    scrub_files,
+    streams_to_refold,
+)
 from service.problems import NotFound
 from service.responses import JSONResponse
 from service.routes import paging
@@ -151,6 +158,8 @@ async def erase_person(call: Call[PersonParams, ErasureRequest]) -> Response:
         )
     except UnknownPerson as unknown:
         raise NotFound(str(unknown)) from None
+    if result.created:
+        await forget_in_files(call, result.position)
     body = ErasureDone(
         person_id=person_id,
         position=result.position,
@@ -158,3 +167,16 @@ async def erase_person(call: Call[PersonParams, ErasureRequest]) -> Response:
         streams_to_refold=await streams_to_refold(store, person_id),
     )
     return JSONResponse(body, status_code=201 if result.created else 200)
+
+
+_PROJECTION_WAIT = 30.0
+"""Seconds an erasure waits for the projections to fold it before scrubbing the files again."""
+
+
+async def forget_in_files(call: Call[Any, Any], position: int) -> None:
+    """Wait for the projections to fold the erasure (their rewrite of the views also leaves
+    old bytes in the files), then scrub the files again (`events.erasure.scrub_files`)."""
+    projections = call.services.projections
+    if projections is not None:
+        await projections.wait_for(position, _PROJECTION_WAIT)
+    await scrub_files(call.services.store)
