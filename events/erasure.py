@@ -2,12 +2,14 @@
 
 `erase(store, person_id, ...)` does, in one transaction of the writer's (both or neither):
 
-1. every value of the person still held (`personal_values` rows with a salt) is replaced in
-   its event's stored data by its placeholder (`events.personal.placeholder`);
+1. every value of the person still held (`personal_values` rows with a salt), and the text of
+   every held note that writes one of their names, is replaced in its event's stored data by
+   its placeholder (`events.personal.placeholder`);
 2. those rows lose their salt: only the commitment the chain covers is left, and without the
    salt it cannot be tested against guessed names;
-3. `PersonalDataErased {person_id, legal_basis, reason}` is appended to `person-<person_id>`,
-   with the actor in its metadata.
+3. `PersonalDataErased {person_id, legal_basis, reason, streams}` is appended to
+   `person-<person_id>`, with the actor in its metadata; `streams` names the streams whose
+   rows were rewritten, which the projections fold again (`projections.fold`).
 
 The hash chain covers the commitments, not the values (`events.hashing`), so every hash,
 checkpoint, consistency and inclusion proof, and every export taken before, still verifies.
@@ -32,12 +34,13 @@ import contextlib
 import logging
 import sqlite3
 import time
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
-from sqlalchemy import ColumnElement, delete, insert, select, text, update
+from sqlalchemy import ColumnElement, bindparam, delete, insert, select, text, update
 from sqlalchemy.engine import Connection, make_url
 
 from events.catalogue import NoteErased, PersonalDataErased
@@ -140,20 +143,51 @@ def _rewrite(connection: Connection, person_id: str, streams: list[str]) -> None
     """Inside the writer's transaction: the person's placeholders in, salts out (raises
     _NothingLeft, or _StreamsMoved if the rows rewritten are not all in `streams`, the
     streams the recorded event names for the projections to fold again)."""
-    _rewrite_where(connection, _P.person_id == person_id, streams)
+    _rewrite_rows(connection, _person_rows(connection, person_id), streams)
 
 
-def _rewrite_where(
-    connection: Connection, chosen: ColumnElement[bool], streams: list[str]
-) -> None:
-    """Erase the held personal values `chosen` selects (raises _NothingLeft if none is)."""
-    held = connection.execute(
+_Held = tuple[int, str, str | None, str]
+"""A held personal value: position, JSON pointer, person id (None: a note's text), stream."""
+
+
+def _held_rows(connection: Connection, chosen: ColumnElement[bool]) -> list[_Held]:
+    rows = connection.execute(
         select(_P.position, _P.path, _P.person_id, _E.stream_id)
         .join(events_table, _E.position == _P.position)
         .where(chosen)
         .where(_P.salt.is_not(None))
         .order_by(_P.position)
     ).all()
+    return [(position, path, person, stream) for position, path, person, stream in rows]
+
+
+def _person_rows(connection: Connection, person_id: str) -> list[_Held]:
+    """The person's held values, and the texts of held notes that write one of their names
+    (a note may name anyone: one that names the person is theirs to have erased too)."""
+    own = _held_rows(connection, _P.person_id == person_id)
+    names = {
+        _folded(str(get_at(_decode(data), path)))
+        for position, path, _, _ in own
+        if path.endswith("/name")
+        for data in connection.execute(select(_E.data).where(_E.position == position)).scalars()
+    }
+    if not names:
+        return own
+    notes = []
+    for held in _held_rows(connection, _P.person_id.is_(None)):
+        data = connection.execute(select(_E.data).where(_E.position == held[0])).scalar_one()
+        text = _folded(str(get_at(_decode(data), held[1])))
+        if any(name in text for name in names):
+            notes.append(held)
+    return sorted([*own, *notes])
+
+
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def _rewrite_rows(connection: Connection, held: list[_Held], streams: list[str]) -> None:
+    """Erase the held personal values `held` (raises _NothingLeft if there are none)."""
     if not held:
         raise _NothingLeft("nothing left to erase")
     if {stream for *_, stream in held} != set(streams):
@@ -171,7 +205,10 @@ def _rewrite_where(
             update(events_table).where(_E.position == position).values(data=_encode(document))
         )
     connection.execute(
-        update(personal_table).where(chosen).where(_P.salt.is_not(None)).values(salt=None)
+        update(personal_table)
+        .where(_P.position == bindparam("at"), _P.path == bindparam("pointer"))
+        .values(salt=None),
+        [{"at": position, "pointer": path} for position, path, _, _ in held],
     )
     connection.execute(delete(erasures_in_progress))
 
@@ -216,7 +253,9 @@ async def erase_note(
     chosen = (_P.position == position) & _P.person_id.is_(None)
     try:
         result = await store.append_after(
-            lambda connection: _rewrite_where(connection, chosen, [stream_id]),
+            lambda connection: _rewrite_rows(
+                connection, _held_rows(connection, chosen), [stream_id]
+            ),
             NOTE_ERASURES,
             [Proposed(type=recorded.type_name, data=recorded)],
             metadata=metadata,
@@ -303,7 +342,7 @@ async def streams_to_refold(
     """The streams whose read models must be folded again after `person_id` is erased: every
     stream with an event naming them (their views copied the values), sorted. The person's
     own `person-…` stream names nobody and needs no refold. `held_only`: only the streams
-    with a value of theirs not yet erased (those an erasure now rewrites)."""
+    an erasure would rewrite now (a value of theirs, or a note naming them, still held)."""
     query = (
         select(_E.stream_id)
         .join(personal_table, _E.position == _P.position)
@@ -311,7 +350,9 @@ async def streams_to_refold(
         .distinct()
     )
     if held_only:
-        query = query.where(_P.salt.is_not(None))
+        async with store.engine.connect() as connection:
+            held = await connection.run_sync(lambda sync: _person_rows(sync, person_id))
+        return sorted({stream for *_, stream in held})
     async with store.engine.connect() as connection:
         return sorted(row[0] for row in await connection.execute(query))
 
