@@ -43,7 +43,7 @@ async def test_the_subject_access_report_is_for_auditors_and_admins(api: Api) ->
     response = await api.client.get(f"/people/{helene}", headers=api.auth("auditor"))
     assert response.status_code == 200
     report = response.json()
-    assert report["erased"] is False
+    assert report["erased"] is False and report["erasure"] is None
     first = report["mentions"][0]["position"]  # after the tokens the app recorded
     assert [(m["position"] - first, m["path"], m["value"]) for m in report["mentions"]] == [
         (0, "/parties/0/signatory/name", ERASED_NAME),
@@ -91,6 +91,13 @@ async def test_an_admin_erases_a_person_and_the_log_still_verifies(api: Api) -> 
     assert ERASED_NAME not in stream.text and f"[erased {helene}]" in stream.text
     report = (await api.client.get(f"/people/{helene}", headers=api.auth("auditor"))).json()
     assert report["erased"] is True and ERASED_NAME not in str(report)
+    erasure = report["erasure"]
+    assert (erasure["position"], erasure["legal_basis"], erasure["reason"]) == (
+        head + 1,
+        "GDPR Art. 17(1)(a)",
+        "the person asked",
+    )
+    assert erasure["recorded_by"] and erasure["recorded_at"] > report["mentions"][0]["recorded_at"]
     verified = await api.client.get("/audit/verify", headers=api.auth("auditor"))
     assert verified.status_code == 200 and verified.json()["report"]["ok"] is True
     missing = await api.client.post(

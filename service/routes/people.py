@@ -12,10 +12,12 @@ from typing import Annotated, Any
 import msgspec
 from starlette.responses import Response
 
-from events.catalogue import LongText, Text
+from events.catalogue import LongText, PersonalDataErased, Text
+from events.store import EventStore
 from events.erasure import (
     UnknownPerson,
     erase,
+    person_stream,
     mentions,
     people,
     scrub_files,
@@ -71,9 +73,22 @@ class MentionInfo(msgspec.Struct, frozen=True, kw_only=True):
     erased: bool
 
 
+class ErasureInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """The erasure that replaced the person's values by placeholders (`PersonalDataErased`)."""
+
+    position: int
+    recorded_at: str
+    recorded_by: str
+    legal_basis: str
+    reason: str
+
+
 class SubjectAccessReport(msgspec.Struct, frozen=True, kw_only=True):
     person_id: str
     erased: bool
+    erasure: ErasureInfo | None
+    """The latest erasure of the person's data, null if there was none: what the
+    placeholders `[erased <person_id>]` and `[erased]` stand for."""
     mentions: list[MentionInfo]
     """Every value of the person in the log, by position."""
 
@@ -129,6 +144,7 @@ async def subject_access(call: Call[PersonParams, None]) -> Response:
     body = SubjectAccessReport(
         person_id=person_id,
         erased=all(m.erased for m in found),
+        erasure=await latest_erasure(call.services.store, person_id),
         mentions=[
             MentionInfo(
                 position=m.position,
@@ -180,3 +196,24 @@ async def forget_in_files(call: Call[Any, Any], position: int) -> None:
     if projections is not None:
         await projections.wait_for(position, _PROJECTION_WAIT)
     await scrub_files(call.services.store)
+
+
+_decode_erasure = msgspec.json.Decoder(PersonalDataErased).decode
+
+
+async def latest_erasure(store: EventStore, person_id: str) -> ErasureInfo | None:
+    """When, by whom and on what legal basis the person's data was last erased."""
+    recorded = [
+        e for e in await store.read_stream(person_stream(person_id)) if e.type == "PersonalDataErased"
+    ]
+    if not recorded:
+        return None
+    event = recorded[-1]
+    data = _decode_erasure(bytes(event.data))
+    return ErasureInfo(
+        position=event.position,
+        recorded_at=event.recorded_at,
+        recorded_by=msgspec.json.decode(bytes(event.metadata)).get("actor", ""),
+        legal_basis=data.legal_basis,
+        reason=data.reason,
+    )
