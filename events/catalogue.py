@@ -273,6 +273,10 @@ class EventCorrected(EventData, frozen=True):
     """The `event_id` of the corrected event, in this stream."""
     changes: dict[str, Any]
     reason: LongText
+    erase_original: bool = False
+    """A correction of personal data (GDPR Art. 16): the personal values of the corrected
+    event that `changes` replaces are also erased from its stored row (placeholders, as an
+    erasure leaves them), in the correction's transaction (`events.rectification`)."""
 
 
 MAX_DOCUMENT_BYTES = 2**40

@@ -143,14 +143,14 @@ def _rewrite(connection: Connection, person_id: str, streams: list[str]) -> None
     """Inside the writer's transaction: the person's placeholders in, salts out (raises
     _NothingLeft, or _StreamsMoved if the rows rewritten are not all in `streams`, the
     streams the recorded event names for the projections to fold again)."""
-    _rewrite_rows(connection, _person_rows(connection, person_id), streams)
+    rewrite_values(connection, _person_rows(connection, person_id), streams)
 
 
-_Held = tuple[int, str, str | None, str]
+HeldValue = tuple[int, str, str | None, str]
 """A held personal value: position, JSON pointer, person id (None: a note's text), stream."""
 
 
-def _held_rows(connection: Connection, chosen: ColumnElement[bool]) -> list[_Held]:
+def held_values(connection: Connection, chosen: ColumnElement[bool]) -> list[HeldValue]:
     rows = connection.execute(
         select(_P.position, _P.path, _P.person_id, _E.stream_id)
         .join(events_table, _E.position == _P.position)
@@ -161,10 +161,10 @@ def _held_rows(connection: Connection, chosen: ColumnElement[bool]) -> list[_Hel
     return [(position, path, person, stream) for position, path, person, stream in rows]
 
 
-def _person_rows(connection: Connection, person_id: str) -> list[_Held]:
+def _person_rows(connection: Connection, person_id: str) -> list[HeldValue]:
     """The person's held values, and the texts of held notes that write one of their names
     (a note may name anyone: one that names the person is theirs to have erased too)."""
-    own = _held_rows(connection, _P.person_id == person_id)
+    own = held_values(connection, _P.person_id == person_id)
     names = {
         _folded(str(get_at(_decode(data), path)))
         for position, path, _, _ in own
@@ -174,7 +174,7 @@ def _person_rows(connection: Connection, person_id: str) -> list[_Held]:
     if not names:
         return own
     notes = []
-    for held in _held_rows(connection, _P.person_id.is_(None)):
+    for held in held_values(connection, _P.person_id.is_(None)):
         data = connection.execute(select(_E.data).where(_E.position == held[0])).scalar_one()
         text = _folded(str(get_at(_decode(data), held[1])))
         if any(name in text for name in names):
@@ -186,7 +186,7 @@ def _folded(text: str) -> str:
     return unicodedata.normalize("NFC", text).casefold()
 
 
-def _rewrite_rows(connection: Connection, held: list[_Held], streams: list[str]) -> None:
+def rewrite_values(connection: Connection, held: list[HeldValue], streams: list[str]) -> None:
     """Erase the held personal values `held` (raises _NothingLeft if there are none)."""
     if not held:
         raise _NothingLeft("nothing left to erase")
@@ -253,8 +253,8 @@ async def erase_note(
     chosen = (_P.position == position) & _P.person_id.is_(None)
     try:
         result = await store.append_after(
-            lambda connection: _rewrite_rows(
-                connection, _held_rows(connection, chosen), [stream_id]
+            lambda connection: rewrite_values(
+                connection, held_values(connection, chosen), [stream_id]
             ),
             NOTE_ERASURES,
             [Proposed(type=recorded.type_name, data=recorded)],
