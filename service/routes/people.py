@@ -12,11 +12,13 @@ from typing import Annotated, Any
 import msgspec
 from starlette.responses import Response
 
-from events.catalogue import LongText, PersonalDataErased, Text
+from events.catalogue import EventId, LongText, PersonalDataErased, Text
 from events.store import EventStore
 from events.erasure import (
+    UnknownNote,
     UnknownPerson,
     erase,
+    erase_note,
     person_stream,
     mentions,
     people,
@@ -182,6 +184,37 @@ async def erase_person(call: Call[PersonParams, ErasureRequest]) -> Response:
         created=result.created,
         streams_to_refold=await streams_to_refold(store, person_id),
     )
+    return JSONResponse(body, status_code=201 if result.created else 200)
+
+
+class NoteParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    event_id: EventId
+    """The `event_id` of the `NoteAttached` event whose text is to be erased."""
+
+
+class NoteErasureDone(msgspec.Struct, frozen=True, kw_only=True):
+    event_id: str
+    position: int
+    """Where the log records the erasure (`NoteErased`, stream `erasure-notes`)."""
+    created: bool
+    """False when the note's text was erased already: `position` is that erasure."""
+
+
+async def erase_note_text(call: Call[NoteParams, ErasureRequest]) -> Response:
+    event_id = call.params.event_id
+    try:
+        result = await erase_note(
+            call.services.store,
+            event_id,
+            legal_basis=call.body.legal_basis,
+            reason=call.body.reason,
+            metadata=recorded_by(call),
+        )
+    except UnknownNote as unknown:
+        raise NotFound(str(unknown)) from None
+    if result.created:
+        await forget_in_files(call, result.position)
+    body = NoteErasureDone(event_id=event_id, position=result.position, created=result.created)
     return JSONResponse(body, status_code=201 if result.created else 200)
 
 
