@@ -267,9 +267,9 @@ class Writer:
                     log.exception("append to %s failed", pending.stream_id)
                     outcomes.append(bug)
 
-            for pending, outcome in zip(group, outcomes, strict=True):
-                if pending.prelude is not None and isinstance(outcome, BaseException):
-                    raise outcome  # roll back what the prelude rewrote: both or neither
+            for pending, result in zip(group, outcomes, strict=True):
+                if pending.prelude is not None and isinstance(result, BaseException):
+                    raise result  # roll back what the prelude rewrote: both or neither
             if not staged.rows:  # only retries and refusals: keep what was folded anyway
                 self._remember_all(streams)
                 self._head_seen = tip.position

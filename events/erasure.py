@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import time
@@ -116,7 +117,7 @@ async def erase(
         )
         try:
             result = await store.append_after(
-                lambda connection, streams=streams: _rewrite(connection, person_id, streams),
+                functools.partial(_rewrite, person_id=person_id, streams=streams),
                 person_stream(person_id),
                 [Proposed(type=recorded.type_name, data=recorded)],
                 metadata=metadata,
@@ -139,7 +140,7 @@ async def _named(store: EventStore, person_id: str) -> bool:
         return (await connection.execute(query)).first() is not None
 
 
-def _rewrite(connection: Connection, person_id: str, streams: list[str]) -> None:
+def _rewrite(connection: Connection, *, person_id: str, streams: list[str]) -> None:
     """Inside the writer's transaction: the person's placeholders in, salts out (raises
     _NothingLeft, or _StreamsMoved if the rows rewritten are not all in `streams`, the
     streams the recorded event names for the projections to fold again)."""

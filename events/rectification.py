@@ -30,7 +30,9 @@ _E, _P, _S = events_table.c, personal_table.c, streams_table.c
 _decode = msgspec.json.Decoder().decode
 
 
-def rectify(connection: Connection, *, stream_id: str, corrections: Sequence[EventCorrected]) -> None:
+def rectify(
+    connection: Connection, *, stream_id: str, corrections: Sequence[EventCorrected]
+) -> None:
     """Inside the writer's transaction: erase the values of the corrected events (in
     `stream_id`) that each correction replaces. A correction of an event not in the stream
     changes nothing here (the decider refuses it)."""

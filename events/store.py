@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from events._notifications import PostgresListener
 from events._write_channel import BridgeChannel, ThreadChannel, WriteChannel
 from events._writer import Pending, Writer
+from events.catalogue import EventCorrected
 from events.database import SQLITE_BUSY_TIMEOUT_MS, create_engine, create_sqlite_writer_engine
 from events.envelope import (
     AppendResult,
@@ -35,7 +36,6 @@ from events.rules import DocumentLimits, check_stream_id, decider_for, deciders
 from events.schema import events as events_table
 from events.schema import personal_values
 from events.schema import streams as streams_table
-from events.catalogue import EventCorrected
 from events.validation import Prepared, encode_metadata, prepare
 
 log = logging.getLogger(__name__)

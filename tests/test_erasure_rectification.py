@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import make_url
 
+from events.erasure import scrub_files
 from tests.conftest import Api, signed
 from tests.test_api_corrections import corrected
 
@@ -34,9 +35,7 @@ async def _post(api: Api, *events: dict[str, Any]) -> Any:
 
 
 async def _stream_text(api: Api) -> str:
-    response = await api.client.get(
-        "/streams/agreement-imec/events", headers=api.auth("auditor")
-    )
+    response = await api.client.get("/streams/agreement-imec/events", headers=api.auth("auditor"))
     assert response.status_code == 200
     return response.text
 
@@ -72,10 +71,8 @@ async def test_a_rectification_erases_the_old_value_and_views_show_the_new(
     assert verified.json()["report"]["ok"] is True
     url = make_url(api.services.store.engine.url)
     if url.get_backend_name() == "sqlite" and url.database:
-        from events.erasure import scrub_files
-
         assert await scrub_files(api.services.store)
-        raw = Path(url.database).read_bytes()
+        raw = _read(Path(url.database))
         assert WRONG.encode() not in raw and RIGHT.encode() in raw
 
 
@@ -93,3 +90,7 @@ async def test_a_plain_correction_keeps_the_original_and_a_refused_one_erases_no
     plain = await _post(api, corrected(SIGNING, {"parties": _parties(RIGHT)}))
     assert plain.status_code == 201
     assert WRONG in await _stream_text(api)  # the original is kept, as corrections keep it
+
+
+def _read(file: Path) -> bytes:
+    return file.read_bytes()

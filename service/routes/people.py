@@ -13,18 +13,18 @@ import msgspec
 from starlette.responses import Response
 
 from events.catalogue import EventId, LongText, PersonalDataErased, Text
-from events.store import EventStore
 from events.erasure import (
     UnknownNote,
     UnknownPerson,
     erase,
     erase_note,
-    person_stream,
     mentions,
     people,
+    person_stream,
     scrub_files,
     streams_to_refold,
 )
+from events.store import EventStore
 from service.problems import NotFound
 from service.responses import JSONResponse
 from service.routes import paging
@@ -237,7 +237,9 @@ _decode_erasure = msgspec.json.Decoder(PersonalDataErased).decode
 async def latest_erasure(store: EventStore, person_id: str) -> ErasureInfo | None:
     """When, by whom and on what legal basis the person's data was last erased."""
     recorded = [
-        e for e in await store.read_stream(person_stream(person_id)) if e.type == "PersonalDataErased"
+        e
+        for e in await store.read_stream(person_stream(person_id))
+        if e.type == "PersonalDataErased"
     ]
     if not recorded:
         return None
