@@ -7,7 +7,7 @@ current as soon as an append or erasure is committed.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from starlette.responses import Response
@@ -28,7 +28,7 @@ from events.store import EventStore
 from service.problems import NotFound
 from service.responses import JSONResponse
 from service.routes import paging
-from service.routes.base import Call, recorded_by
+from service.routes.base import Call, Services, recorded_by
 from service.routes.paging import DEFAULT_LIMIT, CursorToken, Limit
 
 PersonId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
@@ -177,7 +177,7 @@ async def erase_person(call: Call[PersonParams, ErasureRequest]) -> Response:
     except UnknownPerson as unknown:
         raise NotFound(str(unknown)) from None
     if result.created:
-        await forget_in_files(call, result.position)
+        await settle_erasure(call.services, result.position)
     body = ErasureDone(
         person_id=person_id,
         position=result.position,
@@ -213,7 +213,7 @@ async def erase_note_text(call: Call[NoteParams, ErasureRequest]) -> Response:
     except UnknownNote as unknown:
         raise NotFound(str(unknown)) from None
     if result.created:
-        await forget_in_files(call, result.position)
+        await settle_erasure(call.services, result.position)
     body = NoteErasureDone(event_id=event_id, position=result.position, created=result.created)
     return JSONResponse(body, status_code=201 if result.created else 200)
 
@@ -222,13 +222,12 @@ _PROJECTION_WAIT = 30.0
 """Seconds an erasure waits for the projections to fold it before scrubbing the files again."""
 
 
-async def forget_in_files(call: Call[Any, Any], position: int) -> None:
+async def settle_erasure(services: Services, position: int) -> None:
     """Wait for the projections to fold the erasure (their rewrite of the views also leaves
     old bytes in the files), then scrub the files again (`events.erasure.scrub_files`)."""
-    projections = call.services.projections
-    if projections is not None:
-        await projections.wait_for(position, _PROJECTION_WAIT)
-    await scrub_files(call.services.store)
+    if services.projections is not None:
+        await services.projections.wait_for(position, _PROJECTION_WAIT)
+    await scrub_files(services.store)
 
 
 _decode_erasure = msgspec.json.Decoder(PersonalDataErased).decode
