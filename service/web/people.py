@@ -15,8 +15,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from events.erasure import UnknownPerson, erase, mentions
 from events.envelope import Metadata
+from events.erasure import UnknownPerson, erase, mentions
 from events.errors import ValidationFailed
 from service.routes.base import Services
 from service.routes.people import latest_erasure, settle_erasure
