@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events._fast_reads import log_rows
 from events.catalogue import REWRITING_TYPES
+from events.erasure import scrub_files
 from events.schema import events as events_table
 from events.store import EventStore
 from projections import checkpoints, partnerships
@@ -200,6 +201,9 @@ class ProjectionRunner:
                 # held may quote what was erased: hold nothing from before.
                 self.cache.reset(new)
                 self._rewritten()
+                # Folding it again rewrote the views' rows: leave no old page of them in the
+                # files either (whoever erased, this process or a command line).
+                await scrub_files(self._store)
             else:
                 self.cache.advance(start, new, writes.docs)
             self._advance(new)
