@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from events import _decisions as decisions
 from events import stored_tree
 from events._write_channel import WriteChannel
+from events.catalogue import REWRITING_TYPES
 from events.database import is_unavailable
 from events.envelope import GENESIS_HASH, AppendResult, ExpectedVersion, format_timestamp
 from events.errors import StoreError, StoreUnavailable
@@ -89,6 +90,9 @@ class Writer:
         self._states: OrderedDict[str, tuple[int, Any]] = OrderedDict()
         self._tree = stored_tree.Frontier()
         self._secret: bytes | None = None
+        self._head_seen: int | None = None
+        """The head after this writer's last transaction: a higher tip at the next one means
+        another instance appended (PostgreSQL), maybe an erasure that rewrote rows."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-writer")
@@ -208,6 +212,8 @@ class Writer:
             if self._secret is None:
                 self._secret = _load_secret(connection)
             tip = _load_tip(connection)
+            if _rewritten_since(connection, self._head_seen, tip.position):
+                self._states.clear()  # another instance erased: states may hold old values
             known = _load_ids(connection, group, every_id=look_up_every_id)
             streams = _load_streams(connection, {p.stream_id for p in group})
             next_key = (
@@ -261,8 +267,12 @@ class Writer:
                     log.exception("append to %s failed", pending.stream_id)
                     outcomes.append(bug)
 
+            for pending, result in zip(group, outcomes, strict=True):
+                if pending.prelude is not None and isinstance(result, BaseException):
+                    raise result  # roll back what the prelude rewrote: both or neither
             if not staged.rows:  # only retries and refusals: keep what was folded anyway
                 self._remember_all(streams)
+                self._head_seen = tip.position
                 return outcomes, None
             _write(connection, streams, staged)
             # The Merkle tree's new nodes, in the same transaction: size and last leaf come
@@ -276,6 +286,7 @@ class Writer:
                 )
         self._tree.committed()
         self._remember_all(streams)
+        self._head_seen = tip.position
         return outcomes, tip.position
 
     def _refresh_states(
@@ -361,6 +372,18 @@ def _is_postgres(connection: Connection) -> bool:
 
 
 _JSON = msgspec.json.Encoder()
+
+
+def _rewritten_since(connection: Connection, seen: int | None, head: int) -> bool:
+    """Whether another writer appended a rewriting event after `seen` (up to `head`)."""
+    if seen is None or head <= seen:
+        return False
+    query = (
+        select(_E.position)
+        .where(_E.position > seen, _E.position <= head, _E.type.in_(sorted(REWRITING_TYPES)))
+        .limit(1)
+    )
+    return connection.execute(query).first() is not None
 
 
 def _load_tip(connection: Connection) -> decisions.Tip:

@@ -275,6 +275,10 @@ class EventCorrected(EventData, frozen=True):
     """The `event_id` of the corrected event, in this stream."""
     changes: dict[str, Any]
     reason: LongText
+    erase_original: bool = False
+    """A correction of personal data (GDPR Art. 16): the personal values of the corrected
+    event that `changes` replaces are also erased from its stored row (placeholders, as an
+    erasure leaves them), in the correction's transaction (`events.rectification`)."""
 
 
 MAX_DOCUMENT_BYTES = 2**40
@@ -379,6 +383,8 @@ class SigningKeyRotated(EventData, frozen=True):
     reason: Text | None = None
 
 
+StreamName = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{1,32}-[A-Za-z0-9][A-Za-z0-9_-]{0,126}$")]
+"""A stream id (`<category>-<id>`), as an event names another stream."""
 PersonId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
 """An opaque person id (`events.personal.person_id`): 32 lowercase hex digits."""
 
@@ -391,6 +397,9 @@ class PersonalDataErased(EventData, frozen=True):
     person_id: PersonId
     legal_basis: Text
     reason: LongText
+    streams: list[StreamName] = []
+    """The streams whose stored rows the erasure rewrote: their read models are folded again
+    from the rewritten rows (stream ids hold no personal data)."""
 
 
 class NoteErased(EventData, frozen=True):
@@ -401,6 +410,15 @@ class NoteErased(EventData, frozen=True):
     event_id: EventId
     legal_basis: Text
     reason: LongText
+    streams: list[StreamName] = []
+    """The stream of the note's event, whose read models are folded again (see
+    PersonalDataErased)."""
+
+
+REWRITING_TYPES = frozenset({"PersonalDataErased", "NoteErased", "EventCorrected"})
+"""Event types whose append may rewrite earlier events' stored rows (an erasure, a correction
+asked to erase the original value): whatever holds decoded or encoded copies of earlier rows
+(decider states, replays, encoded tails) must read them again after one."""
 
 
 EVENT_TYPES: dict[str, type[EventData]] = {

@@ -2,12 +2,14 @@
 
 `erase(store, person_id, ...)` does, in one transaction of the writer's (both or neither):
 
-1. every value of the person still held (`personal_values` rows with a salt) is replaced in
-   its event's stored data by its placeholder (`events.personal.placeholder`);
+1. every value of the person still held (`personal_values` rows with a salt), and the text of
+   every held note that writes one of their names, is replaced in its event's stored data by
+   its placeholder (`events.personal.placeholder`);
 2. those rows lose their salt: only the commitment the chain covers is left, and without the
    salt it cannot be tested against guessed names;
-3. `PersonalDataErased {person_id, legal_basis, reason}` is appended to `person-<person_id>`,
-   with the actor in its metadata.
+3. `PersonalDataErased {person_id, legal_basis, reason, streams}` is appended to
+   `person-<person_id>`, with the actor in its metadata; `streams` names the streams whose
+   rows were rewritten, which the projections fold again (`projections.fold`).
 
 The hash chain covers the commitments, not the values (`events.hashing`), so every hash,
 checkpoint, consistency and inclusion proof, and every export taken before, still verifies.
@@ -29,15 +31,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import time
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
-from sqlalchemy import ColumnElement, delete, insert, select, text, update
+from sqlalchemy import ColumnElement, bindparam, delete, insert, select, text, update
 from sqlalchemy.engine import Connection, make_url
 
 from events.catalogue import NoteErased, PersonalDataErased
@@ -55,6 +59,7 @@ _P, _E = personal_table.c, events_table.c
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 _CHECKPOINT_ATTEMPTS = 50
+_STREAM_ATTEMPTS = 5
 
 
 class UnknownPerson(StoreError):
@@ -67,6 +72,11 @@ class UnknownPerson(StoreError):
 
 class _NothingLeft(StoreError):
     """Every value of the person was erased already (found inside the transaction)."""
+
+
+class _StreamsMoved(StoreError):
+    """Inside the transaction, the rows to rewrite were not in the streams looked up before
+    it (an append named the person in another stream meanwhile)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,23 +108,30 @@ async def erase(
     Raises UnknownPerson if no event names the person, ValidationFailed for a legal basis or
     reason the catalogue refuses (nothing is changed then).
     """
-    recorded = PersonalDataErased(person_id=person_id, legal_basis=legal_basis, reason=reason)
     if not await _named(store, person_id):
         raise UnknownPerson(person_id)
-    try:
-        result = await store.append_after(
-            lambda connection: _rewrite(connection, person_id),
-            person_stream(person_id),
-            [Proposed(type=recorded.type_name, data=recorded)],
-            metadata=metadata,
+    for _ in range(_STREAM_ATTEMPTS):
+        streams = await streams_to_refold(store, person_id, held_only=True)
+        recorded = PersonalDataErased(
+            person_id=person_id, legal_basis=legal_basis, reason=reason, streams=streams
         )
-    except _NothingLeft:
-        earlier = await store.read_stream(person_stream(person_id))
-        if not earlier:  # values erased by another way (a note's erasure): nothing recorded
-            raise UnknownPerson(person_id) from None
-        return ErasureResult(person_id, earlier[-1].position, created=False)
-    scrubbed = await scrub_files(store)
-    return ErasureResult(person_id, result.to_position, created=True, files_scrubbed=scrubbed)
+        try:
+            result = await store.append_after(
+                functools.partial(_rewrite, person_id=person_id, streams=streams),
+                person_stream(person_id),
+                [Proposed(type=recorded.type_name, data=recorded)],
+                metadata=metadata,
+            )
+        except _StreamsMoved:
+            continue  # an append named the person in another stream meanwhile: look again
+        except _NothingLeft:
+            earlier = await store.read_stream(person_stream(person_id))
+            if not earlier:  # values erased by another way (a note's erasure): nothing recorded
+                raise UnknownPerson(person_id) from None
+            return ErasureResult(person_id, earlier[-1].position, created=False)
+        scrubbed = await scrub_files(store)
+        return ErasureResult(person_id, result.to_position, created=True, files_scrubbed=scrubbed)
+    raise StoreError("the person's events kept changing during the erasure; try again")
 
 
 async def _named(store: EventStore, person_id: str) -> bool:
@@ -123,24 +140,61 @@ async def _named(store: EventStore, person_id: str) -> bool:
         return (await connection.execute(query)).first() is not None
 
 
-def _rewrite(connection: Connection, person_id: str) -> None:
+def _rewrite(connection: Connection, *, person_id: str, streams: list[str]) -> None:
     """Inside the writer's transaction: the person's placeholders in, salts out (raises
-    _NothingLeft)."""
-    _rewrite_where(connection, _P.person_id == person_id)
+    _NothingLeft, or _StreamsMoved if the rows rewritten are not all in `streams`, the
+    streams the recorded event names for the projections to fold again)."""
+    rewrite_values(connection, _person_rows(connection, person_id), streams)
 
 
-def _rewrite_where(connection: Connection, chosen: ColumnElement[bool]) -> None:
-    """Erase the held personal values `chosen` selects (raises _NothingLeft if none is)."""
-    held = connection.execute(
-        select(_P.position, _P.path, _P.person_id)
+HeldValue = tuple[int, str, str | None, str]
+"""A held personal value: position, JSON pointer, person id (None: a note's text), stream."""
+
+
+def held_values(connection: Connection, chosen: ColumnElement[bool]) -> list[HeldValue]:
+    rows = connection.execute(
+        select(_P.position, _P.path, _P.person_id, _E.stream_id)
+        .join(events_table, _E.position == _P.position)
         .where(chosen)
         .where(_P.salt.is_not(None))
         .order_by(_P.position)
     ).all()
+    return [(position, path, person, stream) for position, path, person, stream in rows]
+
+
+def _person_rows(connection: Connection, person_id: str) -> list[HeldValue]:
+    """The person's held values, and the texts of held notes that write one of their names
+    (a note may name anyone: one that names the person is theirs to have erased too)."""
+    own = held_values(connection, _P.person_id == person_id)
+    names = {
+        _folded(str(get_at(_decode(data), path)))
+        for position, path, _, _ in own
+        if path.endswith("/name")
+        for data in connection.execute(select(_E.data).where(_E.position == position)).scalars()
+    }
+    if not names:
+        return own
+    notes = []
+    for held in held_values(connection, _P.person_id.is_(None)):
+        data = connection.execute(select(_E.data).where(_E.position == held[0])).scalar_one()
+        text = _folded(str(get_at(_decode(data), held[1])))
+        if any(name in text for name in names):
+            notes.append(held)
+    return sorted([*own, *notes])
+
+
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def rewrite_values(connection: Connection, held: list[HeldValue], streams: list[str]) -> None:
+    """Erase the held personal values `held` (raises _NothingLeft if there are none)."""
     if not held:
         raise _NothingLeft("nothing left to erase")
+    if {stream for *_, stream in held} != set(streams):
+        raise _StreamsMoved("the streams naming the person changed")
     paths: dict[int, list[tuple[str, str | None]]] = defaultdict(list)
-    for position, path, person in held:
+    for position, path, person, _ in held:
         paths[position].append((path, person))
     connection.execute(insert(erasures_in_progress), [{"position": p} for p in paths])
     for position, pointers in paths.items():
@@ -152,7 +206,10 @@ def _rewrite_where(connection: Connection, chosen: ColumnElement[bool]) -> None:
             update(events_table).where(_E.position == position).values(data=_encode(document))
         )
     connection.execute(
-        update(personal_table).where(chosen).where(_P.salt.is_not(None)).values(salt=None)
+        update(personal_table)
+        .where(_P.position == bindparam("at"), _P.path == bindparam("pointer"))
+        .values(salt=None),
+        [{"at": position, "pointer": path} for position, path, _, _ in held],
     )
     connection.execute(delete(erasures_in_progress))
 
@@ -180,21 +237,26 @@ async def erase_note(
     """Erase the text of the note `event_id` (a note may name anyone, so it is erased by
     event, not by person) and record `NoteErased` in `erasure-notes`; as `erase` otherwise.
     The result's `person_id` is the event id."""
-    recorded = NoteErased(event_id=event_id, legal_basis=legal_basis, reason=reason)
     query = (
-        select(_P.position)
+        select(_P.position, _E.stream_id)
         .join(events_table, _E.position == _P.position)
         .where(_E.event_id == event_id)
         .where(_P.person_id.is_(None))
     )
     async with store.engine.connect() as connection:
-        position = (await connection.execute(query)).scalar()
-    if position is None:
+        found = (await connection.execute(query)).first()
+    if found is None:
         raise UnknownNote(event_id)
+    position, stream_id = found
+    recorded = NoteErased(
+        event_id=event_id, legal_basis=legal_basis, reason=reason, streams=[stream_id]
+    )
     chosen = (_P.position == position) & _P.person_id.is_(None)
     try:
         result = await store.append_after(
-            lambda connection: _rewrite_where(connection, chosen),
+            lambda connection: rewrite_values(
+                connection, held_values(connection, chosen), [stream_id]
+            ),
             NOTE_ERASURES,
             [Proposed(type=recorded.type_name, data=recorded)],
             metadata=metadata,
@@ -275,16 +337,23 @@ async def people(store: EventStore) -> list[PersonSummary]:
     ]
 
 
-async def streams_to_refold(store: EventStore, person_id: str) -> list[str]:
+async def streams_to_refold(
+    store: EventStore, person_id: str, *, held_only: bool = False
+) -> list[str]:
     """The streams whose read models must be folded again after `person_id` is erased: every
     stream with an event naming them (their views copied the values), sorted. The person's
-    own `person-…` stream names nobody and needs no refold."""
+    own `person-…` stream names nobody and needs no refold. `held_only`: only the streams
+    an erasure would rewrite now (a value of theirs, or a note naming them, still held)."""
     query = (
         select(_E.stream_id)
         .join(personal_table, _E.position == _P.position)
         .where(_P.person_id == person_id)
         .distinct()
     )
+    if held_only:
+        async with store.engine.connect() as connection:
+            held = await connection.run_sync(lambda sync: _person_rows(sync, person_id))
+        return sorted({stream for *_, stream in held})
     async with store.engine.connect() as connection:
         return sorted(row[0] for row in await connection.execute(query))
 

@@ -7,6 +7,7 @@ once, other instances' (PostgreSQL) through LISTEN/NOTIFY.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from events._notifications import PostgresListener
 from events._write_channel import BridgeChannel, ThreadChannel, WriteChannel
 from events._writer import Pending, Writer
+from events.catalogue import EventCorrected
 from events.database import SQLITE_BUSY_TIMEOUT_MS, create_engine, create_sqlite_writer_engine
 from events.envelope import (
     AppendResult,
@@ -34,7 +36,7 @@ from events.rules import DocumentLimits, check_stream_id, decider_for, deciders
 from events.schema import events as events_table
 from events.schema import personal_values
 from events.schema import streams as streams_table
-from events.validation import encode_metadata, prepare
+from events.validation import Prepared, encode_metadata, prepare
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +160,13 @@ class EventStore:
         check_stream_id(stream_id)
         decider_for(stream_id)
         prepared = prepare(events, max_events=self.max_batch_events)
-        pending = Pending(stream_id, expected_version, prepared, encode_metadata(metadata))
+        pending = Pending(
+            stream_id,
+            expected_version,
+            prepared,
+            encode_metadata(metadata),
+            prelude=_rectification(stream_id, prepared),
+        )
         if self._writer is None:
             raise StoreUnavailable("the store was opened read-only")
         return await self._writer.submit(pending)
@@ -321,3 +329,18 @@ async def open_store(
     )
     await store.start()
     return store
+
+
+def _rectification(
+    stream_id: str, prepared: Sequence[Prepared]
+) -> Callable[[Connection], None] | None:
+    """The prelude erasing the values that corrections asking for it replace, if any does
+    (`events.rectification`)."""
+    asking = [
+        e.data for e in prepared if isinstance(e.data, EventCorrected) and e.data.erase_original
+    ]
+    if not asking:
+        return None
+    from events.rectification import rectify  # it builds on events.erasure, which needs this
+
+    return functools.partial(rectify, stream_id=stream_id, corrections=asking)

@@ -34,6 +34,7 @@ class Projections(ProjectionReader):
             coalesce=coalesce,
             cache=self.cache,
         )
+        self.runner.add_rewrite_listener(self.replays.forget)
 
     @property
     def position(self) -> int:

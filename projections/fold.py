@@ -26,7 +26,13 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events._fast_reads import Row, stream_log_rows
-from events.catalogue import EVENT_TYPES, EventCorrected, EventData
+from events.catalogue import (
+    EVENT_TYPES,
+    EventCorrected,
+    EventData,
+    NoteErased,
+    PersonalDataErased,
+)
 from events.envelope import RecordedEvent
 from events.merge_patch import apply_merge_patch
 from events.upcasting import decode_stored
@@ -51,8 +57,17 @@ def _own_stream(_data: Any, stream_id: str) -> Iterable[str]:
     return (stream_id,)
 
 
+def _rewritten_streams(data: Any, _stream_id: str) -> Iterable[str]:
+    """An erasure names the streams whose stored rows it rewrote (computed in its
+    transaction): a view folded before it copied the erased values."""
+    streams: Iterable[str] = data.streams
+    return streams
+
+
 _REFOLD_HOOKS: dict[type[EventData], Callable[[Any, str], Iterable[str]]] = {
     EventCorrected: _own_stream,
+    PersonalDataErased: _rewritten_streams,
+    NoteErased: _rewritten_streams,
 }
 """Event types that ask for streams to be folded again: `hook(data, stream_id)` names them."""
 _HOOKS = {kind: hook for cls, hook in _REFOLD_HOOKS.items() for kind in trusted_kinds(cls)}

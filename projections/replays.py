@@ -4,7 +4,9 @@ A list read in the past folds every event up to its cut, so it costs in proporti
 and any reader may ask for it. At most `limit` replays run at once in a process; a read that
 cannot get a turn within `wait` seconds is refused (`ReplaysBusy`, a 503 with Retry-After)
 rather than queue without end. The state at a resolved cut (a position, and maybe a business
-date) never changes, so the last few are kept and shared by every read of the same cut.
+date) changes only when an erasure rewrites earlier rows, so the last few are kept and shared
+by every read of the same cut, and all are forgotten after an erasure (`forget`; a replay
+running across one is not kept).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Replays:
         self._wait = wait
         self._keep = keep
         self._kept: OrderedDict[Hashable, Picture] = OrderedDict()
+        self._generation = 0
         self.replayed = 0
         """Replays run (not answered from those kept): what a test can count."""
 
@@ -47,15 +50,21 @@ class Replays:
             kept = self._held(key)  # replayed by another read while this one waited
             if kept is not None:
                 return kept
+            generation = self._generation
             picture = await replay()
             self.replayed += 1
         finally:
             self._turns.release()
-        if self._keep > 0:
+        if self._keep > 0 and generation == self._generation:
             self._kept[key] = picture
             while len(self._kept) > self._keep:
                 self._kept.popitem(last=False)
         return picture
+
+    def forget(self) -> None:
+        """Drop every picture kept (an erasure rewrote rows they were folded from)."""
+        self._generation += 1
+        self._kept.clear()
 
     def _held(self, key: Hashable) -> Picture | None:
         picture = self._kept.get(key)

@@ -28,6 +28,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events._fast_reads import log_rows
+from events.catalogue import REWRITING_TYPES
+from events.erasure import scrub_files
+from events.schema import events as events_table
 from events.store import EventStore
 from projections import checkpoints, partnerships
 from projections._lease import CHANNEL, Lease
@@ -84,6 +87,7 @@ class ProjectionRunner:
         self._listening = False
         self._stopping = False
         self._on_applied: list[Callable[[int], None]] = []
+        self._on_rewritten: list[Callable[[], None]] = []
 
     @property
     def position(self) -> int:
@@ -101,6 +105,12 @@ class ProjectionRunner:
     def add_listener(self, callback: Callable[[int], None]) -> None:
         """Call `callback(position)` whenever the position this runner knows advances."""
         self._on_applied.append(callback)
+
+    def add_rewrite_listener(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` when the log applied or seen holds an event that rewrote earlier
+        rows (an erasure: `events.catalogue.REWRITING_TYPES`): whatever keeps pictures of the
+        past must forget them."""
+        self._on_rewritten.append(callback)
 
     async def start(self) -> None:
         """Create or rebuild the tables as needed, then follow the log in the background."""
@@ -135,6 +145,8 @@ class ProjectionRunner:
         async with self._engine.connect() as connection:
             stored = await checkpoints.read_position(connection, partnerships.NAME)
         if stored > self._position:
+            if await self._rewrote_between(self._position, stored):
+                self._rewritten()
             self.cache.reset(stored)
             self._advance(stored)
         return self._position
@@ -184,7 +196,16 @@ class ProjectionRunner:
                 raise
             if working.size > self._max_docs or working.weight > self._max_events_held:
                 working.evict(working.oldest(self._max_docs // 2, self._max_events_held // 2))
-            self.cache.advance(start, new, writes.docs)
+            if any(row[3] in REWRITING_TYPES for row in rows):
+                # Views of other streams were folded again from rewritten rows, and answers
+                # held may quote what was erased: hold nothing from before.
+                self.cache.reset(new)
+                self._rewritten()
+                # Folding it again rewrote the views' rows: leave no old page of them in the
+                # files either (whoever erased, this process or a command line).
+                await scrub_files(self._store)
+            else:
+                self.cache.advance(start, new, writes.docs)
             self._advance(new)
             return True
 
@@ -228,6 +249,24 @@ class ProjectionRunner:
                 callback(position)
             except Exception:
                 log.exception("projection listener failed")
+
+    async def _rewrote_between(self, after: int, until: int) -> bool:
+        """Whether the log holds a rewriting event in (after, until]."""
+        e = events_table.c
+        query = (
+            select(e.position)
+            .where(e.position > after, e.position <= until, e.type.in_(sorted(REWRITING_TYPES)))
+            .limit(1)
+        )
+        async with self._engine.connect() as connection:
+            return (await connection.execute(query)).first() is not None
+
+    def _rewritten(self) -> None:
+        for callback in self._on_rewritten:
+            try:
+                callback()
+            except Exception:
+                log.exception("projection rewrite listener failed")
 
     def _heard(self, _position: int) -> None:
         """From the store (new head) or the lease (another instance applied): look again."""

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Literal
 import msgspec
 from sse_starlette import ServerSentEvent
 
+from events.catalogue import REWRITING_TYPES
 from events.envelope import RecordedEvent
 
 if TYPE_CHECKING:
@@ -311,6 +312,11 @@ class Hub:
                 self._tail_end = contiguous[-1].position
             if len(contiguous) < PAGE_EVENTS:
                 break
+        if any(type_ in REWRITING_TYPES for _, type_ in kinds):
+            # An erasure rewrote earlier rows the tail holds encoded: let subscribers read
+            # them again from the database.
+            self._tail.clear()
+            self._tail_start = self._tail_end
         if len(self._tail) > TAIL_EVENTS:
             drop = len(self._tail) - TAIL_EVENTS
             del self._tail[:drop]

@@ -43,7 +43,7 @@ async def test_the_subject_access_report_is_for_auditors_and_admins(api: Api) ->
     response = await api.client.get(f"/people/{helene}", headers=api.auth("auditor"))
     assert response.status_code == 200
     report = response.json()
-    assert report["erased"] is False
+    assert report["erased"] is False and report["erasure"] is None
     first = report["mentions"][0]["position"]  # after the tokens the app recorded
     assert [(m["position"] - first, m["path"], m["value"]) for m in report["mentions"]] == [
         (0, "/parties/0/signatory/name", ERASED_NAME),
@@ -91,9 +91,59 @@ async def test_an_admin_erases_a_person_and_the_log_still_verifies(api: Api) -> 
     assert ERASED_NAME not in stream.text and f"[erased {helene}]" in stream.text
     report = (await api.client.get(f"/people/{helene}", headers=api.auth("auditor"))).json()
     assert report["erased"] is True and ERASED_NAME not in str(report)
+    erasure = report["erasure"]
+    assert (erasure["position"], erasure["legal_basis"], erasure["reason"]) == (
+        head + 1,
+        "GDPR Art. 17(1)(a)",
+        "the person asked",
+    )
+    assert erasure["recorded_by"] and erasure["recorded_at"] > report["mentions"][0]["recorded_at"]
     verified = await api.client.get("/audit/verify", headers=api.auth("auditor"))
     assert verified.status_code == 200 and verified.json()["report"]["ok"] is True
     missing = await api.client.post(
         f"/people/{'0' * 32}/erasure", json=body, headers=api.auth("admin")
     )
     assert missing.status_code == 404
+
+
+async def test_an_admin_erases_a_note_text_and_views_forget_it(api: Api) -> None:
+    store = api.services.store
+    await record_history(store)
+    stream = await store.read_stream("agreement-a")
+    note = next(e for e in stream if e.type == "NoteAttached")
+    body = {"legal_basis": "GDPR Art. 17(1)(c)", "reason": "the note names a third party"}
+    for role in ("recorder", "viewer", "auditor"):
+        refused = await api.client.post(
+            f"/notes/{note.event_id}/erasure", json=body, headers=api.auth(role)
+        )
+        assert refused.status_code == 403
+    head = await api.head()
+    shown = await api.client.get(
+        "/partnerships/agreement-a", params={"wait_for_position": head}, headers=api.auth("viewer")
+    )
+    assert "harbour master" in shown.text
+    bad = await api.client.post(
+        f"/notes/{note.event_id}/erasure", json={"reason": "x"}, headers=api.auth("admin")
+    )
+    assert bad.status_code == 422 and "legal_basis" in bad.text and await api.head() == head
+    done = await api.client.post(
+        f"/notes/{note.event_id}/erasure", json=body, headers=api.auth("admin")
+    )
+    assert done.status_code == 201, done.text
+    assert done.json() == {"event_id": note.event_id, "position": head + 1, "created": True}
+    again = await api.client.post(
+        f"/notes/{note.event_id}/erasure", json=body, headers=api.auth("admin")
+    )
+    assert (again.status_code, again.json()["position"]) == (200, head + 1)
+    view = await api.client.get(
+        "/partnerships/agreement-a",
+        params={"wait_for_position": head + 1},
+        headers=api.auth("viewer"),
+    )
+    assert "harbour master" not in view.text
+    log = await api.client.get("/streams/agreement-a/events", headers=api.auth("auditor"))
+    assert "harbour master" not in log.text and "[erased]" in log.text
+    missing = await api.client.post(
+        f"/notes/{stream[0].event_id}/erasure", json=body, headers=api.auth("admin")
+    )
+    assert missing.status_code == 404  # a signing is no note

@@ -263,8 +263,9 @@ from events.store import open_store
 
 rewrite = erasure._rewrite
 
-def rewrite_then_die(connection, person):
-    rewrite(connection, person)  # the rows are rewritten, the transaction not committed
+def rewrite_then_die(connection, *, person_id, streams):
+    # the rows are rewritten, the transaction not committed
+    rewrite(connection, person_id=person_id, streams=streams)
     os.kill(os.getpid(), signal.SIGKILL)
 
 erasure._rewrite = rewrite_then_die

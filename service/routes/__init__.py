@@ -296,6 +296,21 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         errors=(404,),
     ),
     Endpoint(
+        method="POST",
+        path="/notes/{event_id}/erasure",
+        name="erase_note",
+        summary="Erase a note's text from the log (it may name anyone); every proof stays valid",
+        description="Replaces the text of the NoteAttached event `event_id` by a placeholder, "
+        "forgets its salt and records NoteErased in `erasure-notes` (201). A note erased "
+        "already gets the earlier erasure's position (200).",
+        handler=people.erase_note_text,
+        permission="manage",
+        params=people.NoteParams,
+        body=people.ErasureRequest,
+        responses={201: people.NoteErasureDone, 200: people.NoteErasureDone},
+        errors=(404,),
+    ),
+    Endpoint(
         method="GET",
         path="/health",
         name="health",

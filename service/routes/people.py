@@ -12,12 +12,23 @@ from typing import Annotated
 import msgspec
 from starlette.responses import Response
 
-from events.catalogue import LongText, Text
-from events.erasure import UnknownPerson, erase, mentions, people, streams_to_refold
+from events.catalogue import EventId, LongText, PersonalDataErased, Text
+from events.erasure import (
+    UnknownNote,
+    UnknownPerson,
+    erase,
+    erase_note,
+    mentions,
+    people,
+    person_stream,
+    scrub_files,
+    streams_to_refold,
+)
+from events.store import EventStore
 from service.problems import NotFound
 from service.responses import JSONResponse
 from service.routes import paging
-from service.routes.base import Call, recorded_by
+from service.routes.base import Call, Services, recorded_by
 from service.routes.paging import DEFAULT_LIMIT, CursorToken, Limit
 
 PersonId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
@@ -64,9 +75,22 @@ class MentionInfo(msgspec.Struct, frozen=True, kw_only=True):
     erased: bool
 
 
+class ErasureInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """The erasure that replaced the person's values by placeholders (`PersonalDataErased`)."""
+
+    position: int
+    recorded_at: str
+    recorded_by: str
+    legal_basis: str
+    reason: str
+
+
 class SubjectAccessReport(msgspec.Struct, frozen=True, kw_only=True):
     person_id: str
     erased: bool
+    erasure: ErasureInfo | None
+    """The latest erasure of the person's data, null if there was none: what the
+    placeholders `[erased <person_id>]` and `[erased]` stand for."""
     mentions: list[MentionInfo]
     """Every value of the person in the log, by position."""
 
@@ -122,6 +146,7 @@ async def subject_access(call: Call[PersonParams, None]) -> Response:
     body = SubjectAccessReport(
         person_id=person_id,
         erased=all(m.erased for m in found),
+        erasure=await latest_erasure(call.services.store, person_id),
         mentions=[
             MentionInfo(
                 position=m.position,
@@ -151,6 +176,8 @@ async def erase_person(call: Call[PersonParams, ErasureRequest]) -> Response:
         )
     except UnknownPerson as unknown:
         raise NotFound(str(unknown)) from None
+    if result.created:
+        await settle_erasure(call.services, result.position)
     body = ErasureDone(
         person_id=person_id,
         position=result.position,
@@ -158,3 +185,69 @@ async def erase_person(call: Call[PersonParams, ErasureRequest]) -> Response:
         streams_to_refold=await streams_to_refold(store, person_id),
     )
     return JSONResponse(body, status_code=201 if result.created else 200)
+
+
+class NoteParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    event_id: EventId
+    """The `event_id` of the `NoteAttached` event whose text is to be erased."""
+
+
+class NoteErasureDone(msgspec.Struct, frozen=True, kw_only=True):
+    event_id: str
+    position: int
+    """Where the log records the erasure (`NoteErased`, stream `erasure-notes`)."""
+    created: bool
+    """False when the note's text was erased already: `position` is that erasure."""
+
+
+async def erase_note_text(call: Call[NoteParams, ErasureRequest]) -> Response:
+    event_id = call.params.event_id
+    try:
+        result = await erase_note(
+            call.services.store,
+            event_id,
+            legal_basis=call.body.legal_basis,
+            reason=call.body.reason,
+            metadata=recorded_by(call),
+        )
+    except UnknownNote as unknown:
+        raise NotFound(str(unknown)) from None
+    if result.created:
+        await settle_erasure(call.services, result.position)
+    body = NoteErasureDone(event_id=event_id, position=result.position, created=result.created)
+    return JSONResponse(body, status_code=201 if result.created else 200)
+
+
+_PROJECTION_WAIT = 30.0
+"""Seconds an erasure waits for the projections to fold it before scrubbing the files again."""
+
+
+async def settle_erasure(services: Services, position: int) -> None:
+    """Wait for the projections to fold the erasure (their rewrite of the views also leaves
+    old bytes in the files), then scrub the files again (`events.erasure.scrub_files`)."""
+    if services.projections is not None:
+        await services.projections.wait_for(position, _PROJECTION_WAIT)
+    await scrub_files(services.store)
+
+
+_decode_erasure = msgspec.json.Decoder(PersonalDataErased).decode
+
+
+async def latest_erasure(store: EventStore, person_id: str) -> ErasureInfo | None:
+    """When, by whom and on what legal basis the person's data was last erased."""
+    recorded = [
+        e
+        for e in await store.read_stream(person_stream(person_id))
+        if e.type == "PersonalDataErased"
+    ]
+    if not recorded:
+        return None
+    event = recorded[-1]
+    data = _decode_erasure(bytes(event.data))
+    return ErasureInfo(
+        position=event.position,
+        recorded_at=event.recorded_at,
+        recorded_by=msgspec.json.decode(bytes(event.metadata)).get("actor", ""),
+        legal_basis=data.legal_basis,
+        reason=data.reason,
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from service.web import pages
+from service.web import pages, people
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -85,6 +85,13 @@ def routes() -> list[BaseRoute]:
         Route("/web/owners/{owner_id}", pages.owner, methods=["GET"], name="web_owner"),
         Route("/web/delegations", pages.delegations, methods=["GET"], name="web_delegations"),
         Route("/web/audit", pages.audit, methods=["GET"], name="web_audit"),
+        Route("/web/people/{person_id}", people.person, methods=["GET"], name="web_person"),
+        Route(
+            "/web/people/{person_id}",
+            people.erase_person,
+            methods=["POST"],
+            name="web_erase_person",
+        ),
         Route(
             "/web/audit/checkpoint",
             pages.audit_checkpoint,

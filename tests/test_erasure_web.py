@@ -1,0 +1,65 @@
+"""A person's page in the browser: the subject-access report for auditors and admins, the
+erasure form (with CSRF) for admins only, and what the page says after an erasure."""
+
+from __future__ import annotations
+
+from tests.conftest import Api
+from tests.test_erasure import ERASED_NAME, id_of, record_history
+from tests.test_web import _csrf, sign_in
+
+
+async def test_viewers_and_recorders_see_no_person_page(api: Api) -> None:
+    await record_history(api.services.store)
+    helene = await id_of(api.services.store, ERASED_NAME)
+    for role in ("viewer", "recorder"):
+        api.client.cookies.clear()
+        await sign_in(api, role)
+        page = await api.client.get(f"/web/people/{helene}")
+        assert page.status_code == 403 and ERASED_NAME not in page.text
+        posted = await api.client.post(
+            f"/web/people/{helene}", data={"legal_basis": "x", "reason": "y", "csrf": "x"}
+        )
+        assert posted.status_code == 403
+
+
+async def test_an_auditor_reads_the_report_and_an_admin_erases_from_the_page(api: Api) -> None:
+    store = api.services.store
+    await record_history(store)
+    helene = await id_of(store, ERASED_NAME)
+    await sign_in(api, "auditor")
+    report = await api.client.get(f"/web/people/{helene}")
+    assert report.status_code == 200
+    assert ERASED_NAME in report.text and 'data-form="erase"' not in report.text
+
+    api.client.cookies.clear()
+    await sign_in(api, "admin")
+    page = await api.client.get(f"/web/people/{helene}")
+    assert 'data-form="erase"' in page.text
+    head = await api.head()
+    forged = await api.client.post(
+        f"/web/people/{helene}",
+        data={"legal_basis": "GDPR Art. 17(1)(a)", "reason": "asked", "csrf": "forged"},
+    )
+    assert forged.status_code == 403 and await api.head() == head
+    empty = await api.client.post(
+        f"/web/people/{helene}",
+        data={"legal_basis": "", "reason": "asked", "csrf": _csrf(page.text)},
+    )
+    assert empty.status_code == 400 and "legal basis" in empty.text
+    assert await api.head() == head
+    erased = await api.client.post(
+        f"/web/people/{helene}",
+        data={
+            "legal_basis": "GDPR Art. 17(1)(a)",
+            "reason": "the person asked",
+            "csrf": _csrf(page.text),
+        },
+    )
+    assert erased.status_code == 303, erased.text
+    assert await api.head() == head + 1
+    after = await api.client.get(erased.headers["location"])
+    assert after.status_code == 200 and ERASED_NAME not in after.text
+    assert "GDPR Art. 17(1)(a)" in after.text and "the person asked" in after.text
+    assert f"[erased {helene}]" in after.text and 'data-form="erase"' not in after.text
+    partnership = await api.client.get("/web/partnerships/agreement-a")
+    assert ERASED_NAME not in partnership.text and f"[erased {helene}]" in partnership.text
