@@ -29,7 +29,7 @@ def resident_mb() -> float:
 
 
 async def _measure(path: Path) -> dict[str, float]:
-    from events.checkpoints import generate_key
+    from events.signed_checkpoints import generate_key
     from events.store import open_store
     from events.tree_audit import StoredLogTree
 

@@ -18,11 +18,11 @@ from benchmarks import baselines
 async def _rebuild(path: Path) -> tuple[float, int]:
     from events.store import open_store
     from projections.rebuild import rebuild
-    from projections.setup import prepare
+    from projections.setup import prepare_tables
 
     store = await open_store(baselines.sqlite_url(path))
     try:
-        await prepare(store.engine)
+        await prepare_tables(store.engine)
         started = time.perf_counter()
         position = await rebuild(store)
         return time.perf_counter() - started, position

@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import make_url
 
 from events import merkle
-from events.checkpoints import (
+from events.envelope import GENESIS_HASH, RecordedEvent
+from events.signed_checkpoints import (
     ORIGIN,
     Checkpoint,
     generate_key,
@@ -35,7 +36,6 @@ from events.checkpoints import (
     save_private_key,
     sign_checkpoint,
 )
-from events.envelope import GENESIS_HASH, RecordedEvent
 from events.verification import ChainVerifier, VerificationReport
 
 SIGNING_KEY_ENV = "AGREEMENTS_SIGNING_KEY"

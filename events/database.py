@@ -110,7 +110,7 @@ def _reset_if_in_transaction(
 
     The driver runs in autocommit mode (transactions are begun explicitly, see below) and
     SQLAlchemy ends its own transactions before a connection goes back, so a connection used
-    for driver-level reads (`events._fast_reads`) comes back with nothing to roll back. The
+    for driver-level reads (`events.log_reads`) comes back with nothing to roll back. The
     pool's unconditional rollback was one more hop to aiosqlite's thread on every such read,
     about half the time of a small one. `in_transaction` is SQLite's autocommit flag, read
     without I/O, so a transaction left open by anything else is still rolled back."""

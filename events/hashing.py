@@ -25,7 +25,7 @@ for its own commitment and dropped from the list unnoticed.
 Anyone can recompute the chain from an export (whose lines carry each personal value's salt,
 or its commitment once erased) with sha256 and a JSON encoder that writes strings and
 integers the way msgspec and Python's json (separators=(",", ":"), ensure_ascii=False) do.
-Checkpoints name the version in their origin (`events.checkpoints.ORIGIN`).
+Checkpoints name the version in their origin (`events.signed_checkpoints.ORIGIN`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Both live in the stream `log-identity`, inside the hash chain, so a backup or an
 them and nobody can change them without breaking the chain:
 
 - `LogNamed {log_id}`: a random id, given once, the first time the log is signed. Checkpoints
-  name it in their origin (`events.checkpoints.origin_for`).
+  name it in their origin (`events.signed_checkpoints.origin_for`).
 - `SigningKeyRegistered {key_id, public_key}`: the first signing key, recorded beside it.
 - `SigningKeyRotated {key_id, public_key, previous_key_id, reason?}`: an operator's explicit
   change of key (`agreements rotate-key`). Checkpoints signed by an earlier key still verify
@@ -32,9 +32,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from events.audit import load_signing_key
 from events.catalogue import EventData, LogNamed, SigningKeyRegistered, SigningKeyRotated
-from events.checkpoints import generate_key, key_id, load_private_key, save_private_key
 from events.envelope import AppendResult, ExpectedVersion, Metadata, Proposed, RecordedEvent
 from events.errors import WrongExpectedVersion
+from events.signed_checkpoints import generate_key, key_id, load_private_key, save_private_key
 from events.upcasting import decode_stored
 
 IDENTITY_STREAM = "log-identity"

@@ -36,7 +36,7 @@ from events.rules import DocumentLimits, check_stream_id, decider_for, deciders
 from events.schema import events as events_table
 from events.schema import personal_values
 from events.schema import streams as streams_table
-from events.validation import Prepared, encode_metadata, prepare
+from events.validation import Prepared, encode_metadata, validate_batch
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class EventStore:
         the batch is stored. A retry of a stored batch returns its result with created=False."""
         check_stream_id(stream_id)
         decider_for(stream_id)
-        prepared = prepare(events, max_events=self.max_batch_events)
+        prepared = validate_batch(events, max_events=self.max_batch_events)
         pending = Pending(
             stream_id,
             expected_version,
@@ -184,7 +184,7 @@ class EventStore:
         neither. Whatever `prelude` raises fails the append (nothing is stored)."""
         check_stream_id(stream_id)
         decider_for(stream_id)
-        prepared = prepare(events, max_events=self.max_batch_events)
+        prepared = validate_batch(events, max_events=self.max_batch_events)
         pending = Pending(stream_id, "any", prepared, encode_metadata(metadata), prelude=prelude)
         if self._writer is None:
             raise StoreUnavailable("the store was opened read-only")

@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events import merkle, stored_tree
 from events.audit import DEFAULT_BATCH, LogBroken
-from events.checkpoints import ORIGIN, Checkpoint, sign_checkpoint
 from events.envelope import GENESIS_HASH
 from events.schema import tree_verified
+from events.signed_checkpoints import ORIGIN, Checkpoint, sign_checkpoint
 from events.store import EventStore
 from events.verification import ChainVerifier, VerificationReport
 

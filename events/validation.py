@@ -39,7 +39,7 @@ class Prepared(msgspec.Struct, frozen=True):
     """None: the event happened when recorded (the writer fills in the record time)."""
 
 
-def prepare(events: Sequence[Proposed], *, max_events: int) -> list[Prepared]:
+def validate_batch(events: Sequence[Proposed], *, max_events: int) -> list[Prepared]:
     if not events:
         raise ValidationFailed([FieldError("$.events", "at least one event is required")])
     if len(events) > max_events:

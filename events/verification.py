@@ -27,9 +27,9 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from events import merkle
-from events.checkpoints import ORIGIN, Checkpoint, key_id, origin_for, verify_checkpoint
 from events.envelope import GENESIS_HASH, RecordedEvent
 from events.hashing import DisclosureError, event_hash, is_canonical_object
+from events.signed_checkpoints import ORIGIN, Checkpoint, key_id, origin_for, verify_checkpoint
 
 
 class VerificationReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -7,7 +7,7 @@ The same connection LISTENs for "projections advanced" notices from whichever in
 applies. SQLite has one process and no such lock: there the lease is always held.
 
 Correctness never rests on the lease alone: every batch also claims its checkpoint range
-(`projections.checkpoints.claim`), so two appliers at once cannot apply an event twice.
+(`projections.positions.claim`), so two appliers at once cannot apply an event twice.
 """
 
 from __future__ import annotations

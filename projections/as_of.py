@@ -9,7 +9,7 @@ correction replays none), so the state at position P equals a rebuild of the log
 
 Position and record time cut the log at a prefix (record time never decreases along
 positions), so a replay stops early; a business date filters the whole log (or stream).
-Replays read plain rows at the driver (`events._fast_reads`), only the columns a fold needs,
+Replays read plain rows at the driver (`events.log_reads`), only the columns a fold needs,
 and fold in place into views they own.
 """
 
@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from events._fast_reads import Row, last_recorded_by, log_head, log_rows, stream_log_rows
 from events.envelope import format_timestamp
+from events.log_reads import Row, last_recorded_by, log_head, log_rows, stream_log_rows
 from events.store import EventStore
 from projections import delegations, partnerships, registry
 from projections.delegation_view import Delegation

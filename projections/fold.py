@@ -25,7 +25,6 @@ from typing import Any, Protocol
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from events._fast_reads import Row, stream_log_rows
 from events.catalogue import (
     EVENT_TYPES,
     EventCorrected,
@@ -34,6 +33,7 @@ from events.catalogue import (
     PersonalDataErased,
 )
 from events.envelope import RecordedEvent
+from events.log_reads import Row, stream_log_rows
 from events.merge_patch import apply_merge_patch
 from events.upcasting import decode_stored
 from projections import registry

@@ -5,7 +5,7 @@ of plain rows at the driver and folded in place into a bounded working set, so m
 flat however long the log. Then one short
 transaction takes the checkpoint rows (waiting for any applier's batch in flight), folds the
 few events appended meanwhile, drops the live tables and renames the shadows over them, and
-sets the checkpoints. Readers see the old tables until that commit and the new ones after,
+sets the positions. Readers see the old tables until that commit and the new ones after,
 never an empty view. The folds are the live projection's own, so the rows are byte-identical.
 """
 
@@ -20,10 +20,10 @@ from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import DropTable
 
-from events._fast_reads import Row, log_rows
+from events.log_reads import Row, log_rows
 from events.postgres_names import PROJECTION_REBUILD_LOCK
 from events.store import EventStore
-from projections import checkpoints
+from projections import positions
 from projections._sql import write_transaction
 from projections.schema import (
     LIVE,
@@ -62,7 +62,7 @@ async def rebuild(
     async with _exclusive(engine):
         if only_if_stale:
             async with engine.connect() as connection:
-                stored = await checkpoints.read_all(connection)
+                stored = await positions.read_all(connection)
             if not is_stale(stored):
                 return min(position for position, _ in stored.values())
         shadow = build_tables(SHADOW_SUFFIX, "_" + secrets.token_hex(4))
@@ -81,7 +81,7 @@ async def rebuild(
             if progress is not None:
                 progress(position, max(head, position))
         async with write_transaction(engine) as connection:
-            await checkpoints.lock(connection)
+            await positions.lock(connection)
             # The write lock (SQLite) or the checkpoint rows (PostgreSQL) are ours: fold what
             # was appended meanwhile; what commits after these reads, the runner applies.
             while rows := await log_rows(engine, after=position, limit=batch_size):
@@ -90,7 +90,7 @@ async def rebuild(
                 position = rows[-1][0]
             await working.flush(connection)
             await _swap(connection, shadow.tables)
-            await checkpoints.write(connection, dict.fromkeys(SCHEMA_VERSIONS, position))
+            await positions.write(connection, dict.fromkeys(SCHEMA_VERSIONS, position))
         if progress is not None:
             progress(position, position)
         log.info("projections rebuilt up to position %d", position)

@@ -27,17 +27,17 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from events._fast_reads import log_rows
 from events.catalogue import REWRITING_TYPES
 from events.erasure import scrub_files
+from events.log_reads import log_rows
 from events.schema import events as events_table
 from events.store import EventStore
-from projections import checkpoints, partnerships
+from projections import partnerships, positions
 from projections._lease import CHANNEL, Lease
 from projections.cache import ReadCache
 from projections.rebuild import rebuild
 from projections.schema import LIVE
-from projections.setup import prepare
+from projections.setup import prepare_tables
 from projections.working_set import WorkingSet
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class ProjectionRunner:
         """Create or rebuild the tables as needed, then follow the log in the background."""
         if self.running:
             return
-        if await prepare(self._engine):
+        if await prepare_tables(self._engine):
             log.info("projection schema changed: rebuilding from the log")
             await rebuild(self._store, only_if_stale=True)
         await self.refresh()
@@ -143,7 +143,7 @@ class ProjectionRunner:
     async def refresh(self) -> int:
         """Read the stored checkpoint (what every instance can see) and adopt it if ahead."""
         async with self._engine.connect() as connection:
-            stored = await checkpoints.read_position(connection, partnerships.NAME)
+            stored = await positions.read_position(connection, partnerships.NAME)
         if stored > self._position:
             if await self._rewrote_between(self._position, stored):
                 self._rewritten()
@@ -153,7 +153,7 @@ class ProjectionRunner:
 
     async def catch_up(self) -> int:
         """Apply batches until the log's head as seen now (for tests and one-shot tools).
-        Requires the tables to exist (`start()`, or `projections.setup.prepare`)."""
+        Requires the tables to exist (`start()`, or `projections.setup.prepare_tables`)."""
         while await self.apply_batch():
             pass
         return self._position
@@ -177,7 +177,7 @@ class ProjectionRunner:
 
                 def commit(connection: Connection) -> None:
                     with connection.begin():
-                        if not checkpoints.claim(connection, start, new):
+                        if not positions.claim(connection, start, new):
                             raise _Moved
                         working.write(connection, writes)
                         if connection.dialect.name == "postgresql":

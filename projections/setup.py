@@ -12,12 +12,12 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from events.postgres_names import PROJECTION_SCHEMA_LOCK
-from projections import checkpoints
+from projections import positions
 from projections._sql import write_transaction
 from projections.schema import LIVE, SCHEMA_VERSIONS, checkpoint_metadata
 
 
-async def prepare(engine: AsyncEngine) -> bool:
+async def prepare_tables(engine: AsyncEngine) -> bool:
     """Create missing tables and checkpoints; True if the projections must be rebuilt."""
     async with write_transaction(engine) as connection:
         if connection.dialect.name == "postgresql":
@@ -26,9 +26,9 @@ async def prepare(engine: AsyncEngine) -> bool:
         existing = await _table_names(connection)
         await connection.run_sync(checkpoint_metadata.create_all)
         await connection.run_sync(LIVE.metadata.create_all)
-        stored = await checkpoints.read_all(connection)
+        stored = await positions.read_all(connection)
         if not stored:
-            await checkpoints.write(connection, dict.fromkeys(SCHEMA_VERSIONS, 0))
+            await positions.write(connection, dict.fromkeys(SCHEMA_VERSIONS, 0))
             return False
         return is_stale(stored, tables_missing=any(t.name not in existing for t in LIVE.tables))
 

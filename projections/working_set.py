@@ -25,7 +25,7 @@ from typing import Any, Generic
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from events._fast_reads import Row
+from events.log_reads import Row
 from projections import registry
 from projections.fold import Fold, History, read_histories
 from projections.read_model import Apply, DerivedModel, ReadModel, V

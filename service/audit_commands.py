@@ -40,17 +40,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy.engine import make_url
 
 from events.audit import signing_key_path, verify_store
-from events.checkpoints import (
-    Checkpoint,
-    decode_checkpoint,
-    encode_checkpoint,
-    key_id,
-    load_public_key,
-    origin_for,
-    public_key_pem,
-    sign_checkpoint,
-    verify_checkpoint,
-)
 from events.database import create_engine
 from events.database import database_url as resolve_database_url
 from events.envelope import GENESIS_HASH, Metadata, RecordedEvent
@@ -63,6 +52,17 @@ from events.log_identity import (
     read_identity,
     rotate_signing_key,
     signing_key,
+)
+from events.signed_checkpoints import (
+    Checkpoint,
+    decode_checkpoint,
+    encode_checkpoint,
+    key_id,
+    load_public_key,
+    origin_for,
+    public_key_pem,
+    sign_checkpoint,
+    verify_checkpoint,
 )
 from events.store import EventStore, open_store
 from events.tree_audit import verify_stored_tree

@@ -75,10 +75,10 @@ async def _issue(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _owner_known(store: EventStore, settings: Settings, owner_id: str) -> bool:
-    from projections.setup import prepare
+    from projections.setup import prepare_tables
     from service.app import default_projections
 
-    await prepare(store.engine)  # the tables exist even if no server ever ran here
+    await prepare_tables(store.engine)  # the tables exist even if no server ever ran here
     summary, _ = await default_projections(store, settings).get_owner(
         owner_id, today=settings.current_date()
     )

@@ -25,8 +25,8 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from events._fast_reads import log_rows, stream_rows
 from events.catalogue import Owner, owner_id
+from events.log_reads import log_rows, stream_rows
 from service.subscriptions import stop_task
 
 log = logging.getLogger(__name__)

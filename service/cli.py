@@ -284,12 +284,12 @@ async def import_file(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def rebuild(args: argparse.Namespace, settings: Settings) -> int:
-    from projections.setup import prepare
+    from projections.setup import prepare_tables
     from service.app import default_projections
 
     async with _store(settings) as store:
         projections = default_projections(store, settings)
-        await prepare(store.engine)  # the tables exist even if no server ever ran here
+        await prepare_tables(store.engine)  # the tables exist even if no server ever ran here
         with _progress_bar() as progress:
             position = await projections.rebuild(progress=progress)
     print(f"rebuilt all projections up to position {position}", file=sys.stderr)

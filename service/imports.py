@@ -81,7 +81,7 @@ from events.rules import decider_for
 from events.rules.agreement import AgreementState, OwnerKey, owner_key
 from events.store import EventStore
 from events.upcasting import decode_stored
-from events.validation import prepare
+from events.validation import validate_batch
 
 REQUIRED = ("agreement_id", "kind", "title", "signed_on", "party_1", "party_2")
 AGREEMENT_COLUMNS = (
@@ -572,7 +572,7 @@ async def import_sheet(
                 new.extend(change for change in changes if change.event_id not in ids)
             if not new:
                 continue
-            prepared = prepare(new, max_events=len(new))
+            prepared = validate_batch(new, max_events=len(new))
             decider = decider_for(stream_id)
             checked = decider.check(
                 states[stream_id], [p.data for p in prepared], [p.event_id for p in prepared]

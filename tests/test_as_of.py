@@ -18,7 +18,7 @@ from projections import as_of
 from projections.as_of import Cut
 from projections.reader import ProjectionReader
 from projections.runner import ProjectionRunner
-from projections.setup import prepare
+from projections.setup import prepare_tables
 from service.demo import SEED
 from tests._event_strategies import ACTOR, append_plan, log_plan
 
@@ -41,7 +41,7 @@ async def store(tmp_path: Path) -> AsyncIterator[EventStore]:
 async def _as_of_matches_live(path: Path, plan: list[tuple[str, list[EventData]]]) -> None:
     store = await open_store(f"sqlite+aiosqlite:///{path / (uuid.uuid4().hex + '.db')}")
     try:
-        await prepare(store.engine)
+        await prepare_tables(store.engine)
         runner = ProjectionRunner(store)
         reader = ProjectionReader(store)
         seen = {}

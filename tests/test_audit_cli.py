@@ -12,9 +12,14 @@ import msgspec
 import pytest
 
 from events.audit import DEFAULT_KEY_FILE
-from events.checkpoints import decode_checkpoint, generate_key, public_key_pem, verify_checkpoint
-from events.checkpoints import load_public_key as load_public
 from events.export import write_jsonl
+from events.signed_checkpoints import (
+    decode_checkpoint,
+    generate_key,
+    public_key_pem,
+    verify_checkpoint,
+)
+from events.signed_checkpoints import load_public_key as load_public
 from events.store import open_store
 from service import audit_commands
 from service.audit_commands import add_audit_commands, checkpoint, public_key, verify

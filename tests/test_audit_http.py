@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
 from events import merkle
-from events.checkpoints import Checkpoint, load_public_key, verify_checkpoint
+from events.signed_checkpoints import Checkpoint, load_public_key, verify_checkpoint
 from events.store import open_store
 from service.app import create_app
 from service.routes import ENDPOINTS

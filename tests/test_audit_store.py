@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from events import checkpoints, merkle
+from events import merkle, signed_checkpoints
 from events.audit import (
     DEFAULT_KEY_FILE,
     LogBroken,
@@ -157,19 +157,19 @@ async def test_the_tree_loads_lazily_and_grows_with_the_log(store: EventStore) -
 async def test_checkpoint_then_append_then_consistency_proof_verifies_against_both_signed_roots(
     store: EventStore,
 ) -> None:
-    key = checkpoints.generate_key()
+    key = signed_checkpoints.generate_key()
     public = key.public_key()
     tree = LogTree()
     await fill_store(store)
     await tree.refresh(store)
     old = tree.checkpoint(key)
-    assert checkpoints.verify_checkpoint(old, public)
+    assert signed_checkpoints.verify_checkpoint(old, public)
 
     await add_notes(store, 9, start=50)
     await tree.refresh(store)
     new = tree.checkpoint(key)
     assert new.size == old.size + 9
-    assert checkpoints.verify_checkpoint(new, public)
+    assert signed_checkpoints.verify_checkpoint(new, public)
 
     proof = tree.consistency(old.size, new.size)
     assert merkle.verify_consistency(
@@ -241,7 +241,7 @@ def test_the_signing_key_is_created_once_readable_by_its_owner_only(tmp_path: Pa
     created = load_signing_key(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     again = load_signing_key(path)
-    assert checkpoints.key_id(again) == checkpoints.key_id(created)
+    assert signed_checkpoints.key_id(again) == signed_checkpoints.key_id(created)
     assert [p.name for p in path.parent.iterdir()] == ["signing.pem"]  # no temporary left
 
 

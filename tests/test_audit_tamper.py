@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 
-from events import checkpoints
+from events import signed_checkpoints
 from events.audit import LogTree, verify_store
 from events.envelope import RecordedEvent
 from events.hashing import event_hash
@@ -245,7 +245,7 @@ async def test_a_row_slipped_in_before_position_1_is_caught(store: EventStore) -
 
 
 async def test_a_deleted_tail_is_caught_against_a_kept_checkpoint(store: EventStore) -> None:
-    key = checkpoints.generate_key()
+    key = signed_checkpoints.generate_key()
     tree = LogTree()
     head = await tree.refresh(store)
     kept = tree.checkpoint(key)
@@ -264,7 +264,7 @@ async def test_a_deleted_tail_is_caught_against_a_kept_checkpoint(store: EventSt
 
 async def test_a_rewritten_history_is_caught_against_a_kept_checkpoint(store: EventStore) -> None:
     # The forger edits position 4 and recomputes every hash after it: the chain is whole again.
-    key = checkpoints.generate_key()
+    key = signed_checkpoints.generate_key()
     tree = LogTree()
     head = await tree.refresh(store)
     kept = tree.checkpoint(key)

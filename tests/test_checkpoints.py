@@ -9,16 +9,16 @@ import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from events import checkpoints, merkle
-from events.checkpoints import Checkpoint
+from events import merkle, signed_checkpoints
+from events.signed_checkpoints import Checkpoint
 
 HEAD = "ab" * 32
 ROOT = merkle.root([bytes.fromhex(HEAD)])
 
 
 def _signed(size: int = 1) -> tuple[Ed25519PrivateKey, Checkpoint]:
-    key = checkpoints.generate_key()
-    return key, checkpoints.sign_checkpoint(key, size, HEAD, ROOT)
+    key = signed_checkpoints.generate_key()
+    return key, signed_checkpoints.sign_checkpoint(key, size, HEAD, ROOT)
 
 
 def test_signed_checkpoint_verifies_with_its_public_key() -> None:
@@ -26,13 +26,13 @@ def test_signed_checkpoint_verifies_with_its_public_key() -> None:
     assert checkpoint.size == 1
     assert checkpoint.merkle_root == ROOT.hex()
     assert checkpoint.issued_at.endswith("Z")
-    assert checkpoints.verify_checkpoint(checkpoint, key.public_key())
+    assert signed_checkpoints.verify_checkpoint(checkpoint, key.public_key())
 
 
 def test_signature_covers_the_documented_message() -> None:
-    key = checkpoints.generate_key()
+    key = signed_checkpoints.generate_key()
     moment = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
-    checkpoint = checkpoints.sign_checkpoint(key, 7, HEAD, ROOT.hex(), issued_at=moment)
+    checkpoint = signed_checkpoints.sign_checkpoint(key, 7, HEAD, ROOT.hex(), issued_at=moment)
     message = (
         f"agreements-log/v2\n7\n{HEAD}\n{ROOT.hex()}\n2025-03-01T12:00:00.000000Z\n"
     ).encode()
@@ -53,40 +53,42 @@ def test_signature_covers_the_documented_message() -> None:
 )
 def test_altered_checkpoint_fails(change: dict[str, object]) -> None:
     key, checkpoint = _signed()
-    assert not checkpoints.verify_checkpoint(
+    assert not signed_checkpoints.verify_checkpoint(
         msgspec.structs.replace(checkpoint, **change), key.public_key()
     )
 
 
 def test_checkpoint_from_another_key_fails() -> None:
     _, checkpoint = _signed()
-    other = checkpoints.generate_key()
-    assert not checkpoints.verify_checkpoint(checkpoint, other.public_key())
+    other = signed_checkpoints.generate_key()
+    assert not signed_checkpoints.verify_checkpoint(checkpoint, other.public_key())
     # Even when the forger relabels it with the other key's id.
-    relabelled = msgspec.structs.replace(checkpoint, key_id=checkpoints.key_id(other))
-    assert not checkpoints.verify_checkpoint(relabelled, other.public_key())
+    relabelled = msgspec.structs.replace(checkpoint, key_id=signed_checkpoints.key_id(other))
+    assert not signed_checkpoints.verify_checkpoint(relabelled, other.public_key())
 
 
 def test_private_key_round_trips_with_owner_only_permissions(tmp_path: Path) -> None:
     path = tmp_path / "checkpoint.key"
     path.write_text("old, world-readable")
     path.chmod(0o644)
-    key = checkpoints.generate_key()
-    checkpoints.save_private_key(key, path)
+    key = signed_checkpoints.generate_key()
+    signed_checkpoints.save_private_key(key, path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    loaded = checkpoints.load_private_key(path)
-    checkpoint = checkpoints.sign_checkpoint(loaded, 1, HEAD, ROOT)
-    assert checkpoints.verify_checkpoint(checkpoint, key.public_key())
+    loaded = signed_checkpoints.load_private_key(path)
+    checkpoint = signed_checkpoints.sign_checkpoint(loaded, 1, HEAD, ROOT)
+    assert signed_checkpoints.verify_checkpoint(checkpoint, key.public_key())
 
 
 def test_public_key_loads_from_pem_text_or_path(tmp_path: Path) -> None:
     key, checkpoint = _signed()
-    pem = checkpoints.public_key_pem(key)
+    pem = signed_checkpoints.public_key_pem(key)
     assert pem.startswith("-----BEGIN PUBLIC KEY-----")
     path = tmp_path / "checkpoint.pub"
     path.write_text(pem)
     for source in (pem, str(path), path, pem.encode()):
-        assert checkpoints.verify_checkpoint(checkpoint, checkpoints.load_public_key(source))
+        assert signed_checkpoints.verify_checkpoint(
+            checkpoint, signed_checkpoints.load_public_key(source)
+        )
 
 
 def test_non_ed25519_keys_are_refused(tmp_path: Path) -> None:
@@ -103,27 +105,27 @@ def test_non_ed25519_keys_are_refused(tmp_path: Path) -> None:
         )
     )
     with pytest.raises(ValueError, match="Ed25519"):
-        checkpoints.load_private_key(path)
+        signed_checkpoints.load_private_key(path)
     pem = other.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     with pytest.raises(ValueError, match="Ed25519"):
-        checkpoints.load_public_key(pem)
+        signed_checkpoints.load_public_key(pem)
 
 
 def test_malformed_fields_are_refused_when_signing() -> None:
-    key = checkpoints.generate_key()
+    key = signed_checkpoints.generate_key()
     with pytest.raises(ValueError, match="head_hash"):
-        checkpoints.sign_checkpoint(key, 1, "AB" * 32, ROOT)
+        signed_checkpoints.sign_checkpoint(key, 1, "AB" * 32, ROOT)
     with pytest.raises(ValueError, match="merkle_root"):
-        checkpoints.sign_checkpoint(key, 1, HEAD, ROOT[:16])
+        signed_checkpoints.sign_checkpoint(key, 1, HEAD, ROOT[:16])
     with pytest.raises(ValueError, match="negative"):
-        checkpoints.sign_checkpoint(key, -1, HEAD, ROOT)
+        signed_checkpoints.sign_checkpoint(key, -1, HEAD, ROOT)
 
 
 def test_checkpoint_json_round_trip() -> None:
     key, checkpoint = _signed()
-    stored = checkpoints.encode_checkpoint(checkpoint)
+    stored = signed_checkpoints.encode_checkpoint(checkpoint)
     assert set(msgspec.json.decode(stored)) == {
         "size",
         "head_hash",
@@ -132,6 +134,6 @@ def test_checkpoint_json_round_trip() -> None:
         "key_id",
         "signature",
     }
-    restored = checkpoints.decode_checkpoint(stored)
+    restored = signed_checkpoints.decode_checkpoint(stored)
     assert restored == checkpoint
-    assert checkpoints.verify_checkpoint(restored, key.public_key())
+    assert signed_checkpoints.verify_checkpoint(restored, key.public_key())

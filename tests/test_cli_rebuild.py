@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from events.catalogue import EventData
 from events.store import open_store
 from projections.runner import ProjectionRunner
-from projections.setup import prepare
+from projections.setup import prepare_tables
 from service.cli import main, record_demo
 from tests._event_strategies import append_plan, log_plan, table_rows
 
@@ -22,7 +22,7 @@ Rows = dict[str, list[tuple[object, ...]]]
 async def _live_rows(url: str, plan: list[tuple[str, list[EventData]]]) -> Rows:
     store = await open_store(url)
     try:
-        await prepare(store.engine)
+        await prepare_tables(store.engine)
         runner = ProjectionRunner(store)
         await record_demo(store)
         for number, step in enumerate(plan):

@@ -27,7 +27,6 @@ from events.catalogue import (
     Person,
     ResponsibilityAssigned,
 )
-from events.checkpoints import generate_key
 from events.envelope import Metadata, Proposed, RecordedEvent
 from events.erasure import (
     UnknownNote,
@@ -42,6 +41,7 @@ from events.export import read_jsonl, write_jsonl
 from events.personal import person_id
 from events.schema import erasures_in_progress, log_secrets
 from events.schema import events as events_table
+from events.signed_checkpoints import generate_key
 from events.store import EventStore, open_store
 from events.tree_audit import StoredLogTree
 from events.verification import verify_against_checkpoint, verify_chain

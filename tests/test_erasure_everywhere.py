@@ -24,9 +24,9 @@ from events.catalogue import (
     Person,
     owner_id,
 )
-from events.checkpoints import Checkpoint, load_public_key
 from events.envelope import Metadata, Proposed
 from events.export import read_jsonl
+from events.signed_checkpoints import Checkpoint, load_public_key
 from events.verification import verify_against_checkpoint, verify_chain
 from tests.conftest import Api
 from tests.test_erasure import id_of

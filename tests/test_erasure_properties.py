@@ -21,9 +21,9 @@ from events.catalogue import (
     Party,
     Person,
 )
-from events.checkpoints import generate_key
 from events.envelope import Metadata, Proposed
 from events.erasure import erase, people
+from events.signed_checkpoints import generate_key
 from events.store import EventStore, open_store
 from events.tree_audit import StoredLogTree
 from tests.test_erasure import everything, exported, id_of

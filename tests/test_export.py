@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from events import checkpoints, merkle
+from events import merkle, signed_checkpoints
 from events.export import ExportFormatError, read_jsonl, write_jsonl
 from events.verification import verify_against_checkpoint, verify_chain
 from tests._log_builder import build_log, leaves
@@ -58,17 +58,17 @@ def test_round_trip_keeps_every_byte(tmp_path: Path) -> None:
 
 def test_export_verifies_offline_with_checkpoint_and_public_key(tmp_path: Path) -> None:
     # On the server: export, sign a checkpoint, publish the public key.
-    key = checkpoints.generate_key()
+    key = signed_checkpoints.generate_key()
     log = build_log(30)
-    checkpoint = checkpoints.sign_checkpoint(key, 30, log[-1].hash, merkle.root(leaves(log)))
+    checkpoint = signed_checkpoints.sign_checkpoint(key, 30, log[-1].hash, merkle.root(leaves(log)))
     with (tmp_path / "log.jsonl").open("wb") as file:
         write_jsonl(log, file)
-    (tmp_path / "cp.json").write_bytes(checkpoints.encode_checkpoint(checkpoint))
-    (tmp_path / "key.pub").write_text(checkpoints.public_key_pem(key))
+    (tmp_path / "cp.json").write_bytes(signed_checkpoints.encode_checkpoint(checkpoint))
+    (tmp_path / "key.pub").write_text(signed_checkpoints.public_key_pem(key))
 
     # On the auditor's machine: only the three files.
-    kept = checkpoints.decode_checkpoint((tmp_path / "cp.json").read_bytes())
-    public = checkpoints.load_public_key(tmp_path / "key.pub")
+    kept = signed_checkpoints.decode_checkpoint((tmp_path / "cp.json").read_bytes())
+    public = signed_checkpoints.load_public_key(tmp_path / "key.pub")
     with (tmp_path / "log.jsonl").open("rb") as file:
         report = verify_chain(read_jsonl(file), checkpoint=kept)
     assert report.ok and report.head_position == 30
@@ -98,9 +98,9 @@ def test_reformatted_data_in_an_export_fails(tmp_path: Path) -> None:
 
 
 def test_export_missing_its_last_lines_fails_against_the_checkpoint(tmp_path: Path) -> None:
-    key = checkpoints.generate_key()
+    key = signed_checkpoints.generate_key()
     log = build_log(30)
-    checkpoint = checkpoints.sign_checkpoint(key, 30, log[-1].hash, merkle.root(leaves(log)))
+    checkpoint = signed_checkpoints.sign_checkpoint(key, 30, log[-1].hash, merkle.root(leaves(log)))
     buffer = io.BytesIO()
     write_jsonl(log[:28], buffer)
     buffer.seek(0)

@@ -16,7 +16,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from events.catalogue import EventData, LogNamed, SigningKeyRegistered, SigningKeyRotated
-from events.checkpoints import (
+from events.envelope import Metadata
+from events.errors import RuleViolation
+from events.log_identity import IDENTITY_STREAM, UnknownSigningKey, read_identity, signing_key
+from events.rules.log import LOG
+from events.signed_checkpoints import (
     decode_checkpoint,
     encode_checkpoint,
     generate_key,
@@ -28,10 +32,6 @@ from events.checkpoints import (
     sign_checkpoint,
     verify_checkpoint,
 )
-from events.envelope import Metadata
-from events.errors import RuleViolation
-from events.log_identity import IDENTITY_STREAM, UnknownSigningKey, read_identity, signing_key
-from events.rules.log import LOG
 from events.store import open_store
 from service.app import create_app
 from service.audit_commands import (

@@ -36,7 +36,7 @@ from events.errors import RuleViolation
 from events.store import EventStore, open_store
 from projections import Projections
 from projections.as_of import Cut, picture_at
-from projections.setup import prepare
+from projections.setup import prepare_tables
 from tests._event_strategies import ACTOR, business_time, log_plan, table_rows
 
 TODAY = dt.date(2023, 6, 1)
@@ -97,7 +97,7 @@ async def test_a_corrected_title_owner_and_due_date_show_live_rebuilt_and_from_t
             opened,
         ),
     ]
-    await prepare(store.engine)
+    await prepare_tables(store.engine)
     projections = Projections(store)
     before = (await store.append(STREAM, history, metadata=ACTOR)).to_position
     await projections.runner.catch_up()
@@ -186,7 +186,7 @@ async def _live_rebuilt_and_replayed_agree(
 ) -> None:
     store = await open_store(f"sqlite+aiosqlite:///{path / (uuid.uuid4().hex + '.db')}")
     try:
-        await prepare(store.engine)
+        await prepare_tables(store.engine)
         projections = Projections(store, batch_size=batch_size)
         seen = {}
         for stream_id, batch in plan:

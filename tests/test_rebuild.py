@@ -18,7 +18,7 @@ from projections import Projections
 from projections.rebuild import rebuild
 from projections.runner import ProjectionRunner
 from projections.schema import checkpoints
-from projections.setup import prepare
+from projections.setup import prepare_tables
 from service.demo import SEED
 from tests._event_strategies import ACTOR, append_plan, log_plan, table_rows
 
@@ -35,7 +35,7 @@ async def _live_then_rebuilt(
 ) -> None:
     store = await open_store(f"sqlite+aiosqlite:///{path / (uuid.uuid4().hex + '.db')}")
     try:
-        await prepare(store.engine)
+        await prepare_tables(store.engine)
         runner = ProjectionRunner(store, batch_size=batch_size, max_docs=max_docs)
         for step in plan:
             await append_plan(store, [step])

@@ -20,7 +20,7 @@ from projections.reader import ProjectionReader
 from projections.rebuild import rebuild
 from projections.runner import ProjectionRunner
 from projections.schema import LIVE, checkpoints
-from projections.setup import prepare
+from projections.setup import prepare_tables
 from service.demo import SEED
 from tests._event_strategies import table_rows
 
@@ -50,7 +50,7 @@ async def stored_checkpoints(store: EventStore) -> dict[str, int]:
 
 async def test_batches_apply_every_event_once_and_move_the_checkpoint(store: EventStore) -> None:
     head = await record_seed(store)
-    await prepare(store.engine)
+    await prepare_tables(store.engine)
     runner = ProjectionRunner(store, batch_size=3)
     assert await runner.catch_up() == head
     assert await stored_checkpoints(store) == {
@@ -72,7 +72,7 @@ async def test_a_batch_that_fails_midway_leaves_rows_and_checkpoint_untouched(
     store: EventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     head = await record_seed(store)
-    await prepare(store.engine)
+    await prepare_tables(store.engine)
     runner = ProjectionRunner(store, batch_size=100)
 
     def crash(*_args: object, **_kwargs: object) -> None:
@@ -157,7 +157,7 @@ async def test_a_runner_that_does_not_apply_still_sees_the_checkpoint_move(
 
 
 async def test_two_appliers_on_one_database_never_apply_an_event_twice(store: EventStore) -> None:
-    await prepare(store.engine)
+    await prepare_tables(store.engine)
     first, second = ProjectionRunner(store, batch_size=2), ProjectionRunner(store, batch_size=3)
     head = await record_seed(store)
     # Interleave them: each finds the checkpoint moved by the other and follows it.

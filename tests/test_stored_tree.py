@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from benchmarks import data
-from events import checkpoints, merkle
+from events import merkle, signed_checkpoints
 from events.audit import LogBroken
 from events.backup import backup
 from events.envelope import RecordedEvent
@@ -170,7 +170,7 @@ class _CountingReads:
 async def test_after_a_restart_a_checkpoint_and_proofs_read_log_n_hashes_not_the_log(
     database_url: str,
 ) -> None:
-    key = checkpoints.generate_key()
+    key = signed_checkpoints.generate_key()
     first = await open_store(database_url)
     try:
         for stream in range(20):

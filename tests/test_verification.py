@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from events import checkpoints, merkle
+from events import merkle, signed_checkpoints
 from events.envelope import GENESIS_HASH, RecordedEvent
 from events.verification import (
     ChainVerifier,
@@ -20,13 +20,13 @@ from events.verification import (
 )
 from tests._log_builder import build_log, leaves, rechain, rehash
 
-KEY = checkpoints.generate_key()
+KEY = signed_checkpoints.generate_key()
 PUBLIC = KEY.public_key()
 
 
-def _checkpoint(events: Sequence[RecordedEvent]) -> checkpoints.Checkpoint:
+def _checkpoint(events: Sequence[RecordedEvent]) -> signed_checkpoints.Checkpoint:
     head = events[-1].hash if events else GENESIS_HASH
-    return checkpoints.sign_checkpoint(KEY, len(events), head, merkle.root(leaves(events)))
+    return signed_checkpoints.sign_checkpoint(KEY, len(events), head, merkle.root(leaves(events)))
 
 
 def _edit(event: RecordedEvent, **changes: object) -> RecordedEvent:
@@ -273,7 +273,7 @@ def test_log_that_grew_after_the_checkpoint_matches_it() -> None:
 
 def test_checkpoint_with_a_wrong_merkle_root_is_reported() -> None:
     log = build_log(10)
-    bad = checkpoints.sign_checkpoint(KEY, 10, log[-1].hash, b"\x00" * 32)
+    bad = signed_checkpoints.sign_checkpoint(KEY, 10, log[-1].hash, b"\x00" * 32)
     report = verify_chain(log, checkpoint=bad)
     assert report.first_broken_position == 10
     assert report.reason is not None
@@ -325,7 +325,7 @@ def test_against_checkpoint_requires_its_signature() -> None:
     log = build_log(10)
     checkpoint = _checkpoint(log)
     report = verify_chain(log, checkpoint=checkpoint)
-    other = checkpoints.generate_key().public_key()
+    other = signed_checkpoints.generate_key().public_key()
     wrong_key = verify_against_checkpoint(report, checkpoint, other)
     assert not wrong_key.ok and wrong_key.reason is not None and "names key" in wrong_key.reason
     altered = msgspec.structs.replace(checkpoint, size=9, head_hash=log[8].hash)

@@ -38,7 +38,7 @@ class LogState:
 
 
 def public_key_id(public_key: str) -> str:
-    """The key id of a base64 raw Ed25519 public key (as `events.checkpoints.key_id`)."""
+    """The key id of a base64 raw Ed25519 public key (as `events.signed_checkpoints.key_id`)."""
     return hashlib.sha256(base64.b64decode(public_key)).hexdigest()[:16]
 
 

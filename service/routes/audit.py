@@ -31,9 +31,9 @@ from events.audit import (
     signing_key_path,
     verify_store,
 )
-from events.checkpoints import Checkpoint, origin_for, public_key_pem
 from events.envelope import Metadata
 from events.log_identity import UnknownSigningKey, signing_key
+from events.signed_checkpoints import Checkpoint, origin_for, public_key_pem
 from events.store import EventStore
 from events.tree_audit import StoredLogTree, verify_stored_tree
 from events.verification import VerificationReport

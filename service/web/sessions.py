@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from events.audit import signing_key_path
-from events.checkpoints import load_private_key
+from events.signed_checkpoints import load_private_key
 from service.auth import MATRIX, Permission, Principal
 from service.routes.base import Services
 

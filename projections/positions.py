@@ -1,4 +1,7 @@
-"""Checkpoint rows: how far each projection has applied the log, written with its rows.
+"""Projection positions: how far each read model has applied the log, written with its rows.
+
+(The table is still called `projection_checkpoints`; *signed* checkpoints of the log are
+`events.signed_checkpoints`.)
 
 A batch *claims* its range by moving every checkpoint from the position it started at to the
 position it ends at, conditionally, as its first statement: if another applier (a second
