@@ -168,7 +168,7 @@ def commit_values(
             node[keys[-1]] = committed
     except (KeyError, IndexError, TypeError):
         raise DisclosureError(f"{values} do not fit the data") from None
-    return _encode(document), _encode(sorted(path for path, _, _ in values))
+    return _encode(document), _encode(sorted([path for path, _, _ in values]))
 
 
 def committed_data(data: bytes, personal: Sequence[Disclosure]) -> tuple[bytes, bytes]:
