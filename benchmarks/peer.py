@@ -13,6 +13,7 @@ say so and are skipped.
 from __future__ import annotations
 
 import importlib.util
+import sqlite3
 import statistics
 import time
 from pathlib import Path
@@ -50,6 +51,11 @@ def _rows() -> list[Row]:
             unit="events/s",
             baseline="eventsourcing: 100-event aggregate saves",
             checks=[BATCH_TARGET],
+            notes=[
+                "rows an event writes here beside its own (extras): personal values "
+                "(salted commitments) and Merkle nodes; the peer writes the event row only, "
+                "with no hash chain, no rules and no personal values"
+            ],
         ),
         Row(
             key="peer_read_log_sqlite",
@@ -78,6 +84,10 @@ async def figures(ctx: Context) -> list[Row]:
     for row in rows:
         row.notes.append(f"eventsourcing {peer.version}")
     ctx.say(f"eventsourcing beside the store: {singles:,} single, {events:,} batched x {ctx.runs}")
+    # Both sides' first-time costs (imports, compiled statements) outside the figures, also
+    # when this family runs alone (`--only peer`).
+    await run_lanes(baselines.sqlite_url(ctx.path("peer-warmup.db")), batch_lanes(1))
+    peer.batches(ctx.path("es-warmup.db"), 1000)
     for _ in range(ctx.runs):
         url = baselines.sqlite_url(ctx.path("peer-single.db"))
         single.samples.append(singles / await run_lanes(url, single_lanes(singles, clients=1)))
@@ -87,6 +97,8 @@ async def figures(ctx: Context) -> list[Row]:
         batch.samples.append(
             events / await run_lanes(baselines.sqlite_url(path), batch_lanes(events // 1000))
         )
+        for name, count in _rows_per_event(path).items():
+            batch.add_extra(name, count)
         es_path = ctx.path("es-batch.db")
         batch.baseline_samples.append(events / peer.batches(es_path, events))
 
@@ -98,6 +110,21 @@ async def figures(ctx: Context) -> list[Row]:
         )
         aggregate.baseline_samples.append(peer.aggregate_ms(es_path, ctx.scale.as_of_repeats))
     return rows
+
+
+def _rows_per_event(path: Path) -> dict[str, float]:
+    """The store's rows beside each event row: what a batch append writes that the peer's
+    does not, so the ratio can be read against the work behind it."""
+    connection = sqlite3.connect(path)
+    try:
+        events = connection.execute("SELECT count(*) FROM events").fetchone()[0]
+        return {
+            f"{table}_per_event": connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            / events
+            for table in ("personal_values", "merkle_nodes")
+        }
+    finally:
+        connection.close()
 
 
 async def _read_log(url: str) -> float:
