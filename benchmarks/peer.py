@@ -25,10 +25,13 @@ import msgspec
 from benchmarks import baselines, data
 from benchmarks.context import Context
 from benchmarks.results import Check, Row, skipped
-from benchmarks.store_appends import batch_lanes, run_lanes, single_lanes
+from benchmarks.store_appends import Lane, batch_lanes, run_lanes
 from events.store import open_store
 from projections.as_of import Cut, partnership_at
 
+SINGLES_PER_STREAM = 500
+"""The single-event figure starts a new agreement after this many events: one agreement of
+thousands of events would pass the documents' limits (200 witnesses), and the rules refuse."""
 SAVE = 100
 """Events per `eventsourcing` save in the batch figure (one aggregate each)."""
 AGGREGATE = 1000
@@ -90,7 +93,7 @@ async def figures(ctx: Context) -> list[Row]:
     peer.batches(ctx.path("es-warmup.db"), 1000)
     for _ in range(ctx.runs):
         url = baselines.sqlite_url(ctx.path("peer-single.db"))
-        single.samples.append(singles / await run_lanes(url, single_lanes(singles, clients=1)))
+        single.samples.append(singles / await run_lanes(url, [_single_lane(singles)]))
         single.baseline_samples.append(singles / peer.single(ctx.path("es-single.db"), singles))
 
         path = ctx.path("peer-batch.db")
@@ -110,6 +113,16 @@ async def figures(ctx: Context) -> list[Row]:
         )
         aggregate.baseline_samples.append(peer.aggregate_ms(es_path, ctx.scale.as_of_repeats))
     return rows
+
+
+def _single_lane(total: int) -> Lane:
+    """One client appending `total` single events, one agreement after another."""
+    lane: Lane = []
+    for number, first in enumerate(range(0, total, SINGLES_PER_STREAM)):
+        count = min(SINGLES_PER_STREAM, total - first)
+        stream = data.stream_id("peer-single", number)
+        lane.extend((stream, [event]) for event in data.proposed(number, 1, count))
+    return lane
 
 
 def _rows_per_event(path: Path) -> dict[str, float]:
