@@ -156,14 +156,40 @@ def scan_and_decode(path: Path, fetch: int = 5000) -> tuple[float, int]:
 
 
 _encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+_TAG = b"agreements-event/v2"
+
+
+def _committed(data: bytes, values: list[tuple[str, bytes | None, bytes]]) -> tuple[bytes, bytes]:
+    """The data with each personal value replaced by its commitment, and the paths' JSON."""
+    if not values:
+        return data, b"[]"
+    document = _decode(data)
+    for pointer, salt, committed in values:
+        *parents, last = [t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/")]
+        node = document
+        for token in parents:
+            node = node[int(token)] if isinstance(node, list) else node[token]
+        key = int(last) if isinstance(node, list) else last
+        if salt is not None:
+            committed = hashlib.sha256(salt + node[key].encode()).digest()
+        node[key] = committed.hex()
+    return _encode(document), _encode(sorted(pointer for pointer, _, _ in values))
 
 
 def scan_and_hash(path: Path, limit: int, fetch: int = 5000) -> tuple[float, int]:
-    """(seconds, events) to recompute the chain of the first `limit` events with plain sqlite3,
-    msgspec and hashlib, comparing links and hashes: verification without the framework."""
+    """(seconds, events) to recompute the chain (hash version 2, `events.hashing`) of the first
+    `limit` events with plain sqlite3, msgspec and hashlib, comparing links and hashes:
+    verification without the framework. Personal values are committed from their salts."""
     connection = sqlite3.connect(path)
     try:
         started = time.perf_counter()
+        personal: dict[int, list[tuple[str, bytes | None, bytes]]] = {}
+        for position, pointer, salt, committed in connection.execute(
+            "SELECT position, path, salt, commitment FROM personal_values WHERE position <= ?",
+            (limit,),
+        ):
+            personal.setdefault(position, []).append((pointer, salt, committed))
         cursor = connection.execute(
             "SELECT position, event_id, stream_id, version, type, schema_version, occurred_at, "
             "recorded_at, data, metadata, prev_hash, hash FROM events WHERE position <= ? "
@@ -173,11 +199,15 @@ def scan_and_hash(path: Path, limit: int, fetch: int = 5000) -> tuple[float, int
         count, prev = 0, "0" * 64
         while rows := cursor.fetchmany(fetch):
             for row in rows:
-                canonical = _encode([*row[:8], msgspec.Raw(row[8]), msgspec.Raw(row[9])])
-                digest = hashlib.sha256(bytes.fromhex(prev) + canonical).hexdigest()
-                if row[10] != prev or digest != row[11]:
+                data, paths = _committed(row[8], personal.get(row[0], []))
+                fields = [_TAG, *(str(v).encode() for v in row[:8]), data, row[9], paths]
+                digest = hashlib.sha256(bytes.fromhex(prev))
+                for field in fields:
+                    digest.update(len(field).to_bytes(8, "big"))
+                    digest.update(field)
+                if row[10] != prev or digest.hexdigest() != row[11]:
                     raise AssertionError(f"the chain breaks at position {row[0]}")
-                prev = digest
+                prev = row[11]
             count += len(rows)
         return time.perf_counter() - started, count
     finally:

@@ -6,15 +6,15 @@ the assignment of versions, positions, record times and hashes. No I/O here.
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from events.envelope import AppendResult, Disclosure, ExpectedVersion
+from events.envelope import AppendResult, ExpectedVersion
 from events.errors import IdempotencyConflict, WrongExpectedVersion
-from events.hashing import canonical_bytes, chain_hash
-from events.personal import commitment, find_personal, person_id
+from events.hashing import NewEvents, chain_hash, commit_values
+from events.personal import commitment, person_id, personal_values
 from events.rules import DeciderFor, decider_for
 from events.validation import Prepared
 
@@ -77,27 +77,10 @@ class Staged:
 
 
 SALT_BYTES = 32
+"""Each personal value gets its own 32 random bytes of salt."""
 
-
-def new_salt() -> bytes:
-    return secrets.token_bytes(SALT_BYTES)
-
-
-def disclose(
-    event: Prepared, position: int, secret: bytes, salt: Callable[[], bytes], staged: Staged
-) -> tuple[Disclosure, ...]:
-    """Find the event's personal values, give each a salt, stage their `personal_values` rows,
-    and return what the hash needs of them."""
-    found = find_personal(event.data)
-    disclosures = []
-    for value in found:
-        grain = salt()
-        person = None if value.name is None else person_id(secret, value.name)
-        staged.personal.append(
-            (position, value.path, person, grain, commitment(grain, value.value))
-        )
-        disclosures.append(Disclosure(path=value.path, person_id=person, salt=grain.hex()))
-    return tuple(disclosures)
+Salts = Callable[[int], bytes]
+"""Random bytes, this many: one call per append hands out every salt it needs."""
 
 
 def already_stored(
@@ -164,58 +147,66 @@ def stage(
     staged: Staged,
     *,
     secret: bytes,
-    salt: Callable[[], bytes] = new_salt,
+    salts: Salts = os.urandom,
 ) -> AppendResult:
     """Give the batch its versions, positions, record time and hashes, and stage its rows
     (with those of its personal values, whose person ids are keyed by `secret`)."""
     recorded_at = max(recorded_at, tip.recorded_at)
     staged.streams.add(stream_id)
     from_version, from_position = stream.version + 1, tip.position + 1
-    for event in events:
+    found = [personal_values(event.data) for event in events]
+    needed = SALT_BYTES * sum(map(len, found))
+    pool = salts(needed) if needed else b""
+    taken = 0
+    frames = NewEvents(stream_id, recorded_at, metadata)
+    rows, ids, personal = staged.rows, staged.ids, staged.personal
+    for event, values in zip(events, found, strict=True):
         stream.version += 1
         tip.position += 1
+        position, version = tip.position, stream.version
+        event_id, data = event.event_id, event.data_bytes
         occurred_at = _business_time(event, recorded_at)
-        canonical = canonical_bytes(
-            position=tip.position,
-            event_id=event.event_id,
-            stream_id=stream_id,
-            version=stream.version,
+        committed: list[tuple[str, tuple[str | int, ...], str]] = []
+        for path, keys, value, name in values:
+            salt = pool[taken : taken + SALT_BYTES]
+            taken += SALT_BYTES
+            digest = commitment(salt, value)
+            person = None if name is None else person_id(secret, name)
+            personal.append((position, path, person, salt, digest))
+            committed.append((path, keys, digest.hex()))
+        committed_data, paths = commit_values(data, committed)
+        canonical = frames.canonical(
+            position=position,
+            event_id=event_id,
+            version=version,
             type=event.type,
             schema_version=event.schema_version,
             occurred_at=occurred_at,
-            recorded_at=recorded_at,
-            data=event.data_bytes,
-            metadata=metadata,
-            personal=disclose(event, tip.position, secret, salt, staged),
+            committed=committed_data,
+            paths=paths,
         )
-        digest = chain_hash(tip.hash, canonical)
-        staged.rows.append(
+        digest_hex = chain_hash(tip.hash, canonical)
+        rows.append(
             (
-                tip.position,
-                event.event_id,
+                position,
+                event_id,
                 stream.key,
                 stream_id,
-                stream.version,
+                version,
                 event.type,
                 event.schema_version,
-                event.data_bytes,
+                data,
                 metadata,
                 occurred_at,
                 recorded_at,
                 tip.hash,
-                digest,
+                digest_hex,
             )
         )
-        staged.ids[event.event_id] = StoredId(
-            stream_id,
-            stream.version,
-            tip.position,
-            event.type,
-            event.data_bytes,
-            occurred_at,
-            recorded_at,
+        ids[event_id] = StoredId(
+            stream_id, version, position, event.type, data, occurred_at, recorded_at
         )
-        tip.hash = digest
+        tip.hash = digest_hex
     tip.recorded_at = recorded_at
     return AppendResult(
         stream_id=stream_id,

@@ -31,6 +31,7 @@ Checkpoints name the version in their origin (`events.signed_checkpoints.ORIGIN`
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,6 +46,14 @@ _decode = msgspec.json.Decoder().decode
 
 HASH_VERSION = 2
 _TAG = b"agreements-event/v2"
+_length = struct.Struct(">Q").pack
+
+
+def _framed(field: bytes) -> bytes:
+    return _length(len(field)) + field
+
+
+_FRAMED_TAG = _framed(_TAG)
 
 
 class DisclosureError(ValueError):
@@ -69,21 +78,97 @@ def canonical_bytes(
 ) -> bytes:
     """The bytes hashed for one event (see the module docstring); raises DisclosureError."""
     committed, paths = committed_data(data, personal)
-    fields = (
-        _TAG,
-        str(position).encode(),
-        event_id.encode(),
-        stream_id.encode(),
-        str(version).encode(),
-        type.encode(),
-        str(schema_version).encode(),
-        occurred_at.encode(),
-        recorded_at.encode(),
-        committed,
-        metadata,
-        paths,
+    return NewEvents(stream_id, recorded_at, metadata).canonical(
+        position=position,
+        event_id=event_id,
+        version=version,
+        type=type,
+        schema_version=schema_version,
+        occurred_at=occurred_at,
+        committed=committed,
+        paths=paths,
     )
-    return b"".join(len(field).to_bytes(8, "big") + field for field in fields)
+
+
+class NewEvents:
+    """The canonical bytes of events that share a stream, a record time and metadata, as one
+    append's events do: those fields are framed once, not once an event.
+
+    The writer hands over `committed(data)` and `paths` already made (`commit_values`), from
+    the values and salts it holds, so it never parses a pointer or recomputes a commitment.
+    """
+
+    __slots__ = ("_metadata", "_recorded_at", "_stream_id")
+
+    def __init__(self, stream_id: str, recorded_at: str, metadata: bytes) -> None:
+        self._stream_id = _framed(stream_id.encode())
+        self._recorded_at = _framed(recorded_at.encode())
+        self._metadata = _framed(metadata)
+
+    def canonical(
+        self,
+        *,
+        position: int,
+        event_id: str,
+        version: int,
+        type: str,
+        schema_version: int,
+        occurred_at: str,
+        committed: bytes,
+        paths: bytes,
+    ) -> bytes:
+        position_bytes = str(position).encode()
+        event_id_bytes = event_id.encode()
+        version_bytes = str(version).encode()
+        type_bytes = type.encode()
+        schema_bytes = str(schema_version).encode()
+        occurred_bytes = occurred_at.encode()
+        return b"".join(
+            (
+                _FRAMED_TAG,
+                _length(len(position_bytes)),
+                position_bytes,
+                _length(len(event_id_bytes)),
+                event_id_bytes,
+                self._stream_id,
+                _length(len(version_bytes)),
+                version_bytes,
+                _length(len(type_bytes)),
+                type_bytes,
+                _length(len(schema_bytes)),
+                schema_bytes,
+                _length(len(occurred_bytes)),
+                occurred_bytes,
+                self._recorded_at,
+                _length(len(committed)),
+                committed,
+                self._metadata,
+                _length(len(paths)),
+                paths,
+            )
+        )
+
+
+def commit_values(
+    data: bytes, values: Sequence[tuple[str, tuple[str | int, ...], str]]
+) -> tuple[bytes, bytes]:
+    """`committed(data)` and `paths` for data whose personal values are known: for each value
+    its JSON pointer, the keys that pointer walks, and the hex of its commitment. Same bytes
+    as `committed_data` gives for the same values and salts (raises DisclosureError)."""
+    if not values:
+        return data, b"[]"
+    document = _decode(data)
+    try:
+        for _, keys, committed in values:
+            node = document
+            for key in keys[:-1]:
+                node = node[key]
+            if not isinstance(node[keys[-1]], str):
+                raise TypeError
+            node[keys[-1]] = committed
+    except (KeyError, IndexError, TypeError):
+        raise DisclosureError(f"{values} do not fit the data") from None
+    return _encode(document), _encode(sorted([path for path, _, _ in values]))
 
 
 def committed_data(data: bytes, personal: Sequence[Disclosure]) -> tuple[bytes, bytes]:
@@ -132,7 +217,9 @@ def is_canonical_object(raw: bytes) -> bool:
 
 
 def chain_hash(prev_hash: str, canonical: bytes) -> str:
-    return hashlib.sha256(bytes.fromhex(prev_hash) + canonical).hexdigest()
+    digest = hashlib.sha256(bytes.fromhex(prev_hash))
+    digest.update(canonical)
+    return digest.hexdigest()
 
 
 def event_hash(event: RecordedEvent) -> str:

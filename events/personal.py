@@ -25,7 +25,6 @@ import functools
 import hashlib
 import hmac
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,29 +50,46 @@ class PersonalValue:
 
 def find_personal(data: EventData) -> list[PersonalValue]:
     """Every personal value in `data`, in the order its fields are encoded."""
-    if not _may_hold_personal(type(data)):
+    return [PersonalValue(path, value, name) for path, _, value, name in personal_values(data)]
+
+
+Found = tuple[str, tuple[str | int, ...], str, str | None]
+"""One personal value as the writer needs it: its JSON pointer, the keys that pointer walks
+(unescaped, list indexes as ints), the value, and the name of the person it is about."""
+
+
+def personal_values(data: EventData) -> list[Found]:
+    """`find_personal` as plain tuples, with the pointer's keys: the writer walks these into
+    the decoded data without parsing the pointer again, for every event it stores."""
+    cls = type(data)
+    if not _may_hold_personal(cls):
         return []
     if isinstance(data, NoteAttached):
-        return [PersonalValue("/text", data.text, None)]
-    return list(_walk(data, ""))
+        return [("/text", ("text",), data.text, None)]
+    found: list[Found] = []
+    _collect(data, "", (), found)
+    return found
 
 
-def _walk(value: Any, path: str) -> Iterator[PersonalValue]:
+def _collect(value: Any, path: str, keys: tuple[str | int, ...], found: list[Found]) -> None:
     if isinstance(value, Person):
+        name = value.name
         for field in PERSON_FIELDS:
             held = getattr(value, field)
             if held is not None:
-                yield PersonalValue(f"{path}/{field}", held, value.name)
+                found.append((f"{path}/{field}", (*keys, field), held, name))
     elif isinstance(value, msgspec.Struct):
-        for field, token in _holding_fields(type(value)):
-            yield from _walk(getattr(value, field), f"{path}/{token}")
+        for field, token, key in _holding_fields(type(value)):
+            held = getattr(value, field)
+            if held is not None:
+                _collect(held, f"{path}/{token}", (*keys, key), found)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _walk(item, f"{path}/{index}")
+            _collect(item, f"{path}/{index}", (*keys, index), found)
 
 
 _HOLDERS: dict[type, bool] = {}
-_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+_FIELDS: dict[type, tuple[tuple[str, str, str], ...]] = {}
 
 
 def _may_hold_personal(cls: type) -> bool:
@@ -83,14 +99,16 @@ def _may_hold_personal(cls: type) -> bool:
     return _HOLDERS[cls]
 
 
-def _holding_fields(cls: type) -> tuple[tuple[str, str], ...]:
-    """The fields of a Struct type that can hold a personal value, with their pointer tokens:
-    the walk visits only these (cached per type)."""
+def _holding_fields(cls: type) -> tuple[tuple[str, str, str], ...]:
+    """The fields of a Struct type that can hold a personal value, with their pointer tokens
+    and their keys in the encoded data: the walk visits only these (cached per type)."""
     if cls not in _FIELDS:
         info = msgspec.inspect.type_info(cls)
         assert isinstance(info, msgspec.inspect.StructType)
         _FIELDS[cls] = tuple(
-            (f.name, _escape(f.encode_name)) for f in info.fields if _type_holds(f.type)
+            (f.name, _escape(f.encode_name), f.encode_name)
+            for f in info.fields
+            if _type_holds(f.type)
         )
     return _FIELDS[cls]
 

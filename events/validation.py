@@ -133,7 +133,16 @@ def _dates_in_range(value: object) -> bool:
     if isinstance(value, dt.date):
         return EARLIEST_YEAR <= value.year <= LATEST_YEAR
     if isinstance(value, msgspec.Struct):
-        return all(_dates_in_range(getattr(value, name)) for name in _date_fields(type(value)))
+        for name in _date_fields(type(value)):
+            held = getattr(value, name)
+            if held is None:
+                continue
+            if type(held) is dt.date:  # most date fields are plain dates: no call for them
+                if not EARLIEST_YEAR <= held.year <= LATEST_YEAR:
+                    return False
+            elif not _dates_in_range(held):
+                return False
+        return True
     if isinstance(value, list | tuple):
         return all(_dates_in_range(item) for item in value)
     return True

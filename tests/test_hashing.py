@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+from collections.abc import Callable
 
 import msgspec
 import pytest
@@ -177,3 +179,94 @@ def test_a_person_id_is_stable_opaque_and_keyed() -> None:
     assert person_id(one, "Zoë") != person_id(other, "Zoë")  # guessing needs the secret
     assert len(person_id(one, "Zoë")) == 32
     assert person_id(one, "Zoë") != hashlib.sha256("Zoë".encode()).hexdigest()[:32]
+
+
+def _staged_events(salts: Callable[[int], bytes]) -> tuple[list[RecordedEvent], list[bytes]]:
+    """A signing (two signatories), a witness and a note staged by the writer's bookkeeping,
+    as the events a reader gets back (with their disclosures), and the salts used."""
+    from events import _decisions as decisions
+    from events.envelope import Metadata, Proposed
+    from events.validation import encode_metadata, prepare
+
+    aiko = Person(name="Aiko Tanaka", title="Counsellor", organisation="MOFA")
+    ben = Person(name="Ben ~/ Okafor", name_latin="Ben")
+    on = dt.date(2025, 1, 1)
+    proposed = [
+        Proposed(
+            type="AgreementSigned",
+            data=AgreementSigned(
+                kind="MoU",
+                title="Water",
+                parties=[
+                    Party(organisation="A", signatory=aiko),
+                    Party(organisation="B"),
+                    Party(organisation="C", signatory=ben),
+                ],
+                signed_on=on,
+            ),
+        ),
+        Proposed(type="AgreementWitnessed", data=AgreementWitnessed(witness=ben, witnessed_on=on)),
+        Proposed(type="NoteAttached", data=NoteAttached(text='Met Aiko \u00e9 "Ben"')),
+        Proposed(
+            type="ResponsibilityAssigned",
+            data=ResponsibilityAssigned(owner=Owner(unit="Desk"), assigned_by="D", assigned_on=on),
+        ),
+    ]
+    metadata = encode_metadata(Metadata(actor="x"))
+    staged = decisions.Staged()
+    stream = decisions.StreamState(key=1, version=0, decider_state=None, is_new=True)
+    tip = decisions.Tip(0, "0" * 64, "")
+    decisions.stage(
+        "agreement-a",
+        prepare(proposed, max_events=10),
+        metadata,
+        stream,
+        tip,
+        "2025-01-02T00:00:00.000000Z",
+        staged,
+        secret=b"k" * 32,
+        salts=salts,
+    )
+    events = []
+    for row in staged.rows:
+        values = dict(zip(decisions.ROW_COLUMNS, row, strict=True))
+        personal = tuple(
+            Disclosure(path=path, person_id=person, salt=salt.hex())
+            for position, path, person, salt, _ in staged.personal
+            if position == values["position"]
+        )
+        fields = {k: v for k, v in values.items() if k not in ("stream_key", "data", "metadata")}
+        events.append(
+            RecordedEvent(
+                **fields,
+                data=msgspec.Raw(values["data"]),
+                metadata=msgspec.Raw(values["metadata"]),
+                personal=personal,
+            )
+        )
+    return events, [salt for *_, salt, _ in staged.personal]
+
+
+def test_the_writer_hashes_what_a_verifier_recomputes() -> None:
+    events, salts = _staged_events(os.urandom)
+    assert [len(e.personal) for e in events] == [5, 2, 1, 0]
+    assert all(event_hash(event) == event.hash for event in events)
+    assert verify_chain(events).ok
+    assert len(set(salts)) == len(salts) == 8  # every value has its own salt
+
+
+def test_the_writer_commits_to_each_value_with_its_own_salt() -> None:
+    events, salts = _staged_events(lambda n: bytes(i % 251 for i in range(n)))
+    note = events[2]
+    assert note.personal[0].salt == salts[7].hex()
+    text = 'Met Aiko \u00e9 "Ben"'
+    erased = msgspec.structs.replace(
+        note,
+        data=msgspec.Raw(b'{"text":"[erased]"}'),
+        personal=(
+            Disclosure(
+                path="/text", commitment=hashlib.sha256(salts[7] + text.encode()).hexdigest()
+            ),
+        ),
+    )
+    assert event_hash(erased) == note.hash
