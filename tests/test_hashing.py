@@ -186,7 +186,7 @@ def _staged_events(salts: Callable[[int], bytes]) -> tuple[list[RecordedEvent], 
     as the events a reader gets back (with their disclosures), and the salts used."""
     from events import _decisions as decisions
     from events.envelope import Metadata, Proposed
-    from events.validation import encode_metadata, prepare
+    from events.validation import encode_metadata, validate_batch
 
     aiko = Person(name="Aiko Tanaka", title="Counsellor", organisation="MOFA")
     ben = Person(name="Ben ~/ Okafor", name_latin="Ben")
@@ -218,7 +218,7 @@ def _staged_events(salts: Callable[[int], bytes]) -> tuple[list[RecordedEvent], 
     tip = decisions.Tip(0, "0" * 64, "")
     decisions.stage(
         "agreement-a",
-        prepare(proposed, max_events=10),
+        validate_batch(proposed, max_events=10),
         metadata,
         stream,
         tip,
