@@ -91,9 +91,7 @@ async def erase_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"agreements erase: {unknown}", file=sys.stderr)
         return 1
     except ValidationFailed as invalid:
-        details = "; ".join(f"{e.path}: {e.message}" for e in invalid.errors)
-        print(f"agreements erase: {details}", file=sys.stderr)
-        return 2
+        return _refused(invalid)
     finally:
         await store.close()
     what = "erased" if result.created else "already erased"
@@ -117,14 +115,19 @@ async def _erase_note(args: argparse.Namespace, settings: Settings) -> int:
         print(f"agreements erase: {unknown}", file=sys.stderr)
         return 1
     except ValidationFailed as invalid:
-        details = "; ".join(f"{e.path}: {e.message}" for e in invalid.errors)
-        print(f"agreements erase: {details}", file=sys.stderr)
-        return 2
+        return _refused(invalid)
     finally:
         await store.close()
     what = "erased" if result.created else "already erased"
     print(f"{what}: NoteErased at position {result.position}")
     return 0
+
+
+def _refused(invalid: ValidationFailed) -> int:
+    """Say why the erasure's event was refused (a legal basis or reason out of bounds)."""
+    details = "; ".join(f"{e.path}: {e.message}" for e in invalid.errors)
+    print(f"agreements erase: {details}", file=sys.stderr)
+    return 2
 
 
 def _metadata() -> Metadata:
