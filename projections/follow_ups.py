@@ -15,7 +15,7 @@ the day the question is asked, so they are judged when read, never stored.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -33,6 +33,7 @@ from sqlalchemy import (
     or_,
     true,
 )
+from sqlalchemy.engine import Connection
 
 from projections._sql import replace_agreement_rows
 from projections.partnership_view import FollowUpState, OwnerRef, Partnership
@@ -220,11 +221,20 @@ def matches(item: FollowUpItem, filters: Filters) -> bool:
     return True
 
 
+def _save(
+    connection: Connection,
+    table: Table,
+    stale: Sequence[tuple[Any, ...]],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    replace_rows(connection, table, stale, rows)
+
+
 MODEL: DerivedModel[Partnership] = DerivedModel(
     name=NAME,
     version=SCHEMA_VERSION,
     source="partnerships",
     define_tables=define_tables,
     rows=item_rows,
-    save=replace_rows,
+    save=_save,
 )

@@ -173,11 +173,20 @@ def decode_row(doc: bytes) -> OwnerRow:
     return _DECODER.decode(doc)
 
 
+def _save(
+    connection: Connection,
+    table: Table,
+    stale: Sequence[tuple[Any, ...]],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    replace_rows(connection, table, stale, rows)
+
+
 MODEL: DerivedModel[Partnership] = DerivedModel(
     name=NAME,
     version=SCHEMA_VERSION,
     source="partnerships",
     define_tables=define_tables,
     rows=item_rows,
-    save=replace_rows,
+    save=_save,
 )
