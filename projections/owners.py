@@ -23,15 +23,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    bindparam,
-    delete,
     func,
-    insert,
     select,
 )
 from sqlalchemy.engine import Connection
 
-from projections._sql import driver_statement, execute_rows
+from projections._sql import replace_agreement_rows
 from projections.owner_view import OwnerRow, owner_rows
 from projections.partnership_view import Partnership
 from projections.read_model import DerivedModel
@@ -91,24 +88,8 @@ def item_rows(partnerships: Iterable[Partnership]) -> list[tuple[Any, ...]]:
     ]
 
 
-def replace_rows(
-    connection: Connection,
-    items: Table,
-    stale: Sequence[tuple[Any, ...]],
-    rows: Sequence[tuple[Any, ...]],
-) -> None:
-    """Delete the rows of the agreements in `stale` (one-tuples of agreement ids: those that
-    may have rows already), then insert `rows` (`item_rows`)."""
-    delete_rows = driver_statement(
-        connection,
-        "delete",
-        items,
-        lambda: delete(items).where(items.c.agreement_id == bindparam("agreement_id")),
-        ["agreement_id"],
-    )
-    execute_rows(connection, delete_rows, stale)
-    insert_rows = driver_statement(connection, "insert", items, lambda: insert(items))
-    execute_rows(connection, insert_rows, rows)
+replace_rows = replace_agreement_rows
+"""How this model rewrites the rows of the agreements it folded (`stale`), then inserts `rows`."""
 
 
 def rows_query(items: Table, owner_id: str | None = None) -> Any:
@@ -179,6 +160,7 @@ def _save(
     stale: Sequence[tuple[Any, ...]],
     rows: Sequence[tuple[Any, ...]],
 ) -> None:
+    """`replace_rows`, looked up when a batch saves (so a test can make it fail midway)."""
     replace_rows(connection, table, stale, rows)
 
 
