@@ -220,6 +220,7 @@ MODEL: ReadModel[Partnership] = ReadModel(
     decode=decode,
     rows=_rows,
     save=_save,
+    documents=lambda tables: tables.docs,
 )
 
 

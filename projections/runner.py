@@ -32,7 +32,7 @@ from events.erasure import scrub_files
 from events.log_reads import log_rows
 from events.schema import events as events_table
 from events.store import EventStore
-from projections import partnerships, positions
+from projections import positions
 from projections._lease import CHANNEL, Lease
 from projections.cache import ReadCache
 from projections.rebuild import rebuild
@@ -143,7 +143,7 @@ class ProjectionRunner:
     async def refresh(self) -> int:
         """Read the stored checkpoint (what every instance can see) and adopt it if ahead."""
         async with self._engine.connect() as connection:
-            stored = await positions.read_position(connection, partnerships.NAME)
+            stored = await positions.reached(connection)
         if stored > self._position:
             if await self._rewrote_between(self._position, stored):
                 self._rewritten()
