@@ -24,13 +24,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from events.catalogue import EventData, NoteAttached, Person
+from events.catalogue import EventCorrected, EventData, NoteAttached, Person
 
 PERSON_FIELDS = ("name", "title", "organisation", "name_latin")
 ERASED = "[erased]"
@@ -69,6 +70,41 @@ def personal_values(data: EventData) -> list[Found]:
     found: list[Found] = []
     _collect(data, "", (), found)
     return found
+
+
+def correction_values(correction: EventCorrected, patched: EventData) -> list[Found]:
+    """The personal values a correction's `changes` writes, given the corrected event's data
+    with the correction applied (`patched`): each personal value of `patched` that the merge
+    patch itself holds, at its pointer under `/changes`, tied to the person `patched` names
+    there. A correction of a signatory's name or a witness's title carries that value in its
+    own data: without this it would be chained in clear, and an erasure could not reach it.
+    A value the patch leaves as it was is not in `changes` (a merge patch holds only what it
+    sets, and a list whole), so only what the correction wrote is found."""
+    found: list[Found] = []
+    for path, keys, value, name in personal_values(patched):
+        node: Any = correction.changes
+        for key in keys:
+            if (isinstance(node, dict) and isinstance(key, str) and key in node) or (
+                isinstance(node, list) and isinstance(key, int) and key < len(node)
+            ):
+                node = node[key]
+            else:
+                break
+        else:
+            if node == value:
+                found.append((f"/changes{path}", ("changes", *keys), value, name))
+    return found
+
+
+ERASED_NAME = re.compile(r"\[erased ([0-9a-f]{32})\]")
+"""An erased name's placeholder (`placeholder`), with the person id it keeps."""
+
+
+def erased_person(name: str) -> str | None:
+    """The person id an erased name's placeholder keeps, or None for a name that is held: a
+    later correction of an erased person's title stays tied to them, not to the placeholder."""
+    matched = ERASED_NAME.fullmatch(name)
+    return matched.group(1) if matched else None
 
 
 def _collect(value: Any, path: str, keys: tuple[str | int, ...], found: list[Found]) -> None:

@@ -17,6 +17,8 @@ from events import merkle
 from events.backup import backup
 from events.catalogue import (
     AgreementSigned,
+    AgreementWitnessed,
+    EventCorrected,
     FollowUpOpened,
     NoteAttached,
     Owner,
@@ -40,6 +42,7 @@ OTHER = "Bartholomew Second"
 UNIT = "Fisheries desk"
 CLERK = Metadata(actor="clerk")
 DAY = dt.date(2023, 2, 1)
+WITNESSED = "0b6f3c1e-2a4d-4e8f-9b1a-7c5d3e2f1a09"
 
 
 def _signed(*signatories: Person) -> Proposed:
@@ -63,6 +66,22 @@ async def _record(api: Api) -> None:
     store = api.services.store
     helene = Person(name=NAME, title="Counsellor for Fisheries", organisation="Ministry of the Sea")
     await store.append("agreement-a", [_signed(helene, Person(name=OTHER))], metadata=CLERK)
+    # her name and title come in through corrections too: a witness recorded under another
+    # name, then corrected to hers (the correction's changes hold her values, not the event's)
+    witnessed = AgreementWitnessed(witness=Person(name="A. Witness"), witnessed_on=DAY)
+    correction = EventCorrected(
+        corrects=WITNESSED,
+        changes={"witness": {"name": NAME, "title": "Counsellor for Fisheries"}},
+        reason="the witness was recorded under the wrong name",
+    )
+    await store.append(
+        "agreement-a",
+        [
+            Proposed(type="AgreementWitnessed", data=witnessed, event_id=WITNESSED),
+            Proposed(type="EventCorrected", data=correction),
+        ],
+        metadata=CLERK,
+    )
     await store.append("agreement-b", [_signed(helene)], metadata=CLERK)
     await store.append(
         "agreement-b",
@@ -151,6 +170,8 @@ async def test_after_an_erasure_no_answer_file_or_cache_holds_the_person(
     before = {**await _answers(api, _urls(owner, cut)), **await _web(api, owner)}
     assert NAME in before[f"/owners/{owner}"] and NAME in before[f"/owners?as_of_position={cut}"]
     assert any(NAME.upper() in text for text in before.values())  # the note
+    report = await api.client.get(f"/people/{helene}", headers=api.auth("auditor"))
+    assert "EventCorrected" in report.text  # the subject-access report lists the correction
 
     erased = await api.client.post(
         f"/people/{helene}/erasure",
