@@ -84,12 +84,13 @@ def correction_values(correction: EventCorrected, patched: EventData) -> list[Fo
     for path, keys, value, name in personal_values(patched):
         node: Any = correction.changes
         for key in keys:
-            if (isinstance(node, dict) and isinstance(key, str) and key in node) or (
-                isinstance(node, list) and isinstance(key, int) and key < len(node)
-            ):
+            if isinstance(node, dict) and isinstance(key, str) and key in node:
                 node = node[key]
-            else:
-                break
+                continue
+            if isinstance(node, list) and isinstance(key, int) and key < len(node):
+                node = node[key]
+                continue
+            break
         else:
             if node == value:
                 found.append((f"/changes{path}", ("changes", *keys), value, name))
