@@ -416,9 +416,36 @@ class NoteErased(EventData, frozen=True):
 
 
 REWRITING_TYPES = frozenset({"PersonalDataErased", "NoteErased", "EventCorrected"})
-"""Event types whose append may rewrite earlier events' stored rows (an erasure, a correction
-asked to erase the original value): whatever holds decoded or encoded copies of earlier rows
-(decider states, replays, encoded tails) must read them again after one."""
+"""Event types whose append may rewrite earlier events' stored rows: a query's first sieve.
+Whether one did is `rewrites` (a correction rewrites only when asked to erase the original)."""
+
+_ERASING_TYPES = frozenset({"PersonalDataErased", "NoteErased"})
+
+
+class _AsksToErase(msgspec.Struct):
+    """The one field of a correction `rewrites` reads (others are ignored)."""
+
+    erase_original: bool = False
+
+
+_ASKS_TO_ERASE = msgspec.json.Decoder(_AsksToErase)
+
+
+def rewrites(type_name: str, data: bytes) -> bool:
+    """Whether the stored event (`type_name`, its `data` as stored) rewrote earlier events'
+    stored rows when it was appended: an erasure always, a correction only with
+    `erase_original` (`events.rectification`). Whatever holds decoded or encoded copies of
+    earlier rows (decider states, replays, cached answers, encoded tails) must read them
+    again after one; an ordinary correction is an ordinary event, and throwing every cache
+    away (and vacuuming the files) at each one cost every reader for nothing."""
+    if type_name in _ERASING_TYPES:
+        return True
+    if type_name != "EventCorrected" or b"erase_original" not in data:
+        return False
+    try:
+        return _ASKS_TO_ERASE.decode(data).erase_original
+    except msgspec.DecodeError:
+        return False
 
 
 EVENT_TYPES: dict[str, type[EventData]] = {
