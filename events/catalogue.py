@@ -501,22 +501,31 @@ def encode_data(data: EventData) -> bytes:
     return _ENCODER.encode(data)
 
 
-def owner_id(owner: Owner) -> str:
-    """Stable identifier of an owner: id of the unit, plus the person's name when named.
+def owner_id(owner: Owner, secret: bytes) -> str:
+    """Stable, opaque identifier of an owner: id of the unit, plus the person's id when named
+    (`unit-slug--<person_id>`, the person id keyed by the log's `secret`).
 
     Two owners with the same unit and person name are the same owner, whatever titles (or
-    `name_latin`) say. Derived, never stored in the log: projections compute it, so a change
-    here is a projection version bump, not a new event schema.
+    `name_latin`) say; distinct names in any script are distinct owners, and the same person
+    in two units two owners. The id holds no part of the name, and an erasure, which leaves
+    `[erased <person_id>]` where the name was, leaves it as it was: links, calendar
+    subscriptions and calendar keys (whose events hold the id) keep working, and nothing in
+    a URL or a table names the person. Derived, never stored in an event's personal data:
+    projections compute it, so a change here is a projection version bump, not a new event
+    schema.
     """
     key = name_id(owner.unit)
     if owner.person is not None:
-        key += "--" + name_id(owner.person.name)
+        from events.personal import person_key  # it builds on this module's types
+
+        key += "--" + person_key(secret, owner.person.name)
     return key
 
 
 @functools.lru_cache(maxsize=4096)
 def name_id(text: str) -> str:
-    """A URL-safe id for a name in any script, readable where the name is Latin.
+    """A URL-safe id for a name in any script, readable where the name is Latin: a unit's
+    part of an owner id (a person's part is their opaque person id, `owner_id`).
 
     An ASCII name gets its slug ("Els Verhulst" → `els-verhulst`, as ids always were). Any
     other name loses letters in a slug (accents, or all of 佐藤花子 and 鈴木一郎, which both

@@ -21,15 +21,21 @@ value by `[erased]`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
 import re
 import unicodedata
+import weakref
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events.catalogue import EventCorrected, EventData, NoteAttached, Person
 
@@ -172,6 +178,59 @@ def person_id(secret: bytes, name: str) -> str:
     """The opaque, stable id of the person called `name` in the log whose secret is `secret`."""
     nfc = unicodedata.normalize("NFC", name).encode()
     return hmac.new(secret, nfc, hashlib.sha256).digest()[:PERSON_ID_BYTES].hex()
+
+
+def person_key(secret: bytes, name: str) -> str:
+    """The person id a name stands for: its `person_id`, or, for an erased name's
+    placeholder, the id the placeholder keeps (so what is derived from it stays the same)."""
+    if name.startswith("[erased "):
+        kept = erased_person(name)
+        if kept is not None:
+            return kept
+    return person_id(secret, name)
+
+
+_SECRETS: weakref.WeakKeyDictionary[AsyncEngine, bytes] = weakref.WeakKeyDictionary()
+
+
+async def log_secret(engine: AsyncEngine) -> bytes:
+    """The key of the person ids of the log in `engine`'s database (made by the schema's
+    migration, never changed), read once per engine."""
+    secret = _SECRETS.get(engine)
+    if secret is None:
+        from events.schema import log_secrets
+
+        query = select(log_secrets.c.secret).where(log_secrets.c.name == "person_id")
+        async with engine.connect() as connection:
+            found = (await connection.execute(query)).scalar()
+        if found is None:
+            raise LookupError("the log has no person-id secret (is the schema migrated?)")
+        secret = _SECRETS[engine] = bytes(found)
+    return secret
+
+
+_FOLDING: ContextVar[bytes] = ContextVar("the person-id secret of the log being folded")
+
+
+@contextlib.contextmanager
+def folding(secret: bytes) -> Iterator[None]:
+    """Fold views of the log whose person-id secret is `secret`: the owner ids they derive
+    (`events.catalogue.owner_id`) need it. Folds are pure functions of the log's rows called
+    deep inside the read models, so the secret comes with the call, not as an argument."""
+    token = _FOLDING.set(secret)
+    try:
+        yield
+    finally:
+        _FOLDING.reset(token)
+
+
+def folding_secret() -> bytes:
+    """The secret `folding` set (RuntimeError outside it: an owner id made without the
+    log's secret would be wrong, not merely different)."""
+    try:
+        return _FOLDING.get()
+    except LookupError:
+        raise RuntimeError("a fold outside `events.personal.folding(secret)`") from None
 
 
 def commitment(salt: bytes, value: str) -> bytes:

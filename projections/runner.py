@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from events.catalogue import REWRITING_TYPES, rewrites
 from events.erasure import scrub_files
 from events.log_reads import log_rows
+from events.personal import folding, log_secret
 from events.schema import events as events_table
 from events.store import EventStore
 from projections import partnerships, positions
@@ -172,7 +173,8 @@ class ProjectionRunner:
                 if working.needs_load(rows):
                     async with self._engine.connect() as connection:
                         await working.load(connection, rows)
-                working.apply(rows)
+                with folding(await log_secret(self._engine)):
+                    working.apply(rows)
                 writes = working.take()
 
                 def commit(connection: Connection) -> None:
