@@ -135,3 +135,27 @@ async def test_a_correction_of_what_is_no_ones_data_holds_no_personal_value(
     assert [m.type for m in await mentions(store, anna)] == ["DelegationFormed"]
     (correction,) = await store.read_all(types=["EventCorrected"])
     assert correction.personal == ()
+
+
+async def test_a_rectification_also_erases_what_an_earlier_correction_wrote(
+    store: EventStore,
+) -> None:
+    await _witnessed(store, "J. Smyth")
+    await store.append(
+        "agreement-w", [_correction(WITNESSED, {"witness": {"name": "Joan Smyth"}})], metadata=CLERK
+    )
+    rectified = EventCorrected(
+        corrects=WITNESSED,
+        changes={"witness": {"name": "Joan Smith"}},
+        reason="misspelt again (Art. 16)",
+        erase_original=True,
+    )
+    await store.append(
+        "agreement-w", [Proposed(type="EventCorrected", data=rectified)], metadata=CLERK
+    )
+    stored = b"".join(bytes(e.data) for e in await store.read_all())
+    assert b"J. Smyth" not in stored and b"Joan Smyth" not in stored
+    assert b"Joan Smith" in stored and b"Consul" in stored  # what it did not replace stays
+    smyth = await id_of(store, "Joan Smyth")
+    assert [m.erased for m in await mentions(store, smyth)] == [True]
+    assert (await verify_store(store)).ok
