@@ -19,8 +19,7 @@ from events.personal import (
     Found,
     commitment,
     correction_values,
-    erased_person,
-    person_id,
+    person_key,
     personal_values,
 )
 from events.rules import DeciderFor, decider_for
@@ -176,13 +175,6 @@ def batch_values(events: list[Prepared], state: Any) -> list[list[Found]]:
     return found
 
 
-def _person(secret: bytes, name: str) -> str:
-    """A name's person id; an erased name's placeholder keeps the id it had."""
-    if name.startswith("[erased "):
-        return erased_person(name) or person_id(secret, name)
-    return person_id(secret, name)
-
-
 def stage(
     stream_id: str,
     events: list[Prepared],
@@ -217,7 +209,8 @@ def stage(
             salt = pool[taken : taken + SALT_BYTES]
             taken += SALT_BYTES
             digest = commitment(salt, value)
-            person = None if name is None else _person(secret, name)
+            # an erased name's placeholder (a later correction of their title) keeps its id
+            person = None if name is None else person_key(secret, name)
             personal.append((position, path, person, salt, digest))
             committed.append((path, keys, digest.hex()))
         committed_data, paths = commit_values(data, committed)
