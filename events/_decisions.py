@@ -11,11 +11,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from events.catalogue import EventCorrected
 from events.envelope import AppendResult, ExpectedVersion
-from events.errors import IdempotencyConflict, WrongExpectedVersion
+from events.errors import IdempotencyConflict, RuleViolation, WrongExpectedVersion
 from events.hashing import NewEvents, chain_hash, commit_values
-from events.personal import commitment, person_id, personal_values
+from events.personal import (
+    Found,
+    commitment,
+    correction_values,
+    person_key,
+    personal_values,
+)
 from events.rules import DeciderFor, decider_for
+from events.rules.corrections import Appending, Recorded, patched
 from events.validation import Prepared
 
 
@@ -137,6 +145,36 @@ def decide(
     )
 
 
+def batch_values(events: list[Prepared], state: Any) -> list[list[Found]]:
+    """The personal values of each event of a batch appended to a stream in decider `state`
+    (the state before the batch). A correction's values are those its changes write
+    (`events.personal.correction_values`): found by patching the corrected event as the
+    stream's rules hold it (`Recorded`), the batch's earlier events and corrections included."""
+    if not any(isinstance(event.data, EventCorrected) for event in events):
+        return [personal_values(event.data) for event in events]
+    recorded = getattr(state, "recorded", None)
+    appending = Appending(recorded) if isinstance(recorded, Recorded) else None
+    found: list[list[Found]] = []
+    for event in events:
+        data = event.data
+        if appending is None:
+            found.append(personal_values(data))
+            continue
+        before = appending.frozen()
+        appending.append(event.event_id, data)
+        if not isinstance(data, EventCorrected):
+            found.append(personal_values(data))
+            continue
+        try:
+            target, corrected = patched(before, data, 0)
+        except RuleViolation:  # the decider refused it already; nothing to store
+            found.append([])
+            continue
+        found.append(correction_values(data, corrected))
+        appending = Appending(appending.frozen().with_correction(target, corrected))
+    return found
+
+
 def stage(
     stream_id: str,
     events: list[Prepared],
@@ -154,7 +192,7 @@ def stage(
     recorded_at = max(recorded_at, tip.recorded_at)
     staged.streams.add(stream_id)
     from_version, from_position = stream.version + 1, tip.position + 1
-    found = [personal_values(event.data) for event in events]
+    found = batch_values(events, stream.decider_state)
     needed = SALT_BYTES * sum(map(len, found))
     pool = salts(needed) if needed else b""
     taken = 0
@@ -171,7 +209,8 @@ def stage(
             salt = pool[taken : taken + SALT_BYTES]
             taken += SALT_BYTES
             digest = commitment(salt, value)
-            person = None if name is None else person_id(secret, name)
+            # an erased name's placeholder (a later correction of their title) keeps its id
+            person = None if name is None else person_key(secret, name)
             personal.append((position, path, person, salt, digest))
             committed.append((path, keys, digest.hex()))
         committed_data, paths = commit_values(data, committed)

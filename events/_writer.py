@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from events import _decisions as decisions
 from events import stored_tree
 from events._write_channel import WriteChannel
-from events.catalogue import REWRITING_TYPES
+from events.catalogue import REWRITING_TYPES, rewrites
 from events.database import is_unavailable
 from events.envelope import GENESIS_HASH, AppendResult, ExpectedVersion, format_timestamp
 from events.errors import StoreError, StoreUnavailable
@@ -378,12 +378,10 @@ def _rewritten_since(connection: Connection, seen: int | None, head: int) -> boo
     """Whether another writer appended a rewriting event after `seen` (up to `head`)."""
     if seen is None or head <= seen:
         return False
-    query = (
-        select(_E.position)
-        .where(_E.position > seen, _E.position <= head, _E.type.in_(sorted(REWRITING_TYPES)))
-        .limit(1)
+    query = select(_E.type, _E.data).where(
+        _E.position > seen, _E.position <= head, _E.type.in_(sorted(REWRITING_TYPES))
     )
-    return connection.execute(query).first() is not None
+    return any(rewrites(type_, bytes(data)) for type_, data in connection.execute(query))
 
 
 def _load_tip(connection: Connection) -> decisions.Tip:

@@ -34,11 +34,12 @@ from projections.partnership_view import Partnership
 from projections.read_model import DerivedModel
 
 NAME = "owners"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """2: state, due date and position as columns (owner pages are counted in SQL). 3: owner ids
 distinct for names in any script (`name_id`). 4: the state index ends with agreement and
 item, so an owner's document reads its first agreements and open follow-ups in index order
-instead of sorting all of them."""
+instead of sorting all of them. 5: opaque owner ids (`events.catalogue.owner_id`: the
+person's id, not a slug of their name), unchanged by an erasure."""
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(OwnerRow)

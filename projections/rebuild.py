@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import DropTable
 
 from events.log_reads import Row, log_rows
+from events.personal import folding, log_secret
 from events.postgres_names import PROJECTION_REBUILD_LOCK
 from events.store import EventStore
 from projections import positions
@@ -68,13 +69,15 @@ async def rebuild(
         shadow = build_tables(SHADOW_SUFFIX, "_" + secrets.token_hex(4))
         await _create_shadow(engine, shadow)
         working = WorkingSet(shadow, fresh=True)
+        secret = await log_secret(engine)
         head = await store.head()
         position = 0
         async for rows in _pages(engine, batch_size):
             if working.needs_load(rows):
                 async with engine.connect() as connection:
                     await working.load(connection, rows)
-            working.apply(rows)
+            with folding(secret):
+                working.apply(rows)
             position = rows[-1][0]
             if working.size > max_docs or working.weight > max_events_held:
                 await _evict(engine, working, max_docs // 2, max_events_held // 2)
@@ -86,7 +89,8 @@ async def rebuild(
             # was appended meanwhile; what commits after these reads, the runner applies.
             while rows := await log_rows(engine, after=position, limit=batch_size):
                 await working.load(connection, rows)
-                working.apply(rows)
+                with folding(secret):
+                    working.apply(rows)
                 position = rows[-1][0]
             await working.flush(connection)
             await _swap(connection, shadow.tables)

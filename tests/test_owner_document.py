@@ -10,8 +10,9 @@ import pytest
 
 from service.cli import record_demo
 from service.settings import Settings
+from tests._owners import els_of
 from tests.conftest import Api
-from tests.test_paging import ELS, FIT_TOKYO, append, applied, event, fetch, ids, sign
+from tests.test_paging import FIT_TOKYO, append, applied, event, fetch, ids, sign
 
 
 @pytest.fixture
@@ -36,19 +37,20 @@ async def test_an_owner_document_lists_open_follow_ups_up_to_its_limit(api: Api)
     done = event("FollowUpCompleted", follow_up_id="f-3", completed_on="2023-02-15")
     await applied(api, await append(api, imec, done))
 
-    owner = (await fetch_one(api, f"/owners/{ELS}"))["owner"]
+    els = await els_of(api.services.store.engine)
+    owner = (await fetch_one(api, f"/owners/{els}"))["owner"]
     assert owner["counts"] == {"open": 2, "overdue": 2, "completed": 1, "cancelled": 0}
     assert [f["follow_up_id"] for f in owner["open"]] == ["f-1"]
     assert [f["follow_up_id"] for f in owner["overdue"]] == ["f-1"]
     assert "completed" not in owner and "/follow-ups" in owner["elsewhere"]
     head = await api.head()
     replayed = await api.client.get(
-        f"/owners/{ELS}", params={"as_of_position": head}, headers=api.auth("viewer")
+        f"/owners/{els}", params={"as_of_position": head}, headers=api.auth("viewer")
     )
     assert replayed.json()["owner"] == owner  # the tables' bounded read equals a replay
     listed = await fetch(api, "/owners")
-    els = next(o for o in listed["owners"] if o["owner_id"] == ELS)
-    assert els["counts"] == owner["counts"] and els["next_due_on"] == "2023-01-01"
+    summary = next(o for o in listed["owners"] if o["owner_id"] == els)
+    assert summary["counts"] == owner["counts"] and summary["next_due_on"] == "2023-01-01"
 
 
 async def test_an_owner_document_lists_agreements_up_to_its_limit_and_counts_them_all(
@@ -61,15 +63,16 @@ async def test_an_owner_document_lists_agreements_up_to_its_limit_and_counts_the
     )
     await applied(api, await append(api, "another-moc", assigned))
 
-    owner = (await fetch_one(api, f"/owners/{ELS}"))["owner"]
+    els = await els_of(api.services.store.engine)
+    owner = (await fetch_one(api, f"/owners/{els}"))["owner"]
     assert owner["agreement_count"] == 2
     assert [a["agreement_id"] for a in owner["agreements"]] == ["agreement-another-moc"]
     assert "/partnerships?owner=" in owner["elsewhere"]
     replayed = await api.client.get(
-        f"/owners/{ELS}", params={"as_of_position": await api.head()}, headers=api.auth("viewer")
+        f"/owners/{els}", params={"as_of_position": await api.head()}, headers=api.auth("viewer")
     )
     assert replayed.json()["owner"] == owner
-    everyone = ids(await fetch(api, "/partnerships", owner=ELS))
+    everyone = ids(await fetch(api, "/partnerships", owner=els))
     assert len(everyone) == 2 and "agreement-another-moc" in everyone
 
 
