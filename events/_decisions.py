@@ -6,6 +6,7 @@ the assignment of versions, positions, record times and hashes. No I/O here.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 from events.catalogue import EventCorrected
 from events.envelope import AppendResult, ExpectedVersion
 from events.errors import IdempotencyConflict, RuleViolation, WrongExpectedVersion
-from events.hashing import NewEvents, chain_hash, commit_values
+from events.hashing import NewEvents, commit_values
 from events.personal import (
     Found,
     commitment,
@@ -80,8 +81,12 @@ class Staged:
     """Event rows in the order of `ROW_COLUMNS`."""
     streams: set[str] = field(default_factory=set)
     ids: dict[str, StoredId] = field(default_factory=dict)
+    """The events by id that the idempotency check looks for: those already stored that the
+    group names, and those staged."""
     personal: list[tuple[int, str, str | None, bytes, bytes]] = field(default_factory=list)
     """`personal_values` rows: position, JSON pointer, person id, salt, commitment."""
+    leaves: list[bytes] = field(default_factory=list)
+    """The rows' hashes as 32 raw bytes, in position order: the Merkle tree's new leaves."""
 
 
 SALT_BYTES = 32
@@ -190,62 +195,85 @@ def stage(
     """Give the batch its versions, positions, record time and hashes, and stage its rows
     (with those of its personal values, whose person ids are keyed by `secret`)."""
     recorded_at = max(recorded_at, tip.recorded_at)
-    staged.streams.add(stream_id)
     from_version, from_position = stream.version + 1, tip.position + 1
     found = batch_values(events, stream.decider_state)
     needed = SALT_BYTES * sum(map(len, found))
     pool = salts(needed) if needed else b""
     taken = 0
-    frames = NewEvents(stream_id, recorded_at, metadata)
-    rows, ids, personal = staged.rows, staged.ids, staged.personal
+    canonical = NewEvents(stream_id, recorded_at, metadata).canonical
+    # Staged whole or not at all: a failure part-way (data its values do not fit) leaves the
+    # group's other appends as they were.
+    rows: list[tuple[Any, ...]] = []
+    personal: list[tuple[int, str, str | None, bytes, bytes]] = []
+    leaves: list[bytes] = []
+    ids: dict[str, StoredId] = {}
+    stream_key = stream.key
+    position, version = tip.position, stream.version
+    # The chain in raw bytes: one `fromhex` for the group's tip, one `hex` an event.
+    prev_hex = tip.hash
+    prev = bytes.fromhex(prev_hex)
+    sha256 = hashlib.sha256
     for event, values in zip(events, found, strict=True):
-        stream.version += 1
-        tip.position += 1
-        position, version = tip.position, stream.version
-        event_id, data = event.event_id, event.data_bytes
-        occurred_at = _business_time(event, recorded_at)
-        committed: list[tuple[str, tuple[str | int, ...], str]] = []
-        for path, keys, value, name in values:
-            salt = pool[taken : taken + SALT_BYTES]
-            taken += SALT_BYTES
-            digest = commitment(salt, value)
-            # an erased name's placeholder (a later correction of their title) keeps its id
-            person = None if name is None else person_key(secret, name)
-            personal.append((position, path, person, salt, digest))
-            committed.append((path, keys, digest.hex()))
-        committed_data, paths = commit_values(data, committed)
-        canonical = frames.canonical(
-            position=position,
-            event_id=event_id,
-            version=version,
-            type=event.type,
-            schema_version=event.schema_version,
-            occurred_at=occurred_at,
-            committed=committed_data,
-            paths=paths,
-        )
-        digest_hex = chain_hash(tip.hash, canonical)
+        position += 1
+        version += 1
+        event_id, data, type_ = event.event_id, event.data_bytes, event.type
+        occurred_at = recorded_at if event.occurred_at is None else event.occurred_at
+        if values:
+            committed: list[tuple[str, tuple[str | int, ...], str]] = []
+            for path, keys, value, name in values:
+                salt = pool[taken : taken + SALT_BYTES]
+                taken += SALT_BYTES
+                digest = commitment(salt, value)
+                # an erased name's placeholder (a later correction of their title) keeps its id
+                person = None if name is None else person_key(secret, name)
+                personal.append((position, path, person, salt, digest))
+                committed.append((path, keys, digest.hex()))
+            committed_data, paths = commit_values(data, committed)
+        else:
+            committed_data, paths = data, b"[]"
+        schema_version = event.schema_version
+        hashed = sha256(
+            prev
+            + canonical(
+                position=position,
+                event_id=event_id,
+                version=version,
+                type=type_,
+                schema_version=schema_version,
+                occurred_at=occurred_at,
+                committed=committed_data,
+                paths=paths,
+            )
+        ).digest()
+        hashed_hex = hashed.hex()
         rows.append(
             (
                 position,
                 event_id,
-                stream.key,
+                stream_key,
                 stream_id,
                 version,
-                event.type,
-                event.schema_version,
+                type_,
+                schema_version,
                 data,
                 metadata,
                 occurred_at,
                 recorded_at,
-                tip.hash,
-                digest_hex,
+                prev_hex,
+                hashed_hex,
             )
         )
+        leaves.append(hashed)
         ids[event_id] = StoredId(
-            stream_id, version, position, event.type, data, occurred_at, recorded_at
+            stream_id, version, position, type_, data, occurred_at, recorded_at
         )
-        tip.hash = digest_hex
+        prev, prev_hex = hashed, hashed_hex
+    staged.rows += rows
+    staged.personal += personal
+    staged.leaves += leaves
+    staged.ids.update(ids)
+    staged.streams.add(stream_id)
+    tip.position, stream.version, tip.hash = position, version, prev_hex
     tip.recorded_at = recorded_at
     return AppendResult(
         stream_id=stream_id,

@@ -223,7 +223,9 @@ class Writer:
             )
             self._refresh_states(connection, streams)
 
-            staged = decisions.Staged()
+            # The ids stored already and those staged by the group so far, in one mapping that
+            # staging adds to (not merged anew for every append of the group).
+            staged = decisions.Staged(ids=known)
             recorded_at = format_timestamp(self._clock())
             outcomes: list[AppendResult | BaseException] = []
             for pending in group:
@@ -237,7 +239,7 @@ class Writer:
                             is_new=True,
                         )
                     outcome = decisions.already_stored(
-                        pending.stream_id, pending.events, {**known, **staged.ids}
+                        pending.stream_id, pending.events, staged.ids
                     )
                     if outcome is None:
                         decisions.check_expected(
@@ -278,7 +280,7 @@ class Writer:
             # The Merkle tree's new nodes, in the same transaction: size and last leaf come
             # from the first row (its position and prev_hash), the leaves are the rows' hashes.
             first = staged.rows[0]
-            self._tree.extend(connection, first[0] - 1, first[-2], [r[-1] for r in staged.rows])
+            self._tree.extend(connection, first[0] - 1, first[-2], staged.leaves)
             if self._postgres:
                 connection.execute(
                     text("SELECT pg_notify(:channel, :head)"),
