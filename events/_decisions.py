@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from events.catalogue import EventCorrected
 from events.envelope import AppendResult, ExpectedVersion
 from events.errors import IdempotencyConflict, RuleViolation, WrongExpectedVersion
@@ -28,9 +30,9 @@ from events.rules.corrections import Appending, Recorded, patched
 from events.validation import Prepared
 
 
-@dataclass(slots=True)
-class StoredId:
-    """What the idempotency check needs of an event already in the log (or staged)."""
+class StoredId(msgspec.Struct, gc=False):
+    """What the idempotency check needs of an event already in the log (or staged): one an
+    event a group stages, of text and numbers only, so the cycle collector skips it."""
 
     stream_id: str
     version: int

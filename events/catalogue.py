@@ -66,9 +66,17 @@ Url = Annotated[str, msgspec.Meta(pattern=URL_PATTERN, max_length=2008)]
 
 
 class _Shape(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    omit_defaults=True,
+    gc=False,
 ):
-    """Base of the shared shapes and event data: strict, immutable, canonical when encoded."""
+    """Base of the shared shapes and event data: strict, immutable, canonical when encoded.
+    (`gc=False`: event data is a tree decoded from JSON and never holds a reference cycle, so
+    the cycle collector need not track it; the writer keeps a stream's events in its decider
+    states, and the collector walking them was a tenth of a batch append's time.)"""
 
 
 class Person(_Shape, frozen=True):
