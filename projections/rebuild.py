@@ -138,7 +138,7 @@ async def _create_shadow(engine: AsyncEngine, shadow: ProjectionTables) -> list[
         for table in shadow.tables:
             keys = set(table.primary_key.columns.keys())
             for index in sorted(table.indexes, key=lambda index: str(index.name)):
-                if next(iter(index.columns)).name not in keys:
+                if getattr(index.expressions[0], "name", None) not in keys:
                     await connection.execute(DropIndex(index))
                     deferred.append(index)
     return deferred
