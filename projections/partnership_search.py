@@ -106,10 +106,10 @@ class SearchTables(msgspec.Struct, frozen=True):
     text: Table
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=4096)
 def normalised(text: str) -> str:
-    """(Cached: a rebuild writes the rows of every partnership, and the same organisations,
-    countries and people recur across them, each also in both `terms` and `text`.)"""
+    """(Cached, a little: a rebuild writes the rows of every partnership, and the same
+    organisations, countries and people recur across them, each in both `terms` and `text`.)"""
     return unicodedata.normalize("NFKC", text).casefold().strip()
 
 
