@@ -23,6 +23,11 @@ Measured history (`--only rebuild --log-events 200000 --runs 3`, 2 shared vCPUs,
   on one copied log: 5.9 / 7.2 / 5.1 s against 6.6 / 7.9 / 5.7 s before, about 10% less CPU
   (3.0-3.2 s against 3.4-3.5 s) and 757 MB written against 786 MB. The ratio moves with the
   load more than with the change: the scan is all CPU, the rebuild much of it I/O.
+- 2026-12-01, 1,001,000 events (`--log-events 1000000 --runs 1`): 38,961 against 230,218,
+  0.17x, peak 259 MB. Passes alternated on that log: 31.9 / 31.8 s against 40.3 / 37.4 s
+  before (scan 3.4 s), peaks 255-257 MB against 254 MB. The peak before this run read
+  `ru_maxrss`, which Linux keeps across fork and exec: both passes reported the parent's
+  ~400 MB; it is now the child's own (`VmHWM`).
 """
 
 from __future__ import annotations
