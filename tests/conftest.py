@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
 from events.personal import folding
+from events.store import EventStore, open_store
 from service import openapi
 from service.app import create_app
 from service.routes.base import Endpoint, Services
@@ -89,6 +90,16 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     """A fresh database per test, on every backend (PostgreSQL skips when absent, not in CI)."""
     async with database(request.param, tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[EventStore]:
+    """An open store on a fresh database, on every backend (a test module may define its own)."""
+    opened = await open_store(database_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 @pytest.fixture

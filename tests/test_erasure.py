@@ -8,7 +8,6 @@ import datetime as dt
 import io
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
@@ -55,16 +54,6 @@ OTHER_NAME = "Bartholomew Second"
 ACTOR = Metadata(actor="clerk")
 DPO = Metadata(actor="dpo@agency")
 DAY = dt.date(2025, 3, 1)
-
-
-@pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventStore]:
-    async with database(request.param, tmp_path) as url:
-        opened = await open_store(url)
-        try:
-            yield opened
-        finally:
-            await opened.close()
 
 
 def _signed(*signatories: Person) -> Proposed:

@@ -6,10 +6,6 @@ PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from events.audit import verify_store
 from events.catalogue import (
@@ -20,8 +16,7 @@ from events.catalogue import (
 )
 from events.envelope import Metadata, Proposed
 from events.erasure import erase, mentions
-from events.store import EventStore, open_store
-from tests._databases import BACKENDS, database
+from events.store import EventStore
 from tests.test_erasure import _signed, id_of
 
 CLERK = Metadata(actor="clerk")
@@ -29,16 +24,6 @@ DPO = Metadata(actor="dpo@agency")
 DAY = dt.date(2025, 3, 1)
 WITNESSED = "6a1d2c3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 FORMED = "7b2e3d4c-5f6a-4b7c-9d8e-0f1a2b3c4d5e"
-
-
-@pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventStore]:
-    async with database(request.param, tmp_path) as url:
-        opened = await open_store(url)
-        try:
-            yield opened
-        finally:
-            await opened.close()
 
 
 def _correction(corrects: str, changes: dict[str, object]) -> Proposed:

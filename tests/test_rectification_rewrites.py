@@ -5,34 +5,19 @@ files scrubbed). On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import msgspec
-import pytest
 from sqlalchemy.engine import Connection
 
 from events._writer import _rewritten_since
 from events.catalogue import AgreementSigned, EventCorrected, Person, rewrites
 from events.envelope import Metadata, Proposed
-from events.store import EventStore, open_store
+from events.store import EventStore
 from projections.runner import ProjectionRunner
 from projections.setup import prepare_tables
-from tests._databases import BACKENDS, database
 from tests.test_erasure import _signed
 
 CLERK = Metadata(actor="clerk")
 SIGNING = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
-
-
-@pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventStore]:
-    async with database(request.param, tmp_path) as url:
-        opened = await open_store(url)
-        try:
-            yield opened
-        finally:
-            await opened.close()
 
 
 def _correction(name: str, *, erase_original: bool = False) -> Proposed:

@@ -6,8 +6,6 @@ import asyncio
 import datetime as dt
 import itertools
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -24,20 +22,9 @@ from events.errors import (
 )
 from events.hashing import event_hash
 from events.store import EventStore, open_store
-from tests._databases import BACKENDS, database
 
 WHEN = dt.datetime(2022, 12, 6, 10, 0, tzinfo=dt.UTC)
 ACTOR = Metadata(actor="tester", correlation_id="c-1")
-
-
-@pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventStore]:
-    async with database(request.param, tmp_path) as url:
-        opened = await open_store(url)
-        try:
-            yield opened
-        finally:
-            await opened.close()
 
 
 def signed(title: str = "imec-Rapidus MoC", event_id: str | None = None) -> Proposed:
