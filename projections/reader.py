@@ -18,7 +18,7 @@ from typing import Any
 
 from msgspec.structs import replace
 from sqlalchemy import select, true
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from events.schema import events as events_table
 from events.store import EventStore
@@ -311,23 +311,7 @@ class ProjectionReader:
             ).scalar()
             if reached is None:
                 return None
-            # Rows of a partnership with no event after min(at, reached) are its state at `at`.
-            log = events_table.c
-            changed = (
-                (
-                    await connection.execute(
-                        select(log.stream_id)
-                        .where(
-                            log.position > min(at, reached),
-                            log.stream_id.startswith(AGREEMENT_PREFIX, autoescape=True),
-                        )
-                        .distinct()
-                        .limit(MAX_REFOLDED + 1)
-                    )
-                )
-                .scalars()
-                .all()
-            )
+            changed = await _changed_since(connection, min(at, reached))
             if len(changed) > MAX_REFOLDED:
                 return None
             inner = items_table.alias("chosen")
@@ -450,11 +434,17 @@ class ProjectionReader:
         self, keyset: Keyset, filters: follow_ups.Filters
     ) -> Page[follow_ups.ListedFollowUp]:
         """A page of the work list by (due date, agreement, follow-up); `keyset.after` is a
-        key as `follow_ups.encode_key` wrote it. Over the current state each page reflects
-        the position it was read at (as owner pages do); as of a past cut (`keyset.at`
-        set), every page replays the log to that cut."""
+        key as `follow_ups.encode_key` wrote it. A walk answers every page as of the position
+        its first page reflected (`keyset.at`), as partnership and owner walks do: the rows
+        of agreements unchanged since are read as stored, the few changed since folded back
+        to it (`_follow_up_page_at`); with a business date, or too many changed, the page
+        replays the log to the cut instead."""
         today = filters.today
         after = None if keyset.after is None else follow_ups.decode_key(keyset.after)
+        if keyset.at is not None and keyset.in_force_on is None:
+            page = await self._follow_up_page_at(keyset, keyset.at, filters, after)
+            if page is not None:
+                return page
         if keyset.at is not None:
             cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
             picture = await self._picture(cut)
@@ -494,6 +484,60 @@ class ProjectionReader:
         docs = [row[1] for row in rows if row[1] is not None]
         items = [follow_ups.listed(follow_ups.decode(doc), today) for doc in docs]
         return Page(items[: keyset.limit], position, len(items) > keyset.limit)
+
+    async def _follow_up_page_at(
+        self,
+        keyset: Keyset,
+        at: int,
+        filters: follow_ups.Filters,
+        after: follow_ups.Key | None,
+    ) -> Page[follow_ups.ListedFollowUp] | None:
+        """The work-list page as of position `at` from the table, or None if more than
+        `MAX_REFOLDED` partnerships changed since (or the table has no checkpoint yet).
+
+        A follow-up's key can change after `at` (rescheduled), so the rows of a changed
+        partnership are not read at all: its follow-ups at `at` are folded from its stream
+        and merged into the page by their key then."""
+        table = LIVE.follow_ups
+        async with read_snapshot(self._engine) as connection:
+            reached = (
+                await connection.execute(
+                    select(checkpoints.c.position).where(checkpoints.c.name == follow_ups.NAME)
+                )
+            ).scalar()
+            if reached is None:
+                return None
+            changed = await _changed_since(connection, min(at, reached))
+            if len(changed) > MAX_REFOLDED:
+                return None
+            condition = follow_ups.condition(table, filters)
+            if after is not None:
+                condition = condition & follow_ups.after(table, after)
+            if changed:
+                condition = condition & table.c.agreement_id.not_in(changed)
+            docs = (
+                (
+                    await connection.execute(
+                        select(table.c.doc)
+                        .where(condition)
+                        .order_by(table.c.due_on, table.c.agreement_id, table.c.follow_up_id)
+                        .limit(keyset.limit + 1)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        found = [follow_ups.decode(doc) for doc in docs]
+        for key in changed:
+            view = await as_of.partnership_at(self._store, key, Cut(position=at))
+            for item in [] if view is None else follow_ups.items(_plain(view)):
+                if follow_ups.matches(item, filters) and (
+                    after is None or follow_ups.key_of(item) > after
+                ):
+                    found.append(item)
+        found.sort(key=follow_ups.key_of)
+        listed = [follow_ups.listed(item, filters.today) for item in found[: keyset.limit]]
+        return Page(listed, at, len(found) > keyset.limit)
 
     # -- delegations ---------------------------------------------------------------------
 
@@ -671,6 +715,23 @@ class ProjectionReader:
             return picture
 
         return await self.replays.picture((resolved.position, resolved.in_force_on), replay)
+
+
+async def _changed_since(connection: AsyncConnection, position: int) -> list[str]:
+    """The partnerships with an event after `position`, at most `MAX_REFOLDED` + 1 of them:
+    the rows of every other one are, as stored, its state at any position from `position`
+    up to what the tables reached."""
+    log = events_table.c
+    found = await connection.execute(
+        select(log.stream_id)
+        .where(
+            log.position > position,
+            log.stream_id.startswith(AGREEMENT_PREFIX, autoescape=True),
+        )
+        .distinct()
+        .limit(MAX_REFOLDED + 1)
+    )
+    return list(found.scalars().all())
 
 
 def _plain(view: Partnership) -> Partnership:
