@@ -316,14 +316,24 @@ class ProjectionReader:
             changed = await _changed_since(connection, min(at, reached))
             if len(changed) > MAX_REFOLDED:
                 return None
-            inner = items_table.alias("chosen")
-            after = true() if keyset.after is None else inner.c.owner_id > keyset.after
-            unchanged = inner.c.agreement_id.not_in(changed) if changed else true()
+            # The owners with a row of an unchanged partnership, from the counts' one row an
+            # owner (see `owner_page`): an owner's rows are looked into only until one of an
+            # unchanged partnership is found, at most `MAX_REFOLDED` + 1 of them.
+            counted = owners.counts_table(items_table).c
+            after = true() if keyset.after is None else counted.owner_id > keyset.after
+            unchanged: Any = true()
+            if changed:
+                inner = items_table.alias("chosen")
+                unchanged = (
+                    select(inner.c.owner_id)
+                    .where(inner.c.owner_id == counted.owner_id)
+                    .where(inner.c.agreement_id.not_in(changed))
+                    .exists()
+                )
             chosen_ids = (
-                select(inner.c.owner_id)
+                select(counted.owner_id)
                 .where(after, unchanged)
-                .distinct()
-                .order_by(inner.c.owner_id)
+                .order_by(counted.owner_id)
                 .limit(keyset.limit + 1)
             )
             query = owners.tally_query(items_table, chosen_ids, today.isoformat(), changed)
