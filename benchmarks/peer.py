@@ -12,10 +12,35 @@ say so and are skipped.
 Measured on the shared 2-core machine (full scale, 3 runs, `--only peer`, 2026-12-01): at
 c70d1e7 (hash version 1) batch appends did 14,700 events/s against the peer's 20,000 (0.73x);
 with hash version 2 and its writer path reworked, 10,000 against 25,500 (0.39x); the 1.2x
-target is not met. Where an event's writer time goes with version 2 (py-spy, 20 x 1,000
-events): inserting its 1.67 `personal_values` rows ~20%, the event row ~12%, staging (finding
-personal values, salts, commitments, committed data, framing, sha256) ~29%, the rules ~13%,
-Merkle nodes ~12%, commit ~11%. The peer writes one row an event and does none of the rest.
+target is not met.
+
+Later that day (branch perf: staging in one pass, Merkle nodes in one pass, event data and
+`Prepared` untracked by the cycle collector), three `--only peer --runs 3` each, before and
+after alternating, load average 3.5 to 4 from other work: batch appends 12,900 / 14,600 /
+12,400 events/s before, 20,300 / 15,500 / 15,800 after (about +20%). The ratio moved with
+the load more than with the code: the peer did 19,800 to 47,200 events/s across those six
+runs (its 100-event saves wait on a commit each), so the ratios read 0.53x to 0.65x before
+and 0.34x to 0.70x after. Time an event in the store's own batch lane alone (40 x 1,000
+events, three alternating pairs at load average ~3): 42.7 to 46.6 us before, 38.4 to 39.4
+after (22,300 to 25,400 events/s); CPU time (`time.thread_time` around each step), which
+the load moves far less: the process 39.6 to 42.7 us before, 35.2 to 36.8 after; the writer's
+transaction 32.3-34.8 to 29.2-30.4; the cycle collector 3.8-4.4 to 1.0-1.2 (364 collections
+to 126); staging 9.4-10.2 to 7.2-7.6; validation 6.1-6.6 to 4.8-5.0; the Merkle step 3.2-3.5
+to 2.6-2.7. Unchanged: inserts ~10.5, commit ~4, the rules ~3.3, the id lookup ~1.2.
+
+Why 1.2x is out of reach without storing less: SQLite alone, given exactly this store's rows
+(the event row with its two unique indexes, 1.67 `personal_values` rows with their key and
+their person index, one Merkle node) through bare `sqlite3` in 1,000-event transactions with
+the same pragmas, costs ~16 us of CPU an event (inserts ~11.5, commit ~4.2) and 17 to 25 us of
+wall time: the peer's whole cost (20 us an event at 49,000 events/s) before any of this
+store's Python runs. Of the inserts, the personal values are about half (5.7 us; their person
+index 2.3 us of it), the randomly keyed `event_id` index another ~2.3 us, and it grows with
+the log (each 1,000 random ids dirty most of its pages: 260 WAL pages a commit at the first
+batch, 930 at the fortieth). Neither WITHOUT ROWID for `personal_values`, a 64 MiB page cache,
+16 KiB pages nor fewer WAL checkpoints moved that CPU figure. After the change, in the writer
+(py-spy): inserts ~36%, commit ~18%, the rules ~12%, staging ~17%, Merkle ~10%; before the
+writer, validation (most of it msgspec's strict decode) about an eighth of the whole. The peer
+writes one row an event and does none of the rest.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from events import _decisions as decisions
 from events import stored_tree
 from events._write_channel import WriteChannel
-from events.catalogue import REWRITING_TYPES
+from events.catalogue import REWRITING_TYPES, rewrites
 from events.database import is_unavailable
 from events.envelope import GENESIS_HASH, AppendResult, ExpectedVersion, format_timestamp
 from events.errors import StoreError, StoreUnavailable
@@ -223,7 +223,9 @@ class Writer:
             )
             self._refresh_states(connection, streams)
 
-            staged = decisions.Staged()
+            # The ids stored already and those staged by the group so far, in one mapping that
+            # staging adds to (not merged anew for every append of the group).
+            staged = decisions.Staged(ids=known)
             recorded_at = format_timestamp(self._clock())
             outcomes: list[AppendResult | BaseException] = []
             for pending in group:
@@ -237,7 +239,7 @@ class Writer:
                             is_new=True,
                         )
                     outcome = decisions.already_stored(
-                        pending.stream_id, pending.events, {**known, **staged.ids}
+                        pending.stream_id, pending.events, staged.ids
                     )
                     if outcome is None:
                         decisions.check_expected(
@@ -278,7 +280,7 @@ class Writer:
             # The Merkle tree's new nodes, in the same transaction: size and last leaf come
             # from the first row (its position and prev_hash), the leaves are the rows' hashes.
             first = staged.rows[0]
-            self._tree.extend(connection, first[0] - 1, first[-2], [r[-1] for r in staged.rows])
+            self._tree.extend(connection, first[0] - 1, first[-2], staged.leaves)
             if self._postgres:
                 connection.execute(
                     text("SELECT pg_notify(:channel, :head)"),
@@ -378,12 +380,10 @@ def _rewritten_since(connection: Connection, seen: int | None, head: int) -> boo
     """Whether another writer appended a rewriting event after `seen` (up to `head`)."""
     if seen is None or head <= seen:
         return False
-    query = (
-        select(_E.position)
-        .where(_E.position > seen, _E.position <= head, _E.type.in_(sorted(REWRITING_TYPES)))
-        .limit(1)
+    query = select(_E.type, _E.data).where(
+        _E.position > seen, _E.position <= head, _E.type.in_(sorted(REWRITING_TYPES))
     )
-    return connection.execute(query).first() is not None
+    return any(rewrites(type_, bytes(data)) for type_, data in connection.execute(query))
 
 
 def _load_tip(connection: Connection) -> decisions.Tip:

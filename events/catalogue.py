@@ -66,9 +66,17 @@ Url = Annotated[str, msgspec.Meta(pattern=URL_PATTERN, max_length=2008)]
 
 
 class _Shape(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    omit_defaults=True,
+    gc=False,
 ):
-    """Base of the shared shapes and event data: strict, immutable, canonical when encoded."""
+    """Base of the shared shapes and event data: strict, immutable, canonical when encoded.
+    (`gc=False`: event data is a tree decoded from JSON and never holds a reference cycle, so
+    the cycle collector need not track it; the writer keeps a stream's events in its decider
+    states, and the collector walking them was a tenth of a batch append's time.)"""
 
 
 class Person(_Shape, frozen=True):
@@ -416,9 +424,36 @@ class NoteErased(EventData, frozen=True):
 
 
 REWRITING_TYPES = frozenset({"PersonalDataErased", "NoteErased", "EventCorrected"})
-"""Event types whose append may rewrite earlier events' stored rows (an erasure, a correction
-asked to erase the original value): whatever holds decoded or encoded copies of earlier rows
-(decider states, replays, encoded tails) must read them again after one."""
+"""Event types whose append may rewrite earlier events' stored rows: a query's first sieve.
+Whether one did is `rewrites` (a correction rewrites only when asked to erase the original)."""
+
+_ERASING_TYPES = frozenset({"PersonalDataErased", "NoteErased"})
+
+
+class _AsksToErase(msgspec.Struct):
+    """The one field of a correction `rewrites` reads (others are ignored)."""
+
+    erase_original: bool = False
+
+
+_ASKS_TO_ERASE = msgspec.json.Decoder(_AsksToErase)
+
+
+def rewrites(type_name: str, data: bytes) -> bool:
+    """Whether the stored event (`type_name`, its `data` as stored) rewrote earlier events'
+    stored rows when it was appended: an erasure always, a correction only with
+    `erase_original` (`events.rectification`). Whatever holds decoded or encoded copies of
+    earlier rows (decider states, replays, cached answers, encoded tails) must read them
+    again after one; an ordinary correction is an ordinary event, and throwing every cache
+    away (and vacuuming the files) at each one cost every reader for nothing."""
+    if type_name in _ERASING_TYPES:
+        return True
+    if type_name != "EventCorrected" or b"erase_original" not in data:
+        return False
+    try:
+        return _ASKS_TO_ERASE.decode(data).erase_original
+    except msgspec.DecodeError:
+        return False
 
 
 EVENT_TYPES: dict[str, type[EventData]] = {
@@ -474,22 +509,31 @@ def encode_data(data: EventData) -> bytes:
     return _ENCODER.encode(data)
 
 
-def owner_id(owner: Owner) -> str:
-    """Stable identifier of an owner: id of the unit, plus the person's name when named.
+def owner_id(owner: Owner, secret: bytes) -> str:
+    """Stable, opaque identifier of an owner: id of the unit, plus the person's id when named
+    (`unit-slug--<person_id>`, the person id keyed by the log's `secret`).
 
     Two owners with the same unit and person name are the same owner, whatever titles (or
-    `name_latin`) say. Derived, never stored in the log: projections compute it, so a change
-    here is a projection version bump, not a new event schema.
+    `name_latin`) say; distinct names in any script are distinct owners, and the same person
+    in two units two owners. The id holds no part of the name, and an erasure, which leaves
+    `[erased <person_id>]` where the name was, leaves it as it was: links, calendar
+    subscriptions and calendar keys (whose events hold the id) keep working, and nothing in
+    a URL or a table names the person. Derived, never stored in an event's personal data:
+    projections compute it, so a change here is a projection version bump, not a new event
+    schema.
     """
     key = name_id(owner.unit)
     if owner.person is not None:
-        key += "--" + name_id(owner.person.name)
+        from events.personal import person_key  # it builds on this module's types
+
+        key += "--" + person_key(secret, owner.person.name)
     return key
 
 
 @functools.lru_cache(maxsize=4096)
 def name_id(text: str) -> str:
-    """A URL-safe id for a name in any script, readable where the name is Latin.
+    """A URL-safe id for a name in any script, readable where the name is Latin: a unit's
+    part of an owner id (a person's part is their opaque person id, `owner_id`).
 
     An ASCII name gets its slug ("Els Verhulst" → `els-verhulst`, as ids always were). Any
     other name loses letters in a slug (accents, or all of 佐藤花子 and 鈴木一郎, which both

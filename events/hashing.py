@@ -120,8 +120,11 @@ class NewEvents:
         position_bytes = str(position).encode()
         event_id_bytes = event_id.encode()
         version_bytes = str(version).encode()
-        type_bytes = type.encode()
-        schema_bytes = str(schema_version).encode()
+        typed = _TYPE_FRAMES.get((type, schema_version))
+        if typed is None:
+            typed = _framed(type.encode()) + _framed(str(schema_version).encode())
+            if len(_TYPE_FRAMES) < _TYPE_FRAMES_KEPT:
+                _TYPE_FRAMES[(type, schema_version)] = typed
         occurred_bytes = occurred_at.encode()
         return b"".join(
             (
@@ -133,10 +136,7 @@ class NewEvents:
                 self._stream_id,
                 _length(len(version_bytes)),
                 version_bytes,
-                _length(len(type_bytes)),
-                type_bytes,
-                _length(len(schema_bytes)),
-                schema_bytes,
+                typed,
                 _length(len(occurred_bytes)),
                 occurred_bytes,
                 self._recorded_at,
@@ -147,6 +147,13 @@ class NewEvents:
                 paths,
             )
         )
+
+
+_TYPE_FRAMES: dict[tuple[str, int], bytes] = {}
+"""The framed type and schema version, adjacent in every event's bytes, by (type, version):
+the catalogue's few pairs, framed once. Bounded, for a verifier reading a log it does not
+trust."""
+_TYPE_FRAMES_KEPT = 1024
 
 
 def commit_values(

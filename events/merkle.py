@@ -154,6 +154,32 @@ def completed_nodes(
         stack.append(node)
 
 
+def append_leaves(
+    size: int, peak_hashes: Sequence[bytes], leaves: Iterable[bytes]
+) -> tuple[list[tuple[int, int, bytes]], list[bytes]]:
+    """`completed_nodes` for a writer: (level, index, hash) of the subtrees of level 1 and up
+    that appending `leaves` completes, in the order they complete, and the peak hashes of
+    the tree after them (see `peaks`). One pass, no generator or dictionary per node: the
+    writer does this for every event it stores."""
+    stack = list(peak_hashes)
+    push, pop = stack.append, stack.pop
+    rows: list[tuple[int, int, bytes]] = []
+    add = rows.append
+    sha256 = _sha256
+    for leaf in leaves:
+        node = sha256(_LEAF_PREFIX + leaf).digest()
+        index = size
+        size += 1
+        level = 0
+        while index & 1:
+            node = sha256(_NODE_PREFIX + pop() + node).digest()
+            level += 1
+            index >>= 1
+            add((level, index, node))
+        push(node)
+    return rows, stack
+
+
 class MerkleTree:
     """An append-only tree; `levels[k][i]` is the hash of leaves [i·2^k, (i+1)·2^k)."""
 

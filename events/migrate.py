@@ -7,7 +7,6 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events.database import IMMEDIATE
@@ -18,28 +17,24 @@ _SCRIPTS = Path(__file__).parent / "migrations"
 
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the database to the newest schema. Safe when several instances start at once:
-    on PostgreSQL they queue on an advisory lock; on SQLite on the write lock."""
-    for attempt in range(_SQLITE_ATTEMPTS):
-        try:
-            async with engine.connect() as connection:
-                # SQLite: take the write lock at BEGIN. A deferred transaction that reads the
-                # schema and then writes fails at once ("database is locked") if another
-                # instance wrote first.
-                connection = await connection.execution_options(**{IMMEDIATE: True})
-                await connection.run_sync(_upgrade)
-                await connection.commit()
-            return
-        except OperationalError as error:
-            # Seen once in CI with six processes opening a fresh SQLite file together: one
-            # read an older schema version than the tables it found ("table merkle_nodes
-            # already exists"); the cause is not found yet. The failed migration rolled back
-            # whole, so reading the version again under a new lock is safe.
-            last = attempt == _SQLITE_ATTEMPTS - 1
-            if engine.dialect.name != "sqlite" or "already exists" not in str(error) or last:
-                raise
+    on PostgreSQL they queue on an advisory lock; on SQLite on the write lock.
 
-
-_SQLITE_ATTEMPTS = 3
+    The whole upgrade is one transaction, begun here, so the lock is held from the read of
+    the schema version to the last migration's write. Alembic commits only a transaction it
+    began itself: handed a connection without one, its SQLite dialect (no transactional DDL,
+    as Alembic sees it) commits after every migration. The write lock was then let go between
+    migrations while Alembic kept the version it had read at the start; an instance waiting
+    for the lock could take it in that gap and run the rest, and this one then ran the next
+    migration again ("table merkle_nodes already exists", six processes on a fresh file in
+    CI; tests/test_migrate.py widens the gap). One transaction also means a failed upgrade
+    leaves the schema as it was, not halfway.
+    """
+    async with engine.connect() as connection:
+        # SQLite: take the write lock at BEGIN. A deferred transaction that reads the schema
+        # and then writes fails at once ("database is locked") if another instance wrote first.
+        connection = await connection.execution_options(**{IMMEDIATE: True})
+        async with connection.begin():
+            await connection.run_sync(_upgrade)
 
 
 def _upgrade(connection: Connection) -> None:

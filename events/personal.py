@@ -21,16 +21,23 @@ value by `[erased]`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
+import re
 import unicodedata
+import weakref
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from events.catalogue import EventData, NoteAttached, Person
+from events.catalogue import EventCorrected, EventData, NoteAttached, Person
 
 PERSON_FIELDS = ("name", "title", "organisation", "name_latin")
 ERASED = "[erased]"
@@ -69,6 +76,42 @@ def personal_values(data: EventData) -> list[Found]:
     found: list[Found] = []
     _collect(data, "", (), found)
     return found
+
+
+def correction_values(correction: EventCorrected, patched: EventData) -> list[Found]:
+    """The personal values a correction's `changes` writes, given the corrected event's data
+    with the correction applied (`patched`): each personal value of `patched` that the merge
+    patch itself holds, at its pointer under `/changes`, tied to the person `patched` names
+    there. A correction of a signatory's name or a witness's title carries that value in its
+    own data: without this it would be chained in clear, and an erasure could not reach it.
+    A value the patch leaves as it was is not in `changes` (a merge patch holds only what it
+    sets, and a list whole), so only what the correction wrote is found."""
+    found: list[Found] = []
+    for path, keys, value, name in personal_values(patched):
+        node: Any = correction.changes
+        for key in keys:
+            if isinstance(node, dict) and isinstance(key, str) and key in node:
+                node = node[key]
+                continue
+            if isinstance(node, list) and isinstance(key, int) and key < len(node):
+                node = node[key]
+                continue
+            break
+        else:
+            if node == value:
+                found.append((f"/changes{path}", ("changes", *keys), value, name))
+    return found
+
+
+ERASED_NAME = re.compile(r"\[erased ([0-9a-f]{32})\]")
+"""An erased name's placeholder (`placeholder`), with the person id it keeps."""
+
+
+def erased_person(name: str) -> str | None:
+    """The person id an erased name's placeholder keeps, or None for a name that is held: a
+    later correction of an erased person's title stays tied to them, not to the placeholder."""
+    matched = ERASED_NAME.fullmatch(name)
+    return matched.group(1) if matched else None
 
 
 def _collect(value: Any, path: str, keys: tuple[str | int, ...], found: list[Found]) -> None:
@@ -135,6 +178,59 @@ def person_id(secret: bytes, name: str) -> str:
     """The opaque, stable id of the person called `name` in the log whose secret is `secret`."""
     nfc = unicodedata.normalize("NFC", name).encode()
     return hmac.new(secret, nfc, hashlib.sha256).digest()[:PERSON_ID_BYTES].hex()
+
+
+def person_key(secret: bytes, name: str) -> str:
+    """The person id a name stands for: its `person_id`, or, for an erased name's
+    placeholder, the id the placeholder keeps (so what is derived from it stays the same)."""
+    if name.startswith("[erased "):
+        kept = erased_person(name)
+        if kept is not None:
+            return kept
+    return person_id(secret, name)
+
+
+_SECRETS: weakref.WeakKeyDictionary[AsyncEngine, bytes] = weakref.WeakKeyDictionary()
+
+
+async def log_secret(engine: AsyncEngine) -> bytes:
+    """The key of the person ids of the log in `engine`'s database (made by the schema's
+    migration, never changed), read once per engine."""
+    secret = _SECRETS.get(engine)
+    if secret is None:
+        from events.schema import log_secrets
+
+        query = select(log_secrets.c.secret).where(log_secrets.c.name == "person_id")
+        async with engine.connect() as connection:
+            found = (await connection.execute(query)).scalar()
+        if found is None:
+            raise LookupError("the log has no person-id secret (is the schema migrated?)")
+        secret = _SECRETS[engine] = bytes(found)
+    return secret
+
+
+_FOLDING: ContextVar[bytes] = ContextVar("the person-id secret of the log being folded")
+
+
+@contextlib.contextmanager
+def folding(secret: bytes) -> Iterator[None]:
+    """Fold views of the log whose person-id secret is `secret`: the owner ids they derive
+    (`events.catalogue.owner_id`) need it. Folds are pure functions of the log's rows called
+    deep inside the read models, so the secret comes with the call, not as an argument."""
+    token = _FOLDING.set(secret)
+    try:
+        yield
+    finally:
+        _FOLDING.reset(token)
+
+
+def folding_secret() -> bytes:
+    """The secret `folding` set (RuntimeError outside it: an owner id made without the
+    log's secret would be wrong, not merely different)."""
+    try:
+        return _FOLDING.get()
+    except LookupError:
+        raise RuntimeError("a fold outside `events.personal.folding(secret)`") from None
 
 
 def commitment(salt: bytes, value: str) -> bytes:

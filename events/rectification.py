@@ -5,7 +5,9 @@ are: reads cut before it show what was known then. A correction of personal data
 more (`erase_original`): in the correction's own transaction (the writer runs `rectify` before
 staging it, and rolls both back if the correction is refused), every personal value of the
 corrected event that the correction's merge patch changes or removes is replaced in the stored
-row by its placeholder and loses its salt, as an erasure does (`events.erasure`). The chain
+row by its placeholder and loses its salt, as an erasure does (`events.erasure`), and so is
+each value an earlier correction of that event wrote in its `changes` (a personal value of that
+correction, `events.personal.correction_values`) that this one replaces. The chain
 covers the commitments, so every proof still holds; views fold the corrected value from the
 correction on, and the placeholder before it.
 """
@@ -52,8 +54,40 @@ def rectify(
             for held in held_values(connection, _P.position == position)
             if _changed(original, patched, held[1])
         ]
+        earlier = _earlier_corrections(connection, stream_id, correction.corrects)
+        corrected = _decode(stored)
+        for _, changes in earlier:
+            corrected = apply_merge_patch(corrected, changes)
+        patched = apply_merge_patch(corrected, correction.changes)
+        # A value an earlier correction wrote (a personal value of that correction, under
+        # `/changes`) that this one replaces is the old value too.
+        for at, changes in earlier:
+            replaced += [
+                held
+                for held in held_values(connection, _P.position == at)
+                if held[1].startswith("/changes/")
+                and _changed({"changes": changes}, {"changes": patched}, held[1])
+            ]
         if replaced:
-            rewrite_values(connection, replaced, [stream_id])
+            rewrite_values(connection, sorted(replaced), [stream_id])
+
+
+def _earlier_corrections(
+    connection: Connection, stream_id: str, corrects: str
+) -> list[tuple[int, dict[str, object]]]:
+    """The position and changes of each stored correction of event `corrects`, in order."""
+    rows = connection.execute(
+        select(_E.position, _E.data)
+        .join(streams_table, _S.stream_key == _E.stream_key)
+        .where(_S.stream_id == stream_id, _E.type == EventCorrected.type_name)
+        .order_by(_E.position)
+    )
+    found = []
+    for at, data in rows:
+        decoded = _decode(data)
+        if decoded.get("corrects") == corrects and isinstance(decoded.get("changes"), dict):
+            found.append((at, decoded["changes"]))
+    return found
 
 
 def _changed(original: object, patched: object, pointer: str) -> bool:

@@ -55,29 +55,21 @@ class Frontier:
         self._staged: tuple[int, list[bytes]] | None = None
 
     def extend(
-        self, connection: Connection, size: int, last_leaf: str, leaves: Sequence[str]
+        self, connection: Connection, size: int, last_leaf: str, leaves: Sequence[bytes]
     ) -> None:
-        """Store the subtrees that appending `leaves` (events' hashes, hex, in position order)
-        to a log of `size` events completes; `last_leaf` is the hash of the event at `size`.
-        Runs on the caller's connection, inside its transaction."""
+        """Store the subtrees that appending `leaves` (events' hashes, 32 raw bytes each, in
+        position order) to a log of `size` events completes; `last_leaf` is the hash (hex) of
+        the event at `size`. Runs on the caller's connection, inside its transaction."""
         if not leaves:
             return
         if self._committed is not None and self._committed[0] == size:
             peaks = self._committed[1]
         else:
             peaks = _read_peaks(connection, size, last_leaf)
-        made = {
-            (level, index): node
-            for level, index, node in merkle.completed_nodes(
-                size, peaks, [bytes.fromhex(leaf) for leaf in leaves]
-            )
-        }
-        rows = [(level, index, node) for (level, index), node in made.items() if level > 0]
+        rows, new_peaks = merkle.append_leaves(size, peaks, leaves)
         if rows:
             connection.exec_driver_sql(_insert_sql(connection), rows)
-        made.update(zip(merkle.peaks(size), peaks, strict=True))  # the new peaks are among these
-        end = size + len(leaves)
-        self._staged = (end, [made[key] for key in merkle.peaks(end)])
+        self._staged = (size + len(leaves), new_peaks)
 
     def committed(self) -> None:
         """The transaction that called `extend` committed: its peaks are the tree's now."""

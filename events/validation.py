@@ -28,7 +28,10 @@ _encode_metadata = msgspec.json.Encoder().encode
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-class Prepared(msgspec.Struct, frozen=True):
+class Prepared(msgspec.Struct, frozen=True, gc=False):
+    """An event ready for the writer (`gc=False`: it holds text, bytes and event data, which
+    are untracked too, so the cycle collector has nothing to find in it)."""
+
     event_id: str
     client_supplied_id: bool
     type: str

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events.envelope import format_timestamp
 from events.log_reads import Row, last_recorded_by, log_head, log_rows, stream_log_rows
+from events.personal import folding, log_secret
 from events.store import EventStore
 from projections import delegations, partnerships, registry
 from projections.delegation_view import Delegation
@@ -131,7 +132,8 @@ async def fold_kept(engine: AsyncEngine, fold: Fold, rows: Sequence[Row], cut: C
     them)."""
     wanted = fold.wanted(rows)
     histories = await read_histories(engine, wanted, cut.on_day) if wanted else None
-    fold.apply(rows, histories)
+    with folding(await log_secret(engine)):
+        fold.apply(rows, histories)
 
 
 async def view_at(store: EventStore, model: ReadModel[Any], stream_id: str, cut: Cut) -> Any:

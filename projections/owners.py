@@ -44,11 +44,13 @@ from projections.partnership_view import Partnership
 from projections.read_model import DerivedModel
 
 NAME = "owners"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """2: state, due date and position as columns (owner pages are counted in SQL). 3: owner ids
 distinct for names in any script (`name_id`). 4: the state index ends with agreement and
 item, so an owner's document reads its first agreements and open follow-ups in index order
-instead of sorting all of them. 5: each owner's counts kept in `owner_counts`."""
+instead of sorting all of them. 5: opaque owner ids (`events.catalogue.owner_id`: the
+person's id, not a slug of their name), unchanged by an erasure. 6: each owner's counts kept
+in `owner_counts`."""
 
 COUNTS = ("agreements", "open_count", "completed_count", "cancelled_count")
 """The counts `owner_counts` keeps for an owner, each of its rows of one kind (`_kind`)."""

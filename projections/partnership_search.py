@@ -30,6 +30,7 @@ partnership's text:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import unicodedata
@@ -105,7 +106,10 @@ class SearchTables(msgspec.Struct, frozen=True):
     text: Table
 
 
+@functools.lru_cache(maxsize=4096)
 def normalised(text: str) -> str:
+    """(Cached, a little: a rebuild writes the rows of every partnership, and the same
+    organisations, countries and people recur across them, each in both `terms` and `text`.)"""
     return unicodedata.normalize("NFKC", text).casefold().strip()
 
 

@@ -46,6 +46,7 @@ from events.catalogue import (
     ResponsibilityTransferred,
     owner_id,
 )
+from events.personal import folding_secret
 from events.rules.agreement import owner_key
 from projections._trusted import trusted_kinds
 
@@ -179,10 +180,16 @@ class Partnership(msgspec.Struct, kw_only=True, dict=True):
     """The global position of the last event folded in."""
 
 
-@functools.lru_cache(maxsize=4096)
 def owner_ref(owner: Owner) -> OwnerRef:
-    """The owner as a view names it (cached: the same few owners recur across the log)."""
-    return OwnerRef(owner_id=owner_id(owner), unit=owner.unit, person=owner.person)
+    """The owner as a view names it, its id keyed by the secret of the log being folded
+    (`events.personal.folding`)."""
+    return _owner_ref(folding_secret(), owner)
+
+
+@functools.lru_cache(maxsize=4096)
+def _owner_ref(secret: bytes, owner: Owner) -> OwnerRef:
+    """(cached: the same few owners recur across the log)"""
+    return OwnerRef(owner_id=owner_id(owner, secret), unit=owner.unit, person=owner.person)
 
 
 def _responsible(

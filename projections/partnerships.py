@@ -50,11 +50,13 @@ from projections.read_model import ReadModel
 from projections.term import status_on
 
 NAME = "partnerships"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """2: notes bounded (the latest shown, all counted). 3: filter indexes end with the id, the
 order lists are paged in. 4: owner ids distinct for names in any script (`name_id`); the
 term (expiry, renewal) in documents and `lapses_on`. 5: announced agreements (no signing
-yet), endorsements without an endorser, the agreement's files (`documents`)."""
+yet), endorsements without an endorser, the agreement's files (`documents`). 6: a named
+owner's id is the unit's slug and the person's id (`owner_id`), opaque and unchanged by an
+erasure."""
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Partnership)
@@ -220,6 +222,7 @@ MODEL: ReadModel[Partnership] = ReadModel(
     decode=decode,
     rows=_rows,
     save=_save,
+    documents=lambda tables: tables.docs,
 )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,6 +33,17 @@ async def read_all(connection: AsyncConnection) -> dict[str, tuple[int, int]]:
 async def read_position(connection: AsyncConnection, name: str) -> int:
     query = select(checkpoints.c.position).where(checkpoints.c.name == name)
     return (await connection.execute(query)).scalar() or 0
+
+
+async def reached(connection: AsyncConnection) -> int:
+    """The position every read model has applied: the least of their checkpoints (0 while
+    one has none). They move together (`claim`), so this is each one's, read without naming
+    any read model."""
+    query = select(func.min(checkpoints.c.position), func.count()).where(
+        checkpoints.c.name.in_(list(SCHEMA_VERSIONS))
+    )
+    least, count = (await connection.execute(query)).one()
+    return int(least) if count == len(SCHEMA_VERSIONS) else 0
 
 
 async def common_position(connection: AsyncConnection) -> int | None:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -66,6 +66,15 @@ class ReadModel(Generic[V]):
     changes (the signing's) may have changed too."""
     save: Callable[[Connection, Any, Any], None]
     """`save(connection, tables, rows)`: store `rows`, synchronously."""
+    documents: Callable[[Any], Table] = lambda tables: tables
+    """`documents(tables)`: the table among its tables that holds one row per document: the
+    stream id as its primary key, the stored bytes in `doc`. Readers look documents up
+    there (`projections.reader`). By default its tables are that one table."""
+
+    @property
+    def category(self) -> str:
+        """The category whose prefix an id given without one takes (the first folded)."""
+        return self.categories[0]
 
 
 @dataclass(frozen=True, eq=False)

@@ -37,6 +37,7 @@ from projections.owner_view import (
 )
 from projections.pages import Keyset, Page, keyset_page, page_of
 from projections.partnership_view import Partnership, listed_on
+from projections.read_model import ReadModel, V
 from projections.replays import Replays
 from projections.schema import LIVE, checkpoints
 from projections.summaries import (
@@ -81,31 +82,53 @@ class ProjectionReader:
         self.cache = cache if cache is not None else ReadCache()
         self.replays = replays if replays is not None else Replays()
 
+    # -- one document, of any read model -------------------------------------------------
+
+    async def document(
+        self, model: ReadModel[Any], identifier: str, *, cut: Cut | None = None
+    ) -> tuple[bytes | None, int]:
+        """One stream's JSON document in `model`, and the position it reflects: as stored
+        (the fastest read: the cache's bytes when it holds them, else the table's), or as of
+        `cut` when given, replayed. `identifier`: the stream id, with or without its category
+        prefix (`model.category`)."""
+        key = stream_id(model.category, identifier)
+        if cut is not None:
+            resolved = await self.resolve(cut)
+            view = await as_of.view_at(self._store, model, key, resolved)
+            return (None if view is None else model.encode(view)), _position(resolved)
+        position = self.cache.position
+        doc = self.cache.doc(key)
+        if doc is not None and position is not None:
+            return doc, position
+        table = model.documents(LIVE.of[model.name])
+        (id_column,) = table.primary_key.columns
+        rows, position = await self._docs_at(model.name, table, id_column == key, table.c.doc)
+        if not rows:
+            return None, position
+        self.cache.offer_doc(key, rows[0], position)
+        return rows[0], position
+
+    async def view(
+        self, model: ReadModel[V], identifier: str, *, cut: Cut | None = None
+    ) -> tuple[V | None, int]:
+        """`document`, decoded. A replayed view is decoded from its encoding too: replays
+        fold trusted copies of the catalogue's shapes (`projections._trusted`), which encode
+        the same but compare unequal to the catalogue's own."""
+        doc, position = await self.document(model, identifier, cut=cut)
+        return (None if doc is None else model.decode(doc)), position
+
     # -- partnerships --------------------------------------------------------------------
 
     async def get_partnership_json(
         self, agreement_id: str, *, as_of_position: int | None = None, cut: Cut | None = None
     ) -> tuple[bytes | None, int]:
-        """The stored JSON document of one partnership (the fastest read), and its position."""
-        key = stream_id("agreement", agreement_id)
-        past = _cut(as_of_position, cut)
-        if past is not None:
-            view, position = await self._partnership_at(key, past)
-            return (None if view is None else partnerships.encode(view)), position
-        return await self._doc(
-            partnerships.NAME, LIVE.partnerships.docs, LIVE.partnerships.docs.c.agreement_id, key
-        )
+        """One partnership's stored JSON document (the fastest read), and its position."""
+        return await self.document(partnerships.MODEL, agreement_id, cut=_cut(as_of_position, cut))
 
     async def get_partnership(
         self, agreement_id: str, *, as_of_position: int | None = None, cut: Cut | None = None
     ) -> tuple[Partnership | None, int]:
-        key = stream_id("agreement", agreement_id)
-        past = _cut(as_of_position, cut)
-        if past is not None:
-            view, position = await self._partnership_at(key, past)
-            return (None if view is None else _plain(view)), position
-        doc, position = await self.get_partnership_json(key)
-        return (None if doc is None else partnerships.decode(doc)), position
+        return await self.view(partnerships.MODEL, agreement_id, cut=_cut(as_of_position, cut))
 
     async def list_partnerships_json(
         self,
@@ -147,19 +170,17 @@ class ProjectionReader:
         as_of_position: int | None = None,
         cut: Cut | None = None,
     ) -> tuple[list[Partnership], int]:
-        past = _cut(as_of_position, cut)
-        if past is None:
-            docs, position = await self.list_partnerships_json(
-                status=status,
-                owner=owner,
-                sector=sector,
-                expiring_within_days=expiring_within_days,
-                today=today,
-            )
-            return [partnerships.decode(doc) for doc in docs], position
-        filters = _filters(status, owner, sector, expiring_within_days, today)
-        views, position = await self._partnerships_at(past, filters)
-        return [_plain(view) for view in views], position
+        """`list_partnerships_json`, decoded."""
+        docs, position = await self.list_partnerships_json(
+            status=status,
+            owner=owner,
+            sector=sector,
+            expiring_within_days=expiring_within_days,
+            today=today,
+            as_of_position=as_of_position,
+            cut=cut,
+        )
+        return [partnerships.decode(doc) for doc in docs], position
 
     async def partnership_page(
         self,
@@ -574,12 +595,9 @@ class ProjectionReader:
     async def list_delegations(
         self, *, as_of_position: int | None = None, cut: Cut | None = None
     ) -> tuple[list[Delegation], int]:
-        past = _cut(as_of_position, cut)
-        if past is None:
-            docs, position = await self.list_delegations_json()
-            return [delegations.decode(doc) for doc in docs], position
-        views, position = await self._delegations_at(past)
-        return [_plain_delegation(view) for view in views], position
+        """`list_delegations_json`, decoded."""
+        docs, position = await self.list_delegations_json(as_of_position=as_of_position, cut=cut)
+        return [delegations.decode(doc) for doc in docs], position
 
     async def delegation_page(self, keyset: Keyset) -> Page[DelegationSummary]:
         """A page of delegation summaries by id (see `projections.pages`)."""
@@ -613,24 +631,13 @@ class ProjectionReader:
     async def get_delegation_json(
         self, delegation_id: str, *, as_of_position: int | None = None, cut: Cut | None = None
     ) -> tuple[bytes | None, int]:
-        key = stream_id("delegation", delegation_id)
-        past = _cut(as_of_position, cut)
-        if past is not None:
-            view, position = await self._delegation_at(key, past)
-            return (None if view is None else delegations.encode(view)), position
-        docs = LIVE.delegations
-        return await self._doc(delegations.NAME, docs, docs.c.delegation_id, key)
+        """One delegation's stored JSON document, and its position."""
+        return await self.document(delegations.MODEL, delegation_id, cut=_cut(as_of_position, cut))
 
     async def get_delegation(
         self, delegation_id: str, *, as_of_position: int | None = None, cut: Cut | None = None
     ) -> tuple[Delegation | None, int]:
-        key = stream_id("delegation", delegation_id)
-        past = _cut(as_of_position, cut)
-        if past is not None:
-            view, position = await self._delegation_at(key, past)
-            return (None if view is None else _plain_delegation(view)), position
-        doc, position = await self.get_delegation_json(key)
-        return (None if doc is None else delegations.decode(doc)), position
+        return await self.view(delegations.MODEL, delegation_id, cut=_cut(as_of_position, cut))
 
     # -- the past ------------------------------------------------------------------------
 
@@ -641,21 +648,6 @@ class ProjectionReader:
         return await as_of.resolve(self._engine, cut)
 
     # -- helpers -------------------------------------------------------------------------
-
-    async def _doc(
-        self, name: str, table: Any, id_column: Any, key: str
-    ) -> tuple[bytes | None, int]:
-        """One stored document: from the cache if held there, else from the table (and
-        offered to the cache with the checkpoint read beside it)."""
-        position = self.cache.position
-        doc = self.cache.doc(key)
-        if doc is not None and position is not None:
-            return doc, position
-        rows, position = await self._docs_at(name, table, id_column == key, table.c.doc)
-        if not rows:
-            return None, position
-        self.cache.offer_doc(key, rows[0], position)
-        return rows[0], position
 
     async def _docs_at(
         self,
@@ -688,14 +680,6 @@ class ProjectionReader:
         if answer is not None:
             self.cache.offer_answer(answer, docs, position, sum(map(len, docs)))
         return docs, position
-
-    async def _partnership_at(self, key: str, cut: Cut) -> tuple[Partnership | None, int]:
-        resolved = await self.resolve(cut)
-        return await as_of.partnership_at(self._store, key, resolved), _position(resolved)
-
-    async def _delegation_at(self, key: str, cut: Cut) -> tuple[Delegation | None, int]:
-        resolved = await self.resolve(cut)
-        return await as_of.delegation_at(self._store, key, resolved), _position(resolved)
 
     async def _partnerships_at(
         self,
@@ -808,10 +792,6 @@ def _merged_owner_item(stored: Any, rows: list[OwnerRow], today: dt.date) -> Own
 def _recency(row: OwnerRow) -> tuple[int, str, str]:
     """How `owners.tally_query` picks an owner's latest row (its unit and person)."""
     return row.position, row.agreement_id, row.item
-
-
-def _plain_delegation(view: Delegation) -> Delegation:
-    return delegations.decode(delegations.encode(view))
 
 
 def _position(resolved: Cut) -> int:

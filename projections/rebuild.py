@@ -2,7 +2,8 @@
 
 The log is replayed from position 0 into fresh shadow tables (`…__rebuild`), read in pages
 of plain rows at the driver and folded in place into a bounded working set, so memory stays
-flat however long the log. Then one short
+flat however long the log. The shadow tables get the indexes the rebuild does not use itself
+once their rows are in (`_create_shadow`). Then one short
 transaction takes the checkpoint rows (waiting for any applier's batch in flight), folds the
 few events appended meanwhile, drops the live tables and renames the shadows over them, and
 sets the positions. Readers see the old tables until that commit and the new ones after,
@@ -16,11 +17,12 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Index, Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.schema import DropTable
+from sqlalchemy.schema import CreateIndex, DropIndex, DropTable
 
 from events.log_reads import Row, log_rows
+from events.personal import folding, log_secret
 from events.postgres_names import PROJECTION_REBUILD_LOCK
 from events.store import EventStore
 from projections import positions
@@ -66,27 +68,39 @@ async def rebuild(
             if not is_stale(stored):
                 return min(position for position, _ in stored.values())
         shadow = build_tables(SHADOW_SUFFIX, "_" + secrets.token_hex(4))
-        await _create_shadow(engine, shadow)
+        deferred = await _create_shadow(engine, shadow)
         working = WorkingSet(shadow, fresh=True)
+        secret = await log_secret(engine)
         head = await store.head()
         position = 0
         async for rows in _pages(engine, batch_size):
             if working.needs_load(rows):
                 async with engine.connect() as connection:
                     await working.load(connection, rows)
-            working.apply(rows)
+            with folding(secret):
+                working.apply(rows)
             position = rows[-1][0]
             if working.size > max_docs or working.weight > max_events_held:
                 await _evict(engine, working, max_docs // 2, max_events_held // 2)
             if progress is not None:
                 progress(position, max(head, position))
+        # What is folded so far goes to the shadow tables now, outside the swap's transaction
+        # (which then writes only what the events appended meanwhile changed), and before
+        # the deferred indexes are built over it.
+        async with write_transaction(engine) as connection:
+            await working.flush(connection)
+        if deferred:
+            async with write_transaction(engine) as connection:
+                for index in deferred:
+                    await connection.execute(CreateIndex(index))
         async with write_transaction(engine) as connection:
             await positions.lock(connection)
             # The write lock (SQLite) or the checkpoint rows (PostgreSQL) are ours: fold what
             # was appended meanwhile; what commits after these reads, the runner applies.
             while rows := await log_rows(engine, after=position, limit=batch_size):
                 await working.load(connection, rows)
-                working.apply(rows)
+                with folding(secret):
+                    working.apply(rows)
                 position = rows[-1][0]
             await working.flush(connection)
             await _swap(connection, shadow.tables)
@@ -109,12 +123,29 @@ async def _evict(
         await connection.run_sync(working.write, writes)
 
 
-async def _create_shadow(engine: AsyncEngine, shadow: ProjectionTables) -> None:
-    """Fresh, empty shadow tables (dropping the leftovers of an interrupted rebuild)."""
+async def _create_shadow(engine: AsyncEngine, shadow: ProjectionTables) -> list[Index]:
+    """Fresh, empty shadow tables (dropping the leftovers of an interrupted rebuild), without
+    the indexes the rebuild's own statements do not use; returns those, to be created once
+    the rows are in.
+
+    Building an index over rows already written sorts them once and writes each page once;
+    growing it row by row writes into random pages of it, again and again (SQLite spills and
+    rereads them once its page cache is full). The rebuild reads and deletes rows only by
+    a document's id, a primary-key column of every table, so the indexes that lead with one
+    stay (a derived table's rows are deleted by agreement id when a document is written
+    twice); the others are built after the fold."""
+    deferred: list[Index] = []
     async with write_transaction(engine) as connection:
         for table in shadow.tables:
             await connection.execute(DropTable(table, if_exists=True))
         await connection.run_sync(shadow.metadata.create_all)
+        for table in shadow.tables:
+            keys = set(table.primary_key.columns.keys())
+            for index in sorted(table.indexes, key=lambda index: str(index.name)):
+                if getattr(index.expressions[0], "name", None) not in keys:
+                    await connection.execute(DropIndex(index))
+                    deferred.append(index)
+    return deferred
 
 
 async def _swap(connection: AsyncConnection, shadow_tables: tuple[Table, ...]) -> None:

@@ -3,7 +3,8 @@
 Adding a read model is one module declaring a `ReadModel` or `DerivedModel`
 (`projections.read_model`) and one line here (plus its routes). The working set, the runner,
 rebuild, as-of replay, the history route and table creation find it here; checkpoint names
-and schema versions too (`projections.schema`).
+and schema versions too (`projections.schema`). The reader reads a `ReadModel`'s documents by
+id, now or as of a cut, through one path (`ProjectionReader.document`).
 """
 
 from __future__ import annotations

@@ -27,12 +27,13 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from events.catalogue import REWRITING_TYPES
+from events.catalogue import REWRITING_TYPES, rewrites
 from events.erasure import scrub_files
 from events.log_reads import log_rows
+from events.personal import folding, log_secret
 from events.schema import events as events_table
 from events.store import EventStore
-from projections import partnerships, positions
+from projections import positions
 from projections._lease import CHANNEL, Lease
 from projections.cache import ReadCache
 from projections.rebuild import rebuild
@@ -108,7 +109,7 @@ class ProjectionRunner:
 
     def add_rewrite_listener(self, callback: Callable[[], None]) -> None:
         """Call `callback()` when the log applied or seen holds an event that rewrote earlier
-        rows (an erasure: `events.catalogue.REWRITING_TYPES`): whatever keeps pictures of the
+        rows (an erasure: `events.catalogue.rewrites`): whatever keeps pictures of the
         past must forget them."""
         self._on_rewritten.append(callback)
 
@@ -143,7 +144,7 @@ class ProjectionRunner:
     async def refresh(self) -> int:
         """Read the stored checkpoint (what every instance can see) and adopt it if ahead."""
         async with self._engine.connect() as connection:
-            stored = await positions.read_position(connection, partnerships.NAME)
+            stored = await positions.reached(connection)
         if stored > self._position:
             # From nothing (a process's first look) the listeners are told to forget whatever
             # they hold, rather than the whole log searched for a rewriting event: `type` has
@@ -176,7 +177,8 @@ class ProjectionRunner:
                 if working.needs_load(rows):
                     async with self._engine.connect() as connection:
                         await working.load(connection, rows)
-                working.apply(rows)
+                with folding(await log_secret(self._engine)):
+                    working.apply(rows)
                 writes = working.take()
 
                 def commit(connection: Connection) -> None:
@@ -200,7 +202,7 @@ class ProjectionRunner:
                 raise
             if working.size > self._max_docs or working.weight > self._max_events_held:
                 working.evict(working.oldest(self._max_docs // 2, self._max_events_held // 2))
-            if any(row[3] in REWRITING_TYPES for row in rows):
+            if any(row[3] in REWRITING_TYPES and rewrites(row[3], bytes(row[7])) for row in rows):
                 # Views of other streams were folded again from rewritten rows, and answers
                 # held may quote what was erased: hold nothing from before.
                 self.cache.reset(new)
@@ -257,13 +259,12 @@ class ProjectionRunner:
     async def _rewrote_between(self, after: int, until: int) -> bool:
         """Whether the log holds a rewriting event in (after, until]."""
         e = events_table.c
-        query = (
-            select(e.position)
-            .where(e.position > after, e.position <= until, e.type.in_(sorted(REWRITING_TYPES)))
-            .limit(1)
+        query = select(e.type, e.data).where(
+            e.position > after, e.position <= until, e.type.in_(sorted(REWRITING_TYPES))
         )
         async with self._engine.connect() as connection:
-            return (await connection.execute(query)).first() is not None
+            found = await connection.execute(query)
+            return any(rewrites(type_, bytes(data)) for type_, data in found)
 
     def _rewritten(self) -> None:
         for callback in self._on_rewritten:

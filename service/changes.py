@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events.catalogue import Owner, owner_id
 from events.log_reads import log_rows, stream_rows
+from events.personal import log_secret
 from service.subscriptions import stop_task
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,11 @@ async def compute(engine: AsyncEngine, start: int, position: int) -> Change:
     if len(agreements) > MAX_AGREEMENTS:
         return _everything(position)
     owners: set[str] = set()
+    secret = await log_secret(engine)
     for agreement in agreements:
         for row in await stream_rows(engine, agreement, until=position):
             data = _decode(row[5])
-            owners.update(_owners(data))
+            owners.update(_owners(data, secret))
             under = data.get("delegation_id")
             if isinstance(under, str):
                 delegations.add(under)
@@ -111,12 +113,12 @@ def _decode(data: Any) -> dict[str, Any]:
     return {}
 
 
-def _owners(data: dict[str, Any]) -> Iterable[str]:
+def _owners(data: dict[str, Any], secret: bytes) -> Iterable[str]:
     for field in _OWNER_FIELDS:
         value = data.get(field)
         if isinstance(value, dict):
             with contextlib.suppress(msgspec.ValidationError):
-                yield owner_id(msgspec.convert(value, Owner))
+                yield owner_id(msgspec.convert(value, Owner), secret)
 
 
 class ChangeFeed:

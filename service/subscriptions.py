@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Literal
 import msgspec
 from sse_starlette import ServerSentEvent
 
-from events.catalogue import REWRITING_TYPES
+from events.catalogue import REWRITING_TYPES, rewrites
 from events.envelope import RecordedEvent
 
 if TYPE_CHECKING:
@@ -301,10 +301,14 @@ class Hub:
     async def _extend_tail(self) -> None:
         previous = self._tail_end
         kinds: set[tuple[str, str]] = set()
+        rewritten = False
         while True:
             page = await self._store.read_all(after=self._tail_end, limit=PAGE_EVENTS)
             contiguous = _contiguous(page, self._tail_end)
             kinds.update((e.stream_id, e.type) for e in contiguous)
+            rewritten = rewritten or any(
+                e.type in REWRITING_TYPES and rewrites(e.type, bytes(e.data)) for e in contiguous
+            )
             self._tail.extend(
                 _TailEvent(e.position, e.stream_id, e.type, recorded_message(e)) for e in contiguous
             )
@@ -312,7 +316,7 @@ class Hub:
                 self._tail_end = contiguous[-1].position
             if len(contiguous) < PAGE_EVENTS:
                 break
-        if any(type_ in REWRITING_TYPES for _, type_ in kinds):
+        if rewritten:
             # An erasure rewrote earlier rows the tail holds encoded: let subscribers read
             # them again from the database.
             self._tail.clear()

@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,13 @@ from sqlalchemy import make_url
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
+from events.personal import folding
 from service import openapi
 from service.app import create_app
 from service.routes.base import Endpoint, Services
 from service.settings import Settings
 from tests._databases import BACKENDS, database, drop_reused
+from tests._owners import TEST_SECRET
 
 TODAY = dt.date(2023, 3, 1)
 ROLES = ("recorder", "viewer", "auditor", "admin")
@@ -225,3 +227,12 @@ def signed(event_id: str | None = None, **changes: Any) -> dict[str, Any]:
     if event_id is not None:
         event["event_id"] = event_id
     return event
+
+
+@pytest.fixture
+def folding_secret() -> Iterator[bytes]:
+    """Fold views outside a log (a test of the folds themselves): owner ids keyed by
+    `tests._owners.TEST_SECRET`. Use with `pytest.mark.usefixtures`; sync tests only (an
+    async test runs in a context of its own)."""
+    with folding(TEST_SECRET):
+        yield TEST_SECRET

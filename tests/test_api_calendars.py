@@ -10,9 +10,9 @@ from typing import Any
 import icalendar
 
 from service import calendar_keys
+from tests._owners import els_of
 from tests.conftest import Api, signed
 
-ELS = "fit-tokyo-office--els-verhulst"
 FIT_TOKYO = {"unit": "FIT Tokyo office", "person": {"name": "Els Verhulst"}}
 OTHER = {"unit": "JETRO Brussels", "person": {"name": "佐藤花子"}}
 
@@ -66,8 +66,9 @@ def todos(body: bytes) -> dict[str, Any]:
 
 
 async def test_the_feed_lists_the_owners_follow_ups_and_sequence_grows(api: Api) -> None:
+    els = await els_of(api.services.store.engine)
     await register(api)
-    response = await api.client.get(f"/owners/{ELS}/calendar.ics", headers=api.auth("viewer"))
+    response = await api.client.get(f"/owners/{els}/calendar.ics", headers=api.auth("viewer"))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/calendar")
     before = todos(response.content)
@@ -83,7 +84,7 @@ async def test_the_feed_lists_the_owners_follow_ups_and_sequence_grows(api: Api)
         event("FollowUpCompleted", follow_up_id="visit", completed_on="2023-01-30"),
     )
     again = await api.client.get(
-        f"/owners/{ELS}/calendar.ics",
+        f"/owners/{els}/calendar.ics",
         headers={**api.auth("viewer"), "If-None-Match": response.headers["etag"]},
     )
     assert again.status_code == 200
@@ -93,19 +94,20 @@ async def test_the_feed_lists_the_owners_follow_ups_and_sequence_grows(api: Api)
     assert int(done["sequence"]) > int(visit["sequence"])
 
     unchanged = await api.client.get(
-        f"/owners/{ELS}/calendar.ics",
+        f"/owners/{els}/calendar.ics",
         headers={**api.auth("viewer"), "If-None-Match": again.headers["etag"]},
     )
     assert unchanged.status_code == 304
 
 
 async def test_a_feed_key_opens_its_one_feed_until_revoked(api: Api) -> None:
+    els = await els_of(api.services.store.engine)
     await register(api)
-    issued = await api.client.post(f"/owners/{ELS}/calendar-keys", headers=api.auth("recorder"))
+    issued = await api.client.post(f"/owners/{els}/calendar-keys", headers=api.auth("recorder"))
     assert issued.status_code == 201, issued.text
     body = issued.json()
     key = body["key"]
-    assert body["url"] == f"/owners/{ELS}/calendar.ics?key={key}"
+    assert body["url"] == f"/owners/{els}/calendar.ics?key={key}"
 
     feed = await api.client.get(body["url"])
     assert feed.status_code == 200
@@ -128,24 +130,25 @@ async def test_a_feed_key_opens_its_one_feed_until_revoked(api: Api) -> None:
     assert calendar_keys.hash_key(key).encode() in bytes(stored[0].data)
 
     revoked = await api.client.delete(
-        f"/owners/{ELS}/calendar-keys/{body['key_id']}", headers=api.auth("recorder")
+        f"/owners/{els}/calendar-keys/{body['key_id']}", headers=api.auth("recorder")
     )
     assert revoked.status_code == 200, revoked.text
     assert (await api.client.get(body["url"])).status_code == 401
     twice = await api.client.delete(
-        f"/owners/{ELS}/calendar-keys/{body['key_id']}", headers=api.auth("recorder")
+        f"/owners/{els}/calendar-keys/{body['key_id']}", headers=api.auth("recorder")
     )
     assert twice.status_code == 404
 
 
 async def test_keys_need_a_recorder_and_feeds_need_credentials(api: Api) -> None:
+    els = await els_of(api.services.store.engine)
     await register(api)
-    refused = await api.client.post(f"/owners/{ELS}/calendar-keys", headers=api.auth("viewer"))
+    refused = await api.client.post(f"/owners/{els}/calendar-keys", headers=api.auth("viewer"))
     assert refused.status_code == 403
     missing = await api.client.post("/owners/nobody/calendar-keys", headers=api.auth("admin"))
     assert missing.status_code == 404
-    assert (await api.client.get(f"/owners/{ELS}/calendar.ics")).status_code == 401
-    wrong = await api.client.get(f"/owners/{ELS}/calendar.ics", params={"key": "cal_nope"})
+    assert (await api.client.get(f"/owners/{els}/calendar.ics")).status_code == 401
+    wrong = await api.client.get(f"/owners/{els}/calendar.ics", params={"key": "cal_nope"})
     assert wrong.status_code == 401
     assert "cal_nope" not in wrong.text
 
@@ -156,6 +159,7 @@ def expiries(body: bytes) -> dict[str, Any]:
 
 
 async def test_the_feed_has_an_all_day_event_per_expiry_that_moves_on_renewal(api: Api) -> None:
+    els = await els_of(api.services.store.engine)
     await register(api)
     await record(
         api,
@@ -171,7 +175,7 @@ async def test_the_feed_has_an_all_day_event_per_expiry_that_moves_on_renewal(ap
         signed(title="Gamma MoU", expires_on="2026-03-31"),
         event("ResponsibilityAssigned", owner=OTHER, assigned_by="Board", assigned_on="2023-01-10"),
     )
-    response = await api.client.get(f"/owners/{ELS}/calendar.ics", headers=api.auth("viewer"))
+    response = await api.client.get(f"/owners/{els}/calendar.ics", headers=api.auth("viewer"))
     assert response.status_code == 200, response.text
     found = expiries(response.content)
     assert set(found) == {"agreement-beta.expiry@agreements"}
@@ -182,7 +186,7 @@ async def test_the_feed_has_an_all_day_event_per_expiry_that_moves_on_renewal(ap
     assert len(todos(response.content)) == 2  # the follow-ups are still there
 
     unchanged = await api.client.get(
-        f"/owners/{ELS}/calendar.ics",
+        f"/owners/{els}/calendar.ics",
         headers={**api.auth("viewer"), "If-None-Match": response.headers["etag"]},
     )
     assert unchanged.status_code == 304
@@ -192,7 +196,7 @@ async def test_the_feed_has_an_all_day_event_per_expiry_that_moves_on_renewal(ap
         event("AgreementRenewed", renewed_on="2023-02-01", expires_on="2029-03-31"),
     )
     again = await api.client.get(
-        f"/owners/{ELS}/calendar.ics",
+        f"/owners/{els}/calendar.ics",
         headers={**api.auth("viewer"), "If-None-Match": response.headers["etag"]},
     )
     assert again.status_code == 200

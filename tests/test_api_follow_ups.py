@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 
 from projections.schema import LIVE
+from tests._owners import els_of
 from tests.conftest import TODAY, Api, signed
 
-ELS = "fit-tokyo-office--els-verhulst"
 FIT_TOKYO = {"unit": "FIT Tokyo office", "person": {"name": "Els Verhulst"}}
 SATO = {"unit": "JETRO Brussels", "person": {"name": "佐藤花子"}}
 
@@ -80,6 +80,7 @@ async def register(api: Api) -> int:
 
 
 async def test_the_work_list_is_sorted_by_due_date_across_agreements(api: Api) -> None:
+    els = await els_of(api.services.store.engine)
     head = await register(api)
     body = await work_list(api, wait_for_position=head)
 
@@ -89,7 +90,7 @@ async def test_the_work_list_is_sorted_by_due_date_across_agreements(api: Api) -
     late = body["follow_ups"][1]
     assert late["agreement_id"] == "agreement-alpha"
     assert late["agreement_title"] == "Alpha MoC"
-    assert late["owner"] == {"owner_id": ELS, **FIT_TOKYO}
+    assert late["owner"] == {"owner_id": els, **FIT_TOKYO}
     assert (late["due_on"], late["state"], late["overdue"]) == ("2023-02-01", "open", True)
     done = body["follow_ups"][0]
     assert (done["state"], done["closed_on"], done["overdue"]) == ("completed", "2023-01-19", False)
@@ -123,6 +124,7 @@ async def test_each_filter(api: Api) -> None:
 async def test_a_hand_over_moves_the_outgoing_owners_open_follow_ups_only(
     api: Api,
 ) -> None:
+    els = await els_of(api.services.store.engine)
     await register(api)
     head = await record(
         api,
@@ -141,7 +143,7 @@ async def test_a_hand_over_moves_the_outgoing_owners_open_follow_ups_only(
         ),
         event("FollowUpCompleted", follow_up_id="a-late", completed_on="2023-02-21"),
     )
-    body = await work_list(api, wait_for_position=head, owner=ELS)
+    body = await work_list(api, wait_for_position=head, owner=els)
     # a-late was open at the hand-over: it went to the new owner, who then completed it; what
     # Els had closed before, and her follow-ups on the other agreement, stay hers.
     assert ids(body) == ["a-done", "b-soon", "b-dropped"]

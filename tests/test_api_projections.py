@@ -11,12 +11,12 @@ import pytest
 
 from service.cli import record_demo
 from service.settings import Settings
+from tests._owners import els_of
 from tests.conftest import TODAY, Api, signed
 
 WAIT = 0.5
 
 IMEC = "agreement-imec-rapidus-2022"
-ELS = "fit-tokyo-office--els-verhulst"
 FIT_TOKYO = {"unit": "FIT Tokyo office", "person": {"name": "Els Verhulst"}}
 
 
@@ -89,11 +89,12 @@ async def test_one_partnership_and_a_missing_one(demo: Api) -> None:
 
 
 async def test_owners_and_delegations_of_the_demo(demo: Api) -> None:
+    els = await els_of(demo.services.store.engine)
     head = await demo.head()
     owners = await get(demo, "/owners", wait_for_position=head)
-    els = next(o for o in owners["owners"] if o["owner_id"] == ELS)
-    assert els["agreement_count"] == 1
-    document = (await get(demo, f"/owners/{ELS}"))["owner"]
+    listed = next(o for o in owners["owners"] if o["owner_id"] == els)
+    assert listed["agreement_count"] == 1
+    document = (await get(demo, f"/owners/{els}"))["owner"]
     assert [a["agreement_id"] for a in document["agreements"]] == [IMEC]
 
     delegations = await get(demo, "/delegations", wait_for_position=head)
@@ -105,6 +106,7 @@ async def test_owners_and_delegations_of_the_demo(demo: Api) -> None:
 
 
 async def test_a_follow_up_opened_then_completed_shows_up_at_once(demo: Api) -> None:
+    els = await els_of(demo.services.store.engine)
     opened_at = await record(
         demo,
         IMEC,
@@ -124,7 +126,7 @@ async def test_a_follow_up_opened_then_completed_shows_up_at_once(demo: Api) -> 
         ),
     )
 
-    owner = (await get(demo, f"/owners/{ELS}", wait_for_position=opened_at))["owner"]
+    owner = (await get(demo, f"/owners/{els}", wait_for_position=opened_at))["owner"]
     assert owner["counts"] == {"open": 2, "overdue": 1, "completed": 0, "cancelled": 0}
     assert [f["follow_up_id"] for f in owner["overdue"]] == ["workshop-2023"]
     assert owner["today"] == TODAY.isoformat()
@@ -137,10 +139,10 @@ async def test_a_follow_up_opened_then_completed_shows_up_at_once(demo: Api) -> 
     partnership = await get(demo, f"/partnerships/{IMEC}", wait_for_position=completed_at)
     states = {f["follow_up_id"]: f["state"] for f in partnership["partnership"]["follow_ups"]}
     assert states == {"workshop-2023": "completed", "visit-2023": "open"}
-    owner = (await get(demo, f"/owners/{ELS}", wait_for_position=completed_at))["owner"]
+    owner = (await get(demo, f"/owners/{els}", wait_for_position=completed_at))["owner"]
     assert owner["counts"] == {"open": 1, "overdue": 0, "completed": 1, "cancelled": 0}
 
-    before = await get(demo, f"/owners/{ELS}", as_of_position=opened_at)
+    before = await get(demo, f"/owners/{els}", as_of_position=opened_at)
     assert before["position"] == opened_at
     assert before["owner"]["counts"]["completed"] == 0
 
@@ -159,10 +161,11 @@ async def test_history_as_of_a_position(demo: Api) -> None:
 
 
 async def test_filters_on_partnerships(demo: Api) -> None:
+    els = await els_of(demo.services.store.engine)
     head = await demo.head()
     semis = await get(demo, "/partnerships", sector="semiconductors", wait_for_position=head)
     assert [p["agreement_id"] for p in semis["partnerships"]] == [IMEC]
-    owned = await get(demo, "/partnerships", owner=ELS)
+    owned = await get(demo, "/partnerships", owner=els)
     assert [p["agreement_id"] for p in owned["partnerships"]] == [IMEC]
     ended = await get(demo, "/partnerships", status="terminated")
     assert ended["partnerships"] == []

@@ -11,10 +11,10 @@ import httpx
 
 from events.envelope import format_timestamp
 from service.cli import record_demo
+from tests._owners import els_of
 from tests.conftest import Api
 
 IMEC = "agreement-imec-rapidus-2022"
-ELS = "fit-tokyo-office--els-verhulst"
 LAST_YEAR = dt.datetime.now(dt.UTC).year - 1
 
 
@@ -75,6 +75,7 @@ async def test_a_late_recorded_fact_is_in_force_last_year_but_was_not_known_then
 
 
 async def test_a_record_time_answers_at_the_last_position_recorded_by_then(api: Api) -> None:
+    els = await els_of(api.services.store.engine)
     await record_demo(api.services.store)
     head = await api.head()
     await asyncio.sleep(0.01)
@@ -86,7 +87,7 @@ async def test_a_record_time_answers_at_the_last_position_recorded_by_then(api: 
         f"/partnerships/{IMEC}",
         "/partnerships",
         "/owners",
-        f"/owners/{ELS}",
+        f"/owners/{els}",
         "/delegations",
     ):
         response = await get(api, url, as_of_recorded_at=between)
@@ -97,6 +98,7 @@ async def test_a_record_time_answers_at_the_last_position_recorded_by_then(api: 
 
 
 async def test_in_force_on_filters_every_read_model(api: Api) -> None:
+    els = await els_of(api.services.store.engine)
     await record_demo(api.services.store)
     # imec-Rapidus was signed on 2022-12-06, the demo's two others before.
     early = await get(api, "/partnerships", in_force_on="2022-12-05")
@@ -110,7 +112,7 @@ async def test_in_force_on_filters_every_read_model(api: Api) -> None:
     assert len(signed.json()["partnerships"]) == 3
     assert (await get(api, f"/partnerships/{IMEC}", in_force_on="2022-12-05")).status_code == 404
     owners = await get(api, "/owners", in_force_on="2022-12-05")
-    assert ELS not in [o["owner_id"] for o in owners.json()["owners"]]
+    assert els not in [o["owner_id"] for o in owners.json()["owners"]]
     (mission,) = (await get(api, "/delegations", in_force_on="2022-12-31")).json()["delegations"]
     assert (await get(api, "/delegations", in_force_on="2020-01-01")).json()["delegations"] == []
     live = await get(api, f"/delegations/{mission['delegation_id']}", wait_for_position=head)

@@ -14,6 +14,7 @@ from events.catalogue import NoteAttached
 from events.envelope import Metadata, Proposed
 from events.store import open_store
 from service.cli import main, record_demo
+from tests._owners import named
 
 IMEC = "agreement-imec-rapidus-2022"
 
@@ -62,7 +63,7 @@ def test_late_recorded_fact_is_in_force_last_year_but_was_not_known_then(
     assert at_demo["position"] == demo_head
     assert {p["agreement_id"] for p in at_demo["partnerships"]} >= {IMEC}
     owners = {o["owner_id"]: o for o in at_demo["owners"]}
-    els = owners["fit-tokyo-office--els-verhulst"]
+    els = owners[named(at_demo["owners"], "Els Verhulst")]
     assert IMEC in [a["agreement_id"] for a in els["agreements"]]
     assert at_demo["delegations"][0]["member_count"] == 258
 

@@ -43,6 +43,8 @@ from tests._server import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
+_MAX_ROUNDS = 8
+"""Kills during appends: at least three, more until one has caught appends unanswered."""
 _BACKLOG_AGREEMENTS = 4000
 """x 10 events: a backlog the projection runner needs a few seconds for."""
 
@@ -62,12 +64,21 @@ def _copy(template: Path, directory: Path) -> tuple[Path, str]:
     return path, f"sqlite+aiosqlite:///{path}"
 
 
-def _assert_killed_mid_load(batches: list[Batch]) -> None:
-    """The kill interrupted appends (some were never answered); nothing else went wrong."""
-    assert any(b.status is None for b in batches), "the kill did not catch appends in flight"
+def _assert_only_acknowledged_or_lost(batches: list[Batch]) -> None:
+    """Every append under the kill was either acknowledged or lost with its connection:
+    nothing was refused or failed on the way."""
     assert {b.status for b in batches} <= {None, 200, 201}, [
         b for b in batches if b.status not in (None, 200, 201)
     ]
+
+
+def _caught_in_flight(batches: list[Batch]) -> bool:
+    """Whether the kill left some append unanswered.
+
+    Not a given for any one kill: group commit answers the clients together, and their
+    answers can all be on the way back (in the clients' socket buffers) at the instant of the
+    kill. So a test that needs a kill among unanswered appends kills again until one is."""
+    return any(b.status is None for b in batches)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -79,14 +90,19 @@ async def test_kill_9_during_appends_keeps_each_acknowledged_event_exactly_once(
         server = start_server(url, tmp_path)
         token = server.token
         try:
-            for round_ in range(3):
+            caught = 0
+            for round_ in range(_MAX_ROUNDS):
                 async with append_load(server, clients=16, seed=round_) as batches:
                     await until_acknowledged(batches, 30)
                     await asyncio.sleep(random.uniform(0.0, 0.5))
                     server.kill()
-                _assert_killed_mid_load(batches)
+                _assert_only_acknowledged_or_lost(batches)
+                caught += _caught_in_flight(batches)
                 sent.extend(batches)
                 server = start_server(url, tmp_path, token=token)
+                if round_ >= 2 and caught:
+                    break
+            assert caught, f"none of {_MAX_ROUNDS} kills caught an append in flight"
             await wait_caught_up(server)
             server.stop()
         finally:
@@ -118,7 +134,7 @@ async def test_kill_9_while_the_projection_runner_works_through_a_backlog(
         async with append_load(server, clients=8) as batches:
             await _until_projections_partway(server.base_url, head)
             server.kill()
-        _assert_killed_mid_load(batches)
+        _assert_only_acknowledged_or_lost(batches)
         applied = await _checkpoint(url)
         assert 0 < applied < head, "the kill did not catch the runner part-way"
 
@@ -180,7 +196,7 @@ async def test_kill_9_during_a_rebuild_leaves_live_projections_intact(
             rebuilding.kill()
             server.kill()
         await rebuilding.wait()
-        _assert_killed_mid_load(batches)
+        _assert_only_acknowledged_or_lost(batches)
 
         server = start_server(url, tmp_path, token=token)
         async with append_load(server, clients=4, seed=1) as more:

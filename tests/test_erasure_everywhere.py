@@ -17,17 +17,19 @@ from events import merkle
 from events.backup import backup
 from events.catalogue import (
     AgreementSigned,
+    AgreementWitnessed,
+    EventCorrected,
     FollowUpOpened,
     NoteAttached,
     Owner,
     Party,
     Person,
-    owner_id,
 )
 from events.envelope import Metadata, Proposed
 from events.export import read_jsonl
 from events.signed_checkpoints import Checkpoint, load_public_key
 from events.verification import verify_against_checkpoint, verify_chain
+from tests._owners import owner_of
 from tests.conftest import Api
 from tests.test_erasure import id_of
 from tests.test_web import sign_in
@@ -35,11 +37,12 @@ from tests.test_web import sign_in
 NAME = "Hélène Quatremer-Ødegård"
 TRACES = ("quatremer", "ødegård", "counsellor for fisheries", "ministry of the sea")
 """Every part of the person's data an answer might show, in lower case (a plain ASCII part
-too: JSON, HTML and CSV may escape the rest; owner ids carry a slug of the name)."""
+too: JSON, HTML and CSV may escape the rest)."""
 OTHER = "Bartholomew Second"
 UNIT = "Fisheries desk"
 CLERK = Metadata(actor="clerk")
 DAY = dt.date(2023, 2, 1)
+WITNESSED = "0b6f3c1e-2a4d-4e8f-9b1a-7c5d3e2f1a09"
 
 
 def _signed(*signatories: Person) -> Proposed:
@@ -63,6 +66,22 @@ async def _record(api: Api) -> None:
     store = api.services.store
     helene = Person(name=NAME, title="Counsellor for Fisheries", organisation="Ministry of the Sea")
     await store.append("agreement-a", [_signed(helene, Person(name=OTHER))], metadata=CLERK)
+    # her name and title come in through corrections too: a witness recorded under another
+    # name, then corrected to hers (the correction's changes hold her values, not the event's)
+    witnessed = AgreementWitnessed(witness=Person(name="A. Witness"), witnessed_on=DAY)
+    correction = EventCorrected(
+        corrects=WITNESSED,
+        changes={"witness": {"name": NAME, "title": "Counsellor for Fisheries"}},
+        reason="the witness was recorded under the wrong name",
+    )
+    await store.append(
+        "agreement-a",
+        [
+            Proposed(type="AgreementWitnessed", data=witnessed, event_id=WITNESSED),
+            Proposed(type="EventCorrected", data=correction),
+        ],
+        metadata=CLERK,
+    )
     await store.append("agreement-b", [_signed(helene)], metadata=CLERK)
     await store.append(
         "agreement-b",
@@ -141,7 +160,11 @@ async def test_after_an_erasure_no_answer_file_or_cache_holds_the_person(
     assert api.services.projections is not None
     await _record(api)
     helene = await id_of(store, NAME)
-    owner = owner_id(Owner(unit=UNIT, person=Person(name=NAME)))
+    owner = await owner_of(store.engine, UNIT, NAME)
+    assert owner == f"fisheries-desk--{helene}"  # opaque: no part of her name
+    issued = await api.client.post(f"/owners/{owner}/calendar-keys", headers=api.auth("recorder"))
+    assert issued.status_code == 201, issued.text
+    feed = issued.json()["url"]
     cut = await api.head()
     await sign_in(api, "admin")
     checkpoint = await api.client.get("/audit/checkpoint", headers=api.auth("auditor"))
@@ -151,6 +174,8 @@ async def test_after_an_erasure_no_answer_file_or_cache_holds_the_person(
     before = {**await _answers(api, _urls(owner, cut)), **await _web(api, owner)}
     assert NAME in before[f"/owners/{owner}"] and NAME in before[f"/owners?as_of_position={cut}"]
     assert any(NAME.upper() in text for text in before.values())  # the note
+    report = await api.client.get(f"/people/{helene}", headers=api.auth("auditor"))
+    assert "EventCorrected" in report.text  # the subject-access report lists the correction
 
     erased = await api.client.post(
         f"/people/{helene}/erasure",
@@ -160,16 +185,19 @@ async def test_after_an_erasure_no_answer_file_or_cache_holds_the_person(
     assert erased.status_code == 201, erased.text
     assert sorted(erased.json()["streams_to_refold"]) == ["agreement-a", "agreement-b"]
 
-    new_owner = owner_id(Owner(unit=UNIT, person=Person(name=f"[erased {helene}]")))
     after = {
-        **await _answers(api, _urls(new_owner, cut)),
-        **await _web(api, new_owner),
+        **await _answers(api, _urls(owner, cut)),
+        **await _web(api, owner),
         f"/people/{helene}": (
             await api.client.get(f"/people/{helene}", headers=api.auth("auditor"))
         ).text,
     }
-    gone = await api.client.get(f"/owners/{owner}", headers=api.auth("auditor"))
-    assert gone.status_code == 404  # the owner id made of her name names nobody now
+    # her owner id is the one it was: links and the calendar subscription still work
+    kept_owner = await api.client.get(f"/owners/{owner}", headers=api.auth("auditor"))
+    assert kept_owner.json()["owner"]["person"]["name"] == f"[erased {helene}]"
+    subscribed = await api.client.get(feed)
+    assert subscribed.status_code == 200 and "Report on the quotas" in subscribed.text
+    after["calendar key"] = subscribed.text
     new_export = (await api.client.get("/web/audit/export")).content
     after["export"] = new_export.decode()
     assert _traces(after) == []
@@ -230,7 +258,7 @@ def _read(file: Path) -> bytes:
 
 def _in_files(*files: Path) -> list[str]:
     """Which of the person's values (and the note naming her) each file holds."""
-    traces = (NAME, "Counsellor for Fisheries", NAME.upper())
+    traces = (NAME, "Counsellor for Fisheries", NAME.upper(), "quatremer")  # an id's slug too
     return [f"{t} in {f.name}" for f in files for t in traces if t.encode() in _read(f)]
 
 

@@ -3,6 +3,10 @@ erasure form (with CSRF) for admins only, and what the page says after an erasur
 
 from __future__ import annotations
 
+import re
+
+from service.web.render import short_time
+from tests._owners import owner_of
 from tests.conftest import Api
 from tests.test_erasure import ERASED_NAME, id_of, record_history
 from tests.test_web import _csrf, sign_in
@@ -63,3 +67,49 @@ async def test_an_auditor_reads_the_report_and_an_admin_erases_from_the_page(api
     assert f"[erased {helene}]" in after.text and 'data-form="erase"' not in after.text
     partnership = await api.client.get("/web/partnerships/agreement-a")
     assert ERASED_NAME not in partnership.text and f"[erased {helene}]" in partnership.text
+
+
+async def test_the_partnership_and_owner_pages_say_when_and_why_a_name_was_erased(
+    api: Api,
+) -> None:
+    store = api.services.store
+    await record_history(store)
+    helene = await id_of(store, ERASED_NAME)
+    owner = await owner_of(store.engine, "Fisheries desk", ERASED_NAME)
+    erased = await api.client.post(
+        f"/people/{helene}/erasure",
+        json={"legal_basis": "GDPR Art. 17(1)(a)", "reason": "the person asked"},
+        headers=api.auth("admin"),
+    )
+    assert erased.status_code == 201, erased.text
+    when = short_time(
+        (await api.client.get(f"/people/{helene}", headers=api.auth("auditor"))).json()["erasure"][
+            "recorded_at"
+        ]
+    )
+    pages = (
+        "/web/partnerships/agreement-a",
+        "/web/partnerships/agreement-b",
+        f"/web/owners/{owner}",
+    )
+    for role in ("viewer", "auditor"):
+        api.client.cookies.clear()
+        await sign_in(api, role)
+        for url in pages:
+            page = await api.client.get(url)
+            assert page.status_code == 200, (url, page.text)
+            assert ERASED_NAME not in page.text
+            assert f"[erased {helene}]" in page.text
+            note = re.search(
+                r'<span class="muted erasure">\(erased ([^<]*), legal basis <span dir="auto">'
+                r"([^<]*)</span>",
+                page.text,
+            )
+            assert note is not None, (role, url)
+            assert note.groups() == (when, "GDPR Art. 17(1)(a)")
+            # the person page (the subject-access report) is for those who may read it
+            link = f'href="/web/people/{helene}"'
+            assert (link in page.text) == (role == "auditor"), (role, url)
+    # a name nobody erased has no such note
+    other = await api.client.get("/web/partnerships/agreement-b")
+    assert other.text.count('class="muted erasure"') == other.text.count(f"[erased {helene}]")

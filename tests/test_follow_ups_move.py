@@ -50,6 +50,8 @@ ASSIGNED = ResponsibilityAssigned(
     owner=SATO, assigned_by="FIT Brussels", assigned_on=day(11), scope="trade missions"
 )
 
+pytestmark = pytest.mark.usefixtures("folding_secret")
+
 
 def opened(fid: str = "visit", owner: Owner = SATO) -> FollowUpOpened:
     return FollowUpOpened(

@@ -270,3 +270,42 @@ def test_the_writer_commits_to_each_value_with_its_own_salt() -> None:
         ),
     )
     assert event_hash(erased) == note.hash
+
+
+def test_an_append_that_fails_part_way_through_staging_stages_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The writer keeps staging the group's other appends after one fails (a decider or data
+    # bug): the failed one must leave no rows behind and move neither the tip nor its stream.
+    from events import _decisions as decisions
+    from events.envelope import Metadata, Proposed
+    from events.validation import encode_metadata, validate_batch
+
+    calls = 0
+    commit_values = decisions.commit_values
+
+    def failing_second(data: bytes, values: object) -> tuple[bytes, bytes]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise DisclosureError("the values do not fit the data")
+        return commit_values(data, values)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decisions, "commit_values", failing_second)
+    notes = [Proposed(type="NoteAttached", data=NoteAttached(text=t)) for t in ("a", "b")]
+    staged = decisions.Staged()
+    stream = decisions.StreamState(key=1, version=3, decider_state=None)
+    tip = decisions.Tip(7, "0" * 64, "")
+    with pytest.raises(DisclosureError):
+        decisions.stage(
+            "agreement-a",
+            validate_batch(notes, max_events=10),
+            encode_metadata(Metadata(actor="x")),
+            stream,
+            tip,
+            "2025-01-02T00:00:00.000000Z",
+            staged,
+            secret=b"k" * 32,
+        )
+    assert (staged.rows, staged.personal, staged.leaves, staged.ids) == ([], [], [], {})
+    assert (tip.position, tip.hash, stream.version) == (7, "0" * 64, 3)

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events.catalogue import Owner, Person, name_id, owner_id
+from events.personal import person_id
 from tests.conftest import Api
 
 TOKYO = "FIT Tokyo office"
@@ -17,23 +18,41 @@ SUZUKI = {"unit": TOKYO, "person": {"name": "鈴木一郎", "name_latin": "Ichir
 URL_SAFE = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
-def test_latin_names_keep_their_readable_ids() -> None:
+SECRET = b"a log's person-id secret"
+
+
+def test_a_named_owners_id_is_its_units_slug_and_the_persons_id() -> None:
     els = Owner(unit=TOKYO, person=Person(name="Els Verhulst", title="Head"))
-    assert owner_id(els) == "fit-tokyo-office--els-verhulst"
-    assert owner_id(Owner(unit="Ministry of Economy, Trade and Industry")) == (
+    assert owner_id(els, SECRET) == f"fit-tokyo-office--{person_id(SECRET, 'Els Verhulst')}"
+    assert "els" not in owner_id(els, SECRET).split("--")[1]  # no part of the name
+    assert owner_id(Owner(unit="Ministry of Economy, Trade and Industry"), SECRET) == (
         "ministry-of-economy-trade-and-industry"
     )
+    # the same person in two units is two owners; another log's secret, other ids
+    assert owner_id(Owner(unit="FIT Osaka office", person=els.person), SECRET) != (
+        owner_id(els, SECRET)
+    )
+    assert owner_id(els, b"another log") != owner_id(els, SECRET)
+
+
+def test_an_erasure_leaves_the_owner_id_as_it_was() -> None:
+    els = Owner(unit=TOKYO, person=Person(name="Els Verhulst"))
+    erased = Owner(unit=TOKYO, person=Person(name=f"[erased {person_id(SECRET, 'Els Verhulst')}]"))
+    assert owner_id(erased, SECRET) == owner_id(els, SECRET)
 
 
 def test_names_in_other_scripts_get_distinct_ids() -> None:
-    sato = owner_id(Owner(unit=TOKYO, person=Person(name="佐藤花子")))
-    suzuki = owner_id(Owner(unit=TOKYO, person=Person(name="鈴木一郎")))
+    sato = owner_id(Owner(unit=TOKYO, person=Person(name="佐藤花子")), SECRET)
+    suzuki = owner_id(Owner(unit=TOKYO, person=Person(name="鈴木一郎")), SECRET)
     assert sato != suzuki
     assert sato.startswith("fit-tokyo-office--") and suzuki.startswith("fit-tokyo-office--")
     assert name_id("外務省") != name_id("경제산업부")
     # Accents are not dropped silently: Müller and Muller are two people.
     assert name_id("Müller") != name_id("Muller")
     assert name_id("Müller").startswith("muller-")
+    assert owner_id(Owner(unit=TOKYO, person=Person(name="Müller")), SECRET) != owner_id(
+        Owner(unit=TOKYO, person=Person(name="Muller")), SECRET
+    )
 
 
 def test_the_latin_form_and_titles_do_not_change_who_the_owner_is() -> None:
@@ -41,7 +60,7 @@ def test_the_latin_form_and_titles_do_not_change_who_the_owner_is() -> None:
     romanised = Owner(
         unit=TOKYO, person=Person(name="佐藤花子", name_latin="Hanako Sato", title="課長")
     )
-    assert owner_id(plain) == owner_id(romanised)
+    assert owner_id(plain, SECRET) == owner_id(romanised, SECRET)
 
 
 def test_the_same_name_typed_on_two_keyboards_is_one_id() -> None:

@@ -15,9 +15,9 @@ import pytest
 
 from projections import reader
 from service.cli import record_demo
+from tests._owners import els_of
 from tests.conftest import Api, signed
 
-ELS = "fit-tokyo-office--els-verhulst"
 FIT_TOKYO = {"unit": "FIT Tokyo office", "person": {"name": "Els Verhulst"}}
 
 
@@ -129,6 +129,7 @@ async def test_a_page_of_a_walk_keeps_its_etag_while_the_log_moves(api: Api) -> 
 
 
 async def test_filters_compose_with_a_walk(api: Api) -> None:
+    els = await els_of(api.services.store.engine)
     for n in range(1, 5):
         await sign(api, f"a-{n}")
     await append(api, "a-2", terminated())
@@ -160,7 +161,7 @@ async def test_filters_compose_with_a_walk(api: Api) -> None:
     ended = await fetch(api, "/partnerships", status="terminated", limit=1)
     assert ids(ended) == ["agreement-a-2"]
     assert ids(await fetch(api, ended["next"])) == ["agreement-a-3"]
-    owned = await fetch(api, "/partnerships", owner=ELS)
+    owned = await fetch(api, "/partnerships", owner=els)
     assert ids(owned) == ["agreement-a-1"]
     assert owned["partnerships"][0]["owner"]["unit"] == "FIT Tokyo office"
 

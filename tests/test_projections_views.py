@@ -25,6 +25,7 @@ from events.catalogue import (
     Person,
     ResponsibilityAssigned,
     ResponsibilityTransferred,
+    owner_id,
 )
 from events.envelope import RecordedEvent
 from events.upcasting import decode_stored
@@ -34,11 +35,15 @@ from projections.delegation_view import Delegation
 from projections.owner_view import owner_rows, summarize_owner, summarize_owners
 from projections.partnership_view import NOTES_KEPT, Partnership, apply, copy
 from tests._event_strategies import agreement_history, recorded
+from tests._owners import TEST_SECRET
 
 JAMBON = Person(name="Jan Jambon", title="Minister-President of Flanders")
 NISHIMURA = Person(name="Yasutoshi Nishimura", title="Minister of Economy, Trade and Industry")
 ELS = Person(name="Els Verhulst", title="Science & Technology Counselor")
 TOKYO_ELS = Owner(unit="FIT Tokyo office", person=ELS)
+ELS_ID = owner_id(TOKYO_ELS, TEST_SECRET)
+
+pytestmark = pytest.mark.usefixtures("folding_secret")
 DEC = dt.date(2022, 12, 1)
 
 
@@ -144,7 +149,7 @@ def test_imec_rapidus_is_endorsed_twice_and_owned_by_els_verhulst_at_fit_tokyo()
     assert view.owner is not None
     assert view.owner.unit == "FIT Tokyo office"
     assert view.owner.person == ELS
-    assert view.owner.owner_id == "fit-tokyo-office--els-verhulst"
+    assert view.owner.owner_id == ELS_ID
     assert (view.version, view.position) == (4, 10)
 
 
@@ -168,7 +173,7 @@ def test_transfer_replaces_the_owner_and_follow_ups_keep_their_own_when_told() -
     )
     assert view.owner is not None and view.owner.owner_id == "fit-osaka-office"
     assert view.owner.since == day(10)
-    assert view.follow_ups[0].owner.owner_id == "fit-tokyo-office--els-verhulst"
+    assert view.follow_ups[0].owner.owner_id == ELS_ID
 
 
 def test_follow_up_closes_once() -> None:
@@ -256,7 +261,7 @@ def test_delegation_counts_members_and_cities() -> None:
 
 def test_owner_of_imec_rapidus_is_responsible_for_it() -> None:
     (summary,) = summarize_owners(owner_rows(imec_rapidus()), today=day(7))
-    assert summary.owner_id == "fit-tokyo-office--els-verhulst"
+    assert summary.owner_id == ELS_ID
     assert summary.unit == "FIT Tokyo office" and summary.person == ELS
     assert [a.agreement_id for a in summary.agreements] == ["agreement-imec-rapidus-2022"]
     assert summary.counts.open == 0
@@ -271,7 +276,7 @@ def test_overdue_counts_depend_on_today() -> None:
         FollowUpOpened(follow_up_id="d", title="D", owner=osaka, due_on=day(1)),
         FollowUpCompleted(follow_up_id="c", completed_on=day(9)),
     )
-    rows = [row for row in owner_rows(view) if row.owner_id == "fit-tokyo-office--els-verhulst"]
+    rows = [row for row in owner_rows(view) if row.owner_id == ELS_ID]
 
     def counts(today: dt.date) -> tuple[int, int, int]:
         summary = summarize_owner(rows, today)

@@ -73,3 +73,51 @@ async def test_a_filtered_subscriber_gets_its_event_from_a_burst_longer_than_the
             subscriber.end("shutdown")
             await task
             hub.leave(subscriber)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_only_an_erasing_correction_clears_the_tail(backend: str, tmp_path: Path) -> None:
+    """The tail holds earlier rows encoded: an ordinary correction rewrites none (the tail
+    stays), one with `erase_original` did (the tail is dropped, read again from the log)."""
+    async with hub_on(backend, tmp_path) as (store, hub):
+        subscriber = hub.join(await store.head(), None, wants=LogFilter())
+        received: list[int] = []
+        task = asyncio.create_task(reading(hub, subscriber, received))
+        try:
+            signing = signed("4d5e6f70-8192-4a3b-9c4d-5e6f708192a3")
+            first = await store.append(
+                "agreement-c",
+                [
+                    Proposed(
+                        type="AgreementSigned",
+                        data=msgspec.json.encode(signing["data"]),
+                        event_id=signing["event_id"],
+                    )
+                ],
+                metadata=ACTOR,
+            )
+            await wait_until(lambda: hub.tail_end == first.to_position, what="the signing")
+            start = hub.tail_start
+
+            def correction(title: str, erase: bool) -> Proposed:
+                data = {
+                    "corrects": signing["event_id"],
+                    "changes": {"title": title},
+                    "reason": "typo",
+                }
+                if erase:
+                    data["erase_original"] = True
+                return Proposed(type="EventCorrected", data=msgspec.json.encode(data))
+
+            plain = await store.append("agreement-c", [correction("Fixed", False)], metadata=ACTOR)
+            await wait_until(lambda: hub.tail_end == plain.to_position, what="the correction")
+            assert hub.tail_start == start  # kept: nothing was rewritten
+            erasing = await store.append(
+                "agreement-c", [correction("Fixed again", True)], metadata=ACTOR
+            )
+            await wait_until(lambda: hub.tail_end == erasing.to_position, what="the rectification")
+            assert hub.tail_start == hub.tail_end == erasing.to_position  # dropped
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

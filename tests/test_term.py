@@ -26,6 +26,8 @@ from projections.term import add_months, next_expiry, status_on
 from service.settings import Settings
 from tests.conftest import Api
 
+pytestmark = pytest.mark.usefixtures("folding_secret")
+
 SIGNED_ON = dt.date(2022, 12, 5)
 
 

@@ -9,10 +9,10 @@ import re
 import pytest
 
 from service.web import data
+from tests._owners import els_of
 from tests.conftest import Api
 from tests.test_web import AGREEMENT, _agreement, _csrf, sign_in
 
-TOKYO = "fit-tokyo-office--els-verhulst"
 OSAKA = "fit-osaka-office"
 
 
@@ -60,13 +60,14 @@ async def _choose(api: Api, owner: str) -> int:
 
 
 async def test_a_person_chooses_the_owner_they_are_and_sees_its_follow_ups(api: Api) -> None:
+    els = await els_of(api.services.store.engine)
     await _follow_ups(api)
     await sign_in(api, "recorder")
     page = await api.client.get("/web/my-follow-ups")
     assert page.status_code == 200
     assert "Choose the owner you are" in page.text and _listed(page.text) == []
 
-    assert await _choose(api, TOKYO) == 303
+    assert await _choose(api, els) == 303
     page = await api.client.get("/web/my-follow-ups")
     assert "You follow up as" in page.text and "Els Verhulst" in page.text
     assert _listed(page.text) == ["late", "soon", "later"]  # open, by due date; not Osaka's
@@ -92,10 +93,11 @@ async def test_a_person_chooses_the_owner_they_are_and_sees_its_follow_ups(api: 
 async def test_the_list_pages_through_the_follow_ups(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    els = await els_of(api.services.store.engine)
     monkeypatch.setattr(data, "FOLLOW_UPS_SHOWN", 2)
     await _follow_ups(api)
     await sign_in(api, "recorder")
-    await _choose(api, TOKYO)
+    await _choose(api, els)
     first = await api.client.get("/web/my-follow-ups")
     assert _listed(first.text) == ["late", "soon"]
     found = re.search(r'<a href="([^"]+)" rel="next">', first.text)
@@ -133,9 +135,10 @@ async def test_the_choice_belongs_to_the_token_it_was_made_with(api: Api) -> Non
 
 
 async def test_choosing_needs_the_csrf_token_and_a_known_owner(api: Api) -> None:
+    els = await els_of(api.services.store.engine)
     await _follow_ups(api)
     await sign_in(api, "viewer")
-    forged = await api.client.post("/web/my-follow-ups", data={"owner": TOKYO})
+    forged = await api.client.post("/web/my-follow-ups", data={"owner": els})
     assert forged.status_code == 403
     assert await _choose(api, "nobody-we-know") == 400
     assert "agr_me" not in api.client.cookies

@@ -1,4 +1,5 @@
-"""Alembic environment: always run on a connection handed in by `events.migrate`."""
+"""Alembic environment: always run on a connection handed in by `events.migrate`, already in
+the transaction that holds the whole upgrade (so `begin_transaction` below begins nothing)."""
 
 from alembic import context
 

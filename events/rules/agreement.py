@@ -69,8 +69,9 @@ replaces the owner; a hand-over between owners is a ResponsibilityTransferred.
 
 Owners are compared by what was recorded: the unit and the person's name exactly as written, up
 to Unicode NFC (the same text typed on two keyboards), titles aside. Not by `owner_id`: that id
-folds ASCII case and punctuation ("Ministry of Finance" and "MINISTRY-of-finance!" are one id),
-and a rule that compared it would let a transfer name the wrong owner as the one handing over.
+folds the unit's ASCII case and punctuation ("Ministry of Finance" and "MINISTRY-of-finance!"
+are one id), and a rule that compared it would let a transfer name the wrong owner as the one
+handing over.
 
 The `too_many_…` rules keep an agreement's document (and each state in its history) bounded:
 every witness, endorsement, follow-up and amendment stays in it for good. The caps are the

@@ -202,7 +202,9 @@ class PartnershipParams(ReadParams, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class OwnerParams(ReadParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    owner_id: Annotated[Id, msgspec.Meta(examples=["fit-tokyo-office--els-verhulst"])]
+    owner_id: Annotated[
+        Id, msgspec.Meta(examples=["fit-tokyo-office--3b9e0f6c2a71d48e5c06f1a9d27b84e3"])
+    ]
 
 
 class DelegationParams(ReadParams, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -7,6 +7,7 @@ Pages call these functions, never the JSON routes, so a change in the shapes the
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from projections.reader import stream_id
 from projections.summaries import PartnershipSummary
 from service.problems import NotFound
 from service.routes.base import Services
+from service.routes.people import latest_erasure
 from service.web import corrections
 
 RECENT_EVENTS = 15
@@ -315,3 +317,35 @@ def _because(data: dict[str, Any]) -> str:
 def actor(event: RecordedEvent) -> str:
     metadata: Any = msgspec.json.decode(event.metadata)
     return str(metadata.get("actor", "")) if isinstance(metadata, dict) else ""
+
+
+_ERASED_NAME = re.compile(rb"\[erased ([0-9a-f]{32})\]")
+
+
+@dataclass(frozen=True, slots=True)
+class ErasedName:
+    """What a page says beside an erased name's placeholder: whose (the person page's id),
+    when and on what legal basis it was erased (`PersonalDataErased` holds no personal data,
+    so anyone who may read the page may read this)."""
+
+    person_id: str
+    erased_at: str
+    legal_basis: str
+
+
+async def erasures_shown(services: Services, *views: object) -> dict[str, ErasedName]:
+    """The erasures behind the name placeholders (`[erased <person_id>]`) in `views` (read
+    models, or events' data as stored), by
+    placeholder: a page links each to the erasure (as the person page says it) instead of
+    leaving an unexplained placeholder. A placeholder left by a correction's
+    `erase_original` has no erasure record, and is shown as it is."""
+    found: dict[str, ErasedName] = {}
+    encoded = [view if isinstance(view, bytes) else msgspec.json.encode(view) for view in views]
+    ids = {m.decode() for raw in encoded for m in _ERASED_NAME.findall(raw)}
+    for person_id in sorted(ids):
+        info = await latest_erasure(services.store, person_id)
+        if info is not None:
+            found[f"[erased {person_id}]"] = ErasedName(
+                person_id, info.recorded_at, info.legal_basis
+            )
+    return found

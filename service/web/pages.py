@@ -362,6 +362,9 @@ async def _partnership_page(
         "partnership.html",
         {
             "p": found,
+            "erasures": await data.erasures_shown(
+                services, found, *(bytes(e.data) for e in history)
+            ),
             "today": services.settings.current_date(),
             "life": term_picture.draw(found, today),
             "timeline": [(e, data.describe(e), data.actor(e)) for e in history],
@@ -500,7 +503,8 @@ async def owner(request: Request, session: sessions.Session) -> Response:
     found = await data.owner(_services(request), request.path_params["owner_id"])
     if found is None:
         return _refused(request, session, 404, "There is no such follow-up owner.")
-    return page(request, "owner.html", {"o": found}, session=session)
+    erasures = await data.erasures_shown(_services(request), found)
+    return page(request, "owner.html", {"o": found, "erasures": erasures}, session=session)
 
 
 @signed_in()
