@@ -10,6 +10,9 @@ and measures, one request at a time over loopback:
 - a list page: first pages of `GET /partnerships` (each with another `limit`, 90 to 99, so
   that none is the answer the cache already holds, as after a write);
 - later pages: pages 2 to 11 of a walk by cursor;
+- a page of owners, `GET /owners` (first pages, `limit` 10 to 19 as for the list page: the
+  big log has 20 owners, so a limit of 100 would be the same page on both logs whatever it
+  cost);
 - an owner's document, `GET /owners/{id}`, once for each owner (each the first read of it);
 - resident memory of the server after a mixed load: 4 clients each walking list pages,
   reading owners and partnerships, asking for a checkpoint and proofs, and appending.
@@ -48,6 +51,7 @@ RSS_LIMIT_MB = 200.0
 FIGURES = (
     ("scale_list_page", "GET /partnerships?limit=100, a first page (not cached)", "ms"),
     ("scale_later_page", "GET /partnerships?limit=100, later pages by cursor", "ms"),
+    ("scale_owner_list", "GET /owners?limit=N, a first page (not cached)", "ms"),
     ("scale_owner_page", "GET /owners/{id}, each owner's first read", "ms"),
     ("scale_startup", "start-up: process start to the first list page answered", "ms"),
     ("scale_rss", "server's resident memory after a mixed load", "MB"),
@@ -63,6 +67,7 @@ class _Run(msgspec.Struct, frozen=True):
     startup_ms: float
     list_ms: float
     later_ms: float
+    owner_list_ms: float
     owner_ms: float
     rss_mb: float
     start_rss_mb: float
@@ -96,6 +101,7 @@ async def figures(ctx: Context) -> list[Row]:
             for key, value in (
                 ("scale_list_page", run.list_ms),
                 ("scale_later_page", run.later_ms),
+                ("scale_owner_list", run.owner_list_ms),
                 ("scale_owner_page", run.owner_ms),
                 ("scale_startup", run.startup_ms),
                 ("scale_rss", run.rss_mb),
@@ -175,6 +181,9 @@ async def _measure(ctx: Context, log: _Ready) -> _Run:
             took, body = await _timed(base + link, token)
             later_ms.append(took)
             link = body["next"]
+        owner_list_ms = [
+            (await _timed(f"{base}/owners?limit={limit}", token))[0] for limit in range(10, 20)
+        ]
         _, owners = await _timed(f"{base}/owners?limit=100", token)
         owner_ids = [owner["owner_id"] for owner in owners["owners"]]
         owner_ms = [(await _timed(f"{base}/owners/{o}", token))[0] for o in owner_ids]
@@ -191,6 +200,7 @@ async def _measure(ctx: Context, log: _Ready) -> _Run:
             startup_ms=startup_ms,
             list_ms=statistics.median(list_ms),
             later_ms=statistics.median(later_ms),
+            owner_list_ms=statistics.median(owner_list_ms),
             owner_ms=statistics.median(owner_ms),
             rss_mb=_rss_mb(process.pid),
             start_rss_mb=start_rss,

@@ -18,7 +18,7 @@ from typing import Any
 
 from msgspec.structs import replace
 from sqlalchemy import select, true
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from events.schema import events as events_table
 from events.store import EventStore
@@ -293,12 +293,14 @@ class ProjectionReader:
                 items, more = held
                 return Page(items, position, more)
         items_table = LIVE.owner_items
-        inner = items_table.alias("chosen")
+        # The page's owners from their counts' rows, one an owner: a DISTINCT over the
+        # owners' rows read every row of the page's owners (all 18,000 of 20 owners at
+        # 100,000 events, 0.8 to 4.5 ms; 0.01 ms from the counts).
+        counted = owners.counts_table(items_table).c
         chosen_ids = (
-            select(inner.c.owner_id)
-            .where(true() if keyset.after is None else inner.c.owner_id > keyset.after)
-            .distinct()
-            .order_by(inner.c.owner_id)
+            select(counted.owner_id)
+            .where(true() if keyset.after is None else counted.owner_id > keyset.after)
+            .order_by(counted.owner_id)
             .limit(keyset.limit + 1)
         )
         tally = owners.tally_query(items_table, chosen_ids, today.isoformat()).subquery()
@@ -332,33 +334,27 @@ class ProjectionReader:
             ).scalar()
             if reached is None:
                 return None
-            # Rows of a partnership with no event after min(at, reached) are its state at `at`.
-            log = events_table.c
-            changed = (
-                (
-                    await connection.execute(
-                        select(log.stream_id)
-                        .where(
-                            log.position > min(at, reached),
-                            log.stream_id.startswith(AGREEMENT_PREFIX, autoescape=True),
-                        )
-                        .distinct()
-                        .limit(MAX_REFOLDED + 1)
-                    )
-                )
-                .scalars()
-                .all()
-            )
+            changed = await _changed_since(connection, min(at, reached))
             if len(changed) > MAX_REFOLDED:
                 return None
-            inner = items_table.alias("chosen")
-            after = true() if keyset.after is None else inner.c.owner_id > keyset.after
-            unchanged = inner.c.agreement_id.not_in(changed) if changed else true()
+            # The owners with a row of an unchanged partnership, from the counts' one row an
+            # owner (see `owner_page`): an owner's rows are looked into only until one of an
+            # unchanged partnership is found, at most `MAX_REFOLDED` + 1 of them.
+            counted = owners.counts_table(items_table).c
+            after = true() if keyset.after is None else counted.owner_id > keyset.after
+            unchanged: Any = true()
+            if changed:
+                inner = items_table.alias("chosen")
+                unchanged = (
+                    select(inner.c.owner_id)
+                    .where(inner.c.owner_id == counted.owner_id)
+                    .where(inner.c.agreement_id.not_in(changed))
+                    .exists()
+                )
             chosen_ids = (
-                select(inner.c.owner_id)
+                select(counted.owner_id)
                 .where(after, unchanged)
-                .distinct()
-                .order_by(inner.c.owner_id)
+                .order_by(counted.owner_id)
                 .limit(keyset.limit + 1)
             )
             query = owners.tally_query(items_table, chosen_ids, today.isoformat(), changed)
@@ -417,7 +413,8 @@ class ProjectionReader:
             return held, self.cache.position
         items = LIVE.owner_items
         mine = items.c.owner_id == owner_id
-        chosen = select(items.c.owner_id).where(mine).distinct()
+        counted = owners.counts_table(items).c
+        chosen = select(counted.owner_id).where(counted.owner_id == owner_id)
         async with read_snapshot(self._engine) as connection:
             position = (
                 await connection.execute(
@@ -471,11 +468,17 @@ class ProjectionReader:
         self, keyset: Keyset, filters: follow_ups.Filters
     ) -> Page[follow_ups.ListedFollowUp]:
         """A page of the work list by (due date, agreement, follow-up); `keyset.after` is a
-        key as `follow_ups.encode_key` wrote it. Over the current state each page reflects
-        the position it was read at (as owner pages do); as of a past cut (`keyset.at`
-        set), every page replays the log to that cut."""
+        key as `follow_ups.encode_key` wrote it. A walk answers every page as of the position
+        its first page reflected (`keyset.at`), as partnership and owner walks do: the rows
+        of agreements unchanged since are read as stored, the few changed since folded back
+        to it (`_follow_up_page_at`); with a business date, or too many changed, the page
+        replays the log to the cut instead."""
         today = filters.today
         after = None if keyset.after is None else follow_ups.decode_key(keyset.after)
+        if keyset.at is not None and keyset.in_force_on is None:
+            page = await self._follow_up_page_at(keyset, keyset.at, filters, after)
+            if page is not None:
+                return page
         if keyset.at is not None:
             cut = Cut(position=keyset.at, in_force_on=keyset.in_force_on)
             picture = await self._picture(cut)
@@ -515,6 +518,60 @@ class ProjectionReader:
         docs = [row[1] for row in rows if row[1] is not None]
         items = [follow_ups.listed(follow_ups.decode(doc), today) for doc in docs]
         return Page(items[: keyset.limit], position, len(items) > keyset.limit)
+
+    async def _follow_up_page_at(
+        self,
+        keyset: Keyset,
+        at: int,
+        filters: follow_ups.Filters,
+        after: follow_ups.Key | None,
+    ) -> Page[follow_ups.ListedFollowUp] | None:
+        """The work-list page as of position `at` from the table, or None if more than
+        `MAX_REFOLDED` partnerships changed since (or the table has no checkpoint yet).
+
+        A follow-up's key can change after `at` (rescheduled), so the rows of a changed
+        partnership are not read at all: its follow-ups at `at` are folded from its stream
+        and merged into the page by their key then."""
+        table = LIVE.follow_ups
+        async with read_snapshot(self._engine) as connection:
+            reached = (
+                await connection.execute(
+                    select(checkpoints.c.position).where(checkpoints.c.name == follow_ups.NAME)
+                )
+            ).scalar()
+            if reached is None:
+                return None
+            changed = await _changed_since(connection, min(at, reached))
+            if len(changed) > MAX_REFOLDED:
+                return None
+            condition = follow_ups.condition(table, filters)
+            if after is not None:
+                condition = condition & follow_ups.after(table, after)
+            if changed:
+                condition = condition & table.c.agreement_id.not_in(changed)
+            docs = (
+                (
+                    await connection.execute(
+                        select(table.c.doc)
+                        .where(condition)
+                        .order_by(table.c.due_on, table.c.agreement_id, table.c.follow_up_id)
+                        .limit(keyset.limit + 1)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        found = [follow_ups.decode(doc) for doc in docs]
+        for key in changed:
+            view = await as_of.partnership_at(self._store, key, Cut(position=at))
+            for item in [] if view is None else follow_ups.items(_plain(view)):
+                if follow_ups.matches(item, filters) and (
+                    after is None or follow_ups.key_of(item) > after
+                ):
+                    found.append(item)
+        found.sort(key=follow_ups.key_of)
+        listed = [follow_ups.listed(item, filters.today) for item in found[: keyset.limit]]
+        return Page(listed, at, len(found) > keyset.limit)
 
     # -- delegations ---------------------------------------------------------------------
 
@@ -655,6 +712,23 @@ class ProjectionReader:
             return picture
 
         return await self.replays.picture((resolved.position, resolved.in_force_on), replay)
+
+
+async def _changed_since(connection: AsyncConnection, position: int) -> list[str]:
+    """The partnerships with an event after `position`, at most `MAX_REFOLDED` + 1 of them:
+    the rows of every other one are, as stored, its state at any position from `position`
+    up to what the tables reached."""
+    log = events_table.c
+    found = await connection.execute(
+        select(log.stream_id)
+        .where(
+            log.position > position,
+            log.stream_id.startswith(AGREEMENT_PREFIX, autoescape=True),
+        )
+        .distinct()
+        .limit(MAX_REFOLDED + 1)
+    )
+    return list(found.scalars().all())
 
 
 def _plain(view: Partnership) -> Partnership:

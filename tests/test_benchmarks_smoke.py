@@ -29,6 +29,7 @@ LOG_FIGURES = [
     "proofs_rss",
     "scale_list_page",
     "scale_later_page",
+    "scale_owner_list",
     "scale_owner_page",
     "scale_startup",
     "scale_rss",

@@ -301,6 +301,72 @@ async def test_an_owner_walk_answers_every_page_as_of_its_first_while_appends_go
     assert (await fetch(api, "/owners", as_of_position=at))["owners"] == walked
 
 
+def opened(follow_up_id: str, due_on: str) -> dict[str, Any]:
+    return event(
+        "FollowUpOpened",
+        follow_up_id=follow_up_id,
+        title=f"Task {follow_up_id}",
+        owner={"unit": "Unit A"},
+        due_on=due_on,
+    )
+
+
+def rescheduled(follow_up_id: str, due_on: str) -> dict[str, Any]:
+    return event("FollowUpRescheduled", follow_up_id=follow_up_id, due_on=due_on)
+
+
+async def walk(api: Api, url: str | None, at: int) -> list[dict[str, Any]]:
+    """Every follow-up from `url` on, checking that each page answers as of `at`."""
+    walked: list[dict[str, Any]] = []
+    while url is not None:
+        body = await fetch(api, url)
+        assert body["position"] == at
+        walked += body["follow_ups"]
+        url = body["next"]
+    return walked
+
+
+async def test_a_follow_up_walk_answers_every_page_as_of_its_first_while_appends_go_on(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between pages one follow-up already shown is moved later and one still to come is
+    moved earlier (a walk read page by page would show the first twice and the second
+    never), one is completed and new ones sort into the rest: the walk shows the list as it
+    was at its first page, each follow-up once."""
+    for name, due in (("w-1", ("a", "b")), ("w-2", ("c", "d")), ("w-3", ("e", "f"))):
+        await sign(api, name)
+        number = int(name[-1])
+        head = await append(
+            api, name, *(opened(f, f"2023-04-{number * 5 + i:02d}") for i, f in enumerate(due))
+        )
+    await applied(api, head)
+
+    first = await fetch(api, "/follow-ups", limit=2)
+    first_open = await fetch(api, "/follow-ups", limit=2, state="open")
+    at = first["position"]
+    assert [f["follow_up_id"] for f in first["follow_ups"]] == ["a", "b"]
+    await append(api, "w-1", rescheduled("a", "2023-05-30"))
+    await append(api, "w-3", rescheduled("f", "2023-03-01"))
+    await append(
+        api, "w-2", event("FollowUpCompleted", follow_up_id="d", completed_on="2023-02-01")
+    )
+    await append(api, "w-2", opened("g", "2023-04-12"))
+    await sign(api, "w-4")
+    await applied(api, await append(api, "w-4", opened("h", "2023-04-13")))
+    now = await fetch(api, "/follow-ups", limit=1000)
+    assert [f["follow_up_id"] for f in now["follow_ups"]] == list("fbcdghea")
+
+    walked = first["follow_ups"] + await walk(api, first["next"], at)
+    assert [f["follow_up_id"] for f in walked] == list("abcdef")
+    by_id = {f["follow_up_id"]: f for f in walked}
+    assert by_id["d"]["state"] == "open" and by_id["f"]["due_on"] == "2023-04-16"
+    walked_open = first_open["follow_ups"] + await walk(api, first_open["next"], at)
+    assert walked_open == walked
+    assert (await fetch(api, "/follow-ups", as_of_position=at, limit=1000))["follow_ups"] == walked
+    monkeypatch.setattr(reader, "MAX_REFOLDED", 0)  # the same pages replayed from the log
+    assert await walk(api, first["next"], at) == walked[2:]
+
+
 async def test_a_token_issued_during_a_walk_leaves_the_others_once_each(api: Api) -> None:
     before = ids(await fetch(api, "/admin/tokens", "admin"), "tokens", "token_id")
     assert len(before) == 4

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from events.catalogue import EventData
 from events.store import EventStore, open_store
-from projections import Projections
+from projections import Projections, owners
 from projections.rebuild import rebuild
 from projections.runner import ProjectionRunner
 from projections.schema import LIVE, checkpoints
@@ -44,6 +44,7 @@ async def _live_then_rebuilt(
                 await runner.catch_up()
         await runner.catch_up()
         live = await table_rows(store.engine)
+        assert _kept_owner_counts(live) == _recounted_owner_counts(live)
         progress: list[tuple[int, int]] = []
         position = await rebuild(
             store, batch_size=batch_size, max_docs=max_docs, progress=lambda *p: progress.append(p)
@@ -53,6 +54,24 @@ async def _live_then_rebuilt(
         assert await table_rows(store.engine) == live
     finally:
         await store.close()
+
+
+Rows = dict[str, list[tuple[object, ...]]]
+
+
+def _kept_owner_counts(rows: Rows) -> dict[object, tuple[object, ...]]:
+    """`owner_counts` by owner id: agreements, open, completed, cancelled, rows."""
+    return {row[0]: row[1:] for row in rows["owner_counts"]}
+
+
+def _recounted_owner_counts(rows: Rows) -> dict[object, tuple[object, ...]]:
+    """The same counted from `owner_items` (owner id is column 2, state column 4)."""
+    counts: dict[object, list[int]] = {}
+    for row in rows["owner_items"]:
+        kept = counts.setdefault(row[2], [0] * (len(owners.COUNTS) + 1))
+        kept[0 if row[4] is None else owners.COUNTS.index(f"{row[4]}_count")] += 1
+        kept[-1] += 1
+    return {owner_id: tuple(kept) for owner_id, kept in counts.items()}
 
 
 @settings(

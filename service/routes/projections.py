@@ -344,18 +344,12 @@ async def _keyset(projections: Projections, name: str, p: ListParams) -> tuple[K
     bound = paging.binding(name, p)
     cursor = paging.cursor_of(p, bound)
     if cursor is not None:
-        fixed = p.cut is not None or name not in _READ_PER_PAGE
-        at = cursor.position if fixed else None
-        return Keyset(at, cursor.last, p.limit, p.in_force_on), bound
+        return Keyset(cursor.position, cursor.last, p.limit, p.in_force_on), bound
     cut = p.cut
     if cut is None:
         return Keyset(None, None, p.limit), bound
     resolved = await projections.resolve(cut)
     return Keyset(resolved.position, None, p.limit, cut.in_force_on), bound
-
-
-_READ_PER_PAGE = frozenset({"follow-ups"})
-"""Lists whose pages over the current state each reflect the position they were read at."""
 
 
 def _next(request: Request, bound: str, page: Page[Any], last: str | None) -> str | None:
@@ -387,19 +381,16 @@ async def _all_pages(
     first: Keyset,
     read: Callable[[Keyset], Awaitable[Page[Item]]],
     last_of: Callable[[Item], str],
-    *,
-    fixed: bool,
 ) -> AsyncIterator[list[Item]]:
-    """Every page of a list from `first` on (a CSV export is the whole list, not a page).
-    `fixed`: the walk stays at the first page's position (as its cursors would)."""
+    """Every page of a list from `first` on (a CSV export is the whole list, not a page),
+    each as of the first page's position (as its cursors would be)."""
     keyset = Keyset(first.at, first.after, CSV_PAGE, first.in_force_on)
     while True:
         page = await read(keyset)
         yield page.items
         if not page.more or not page.items:
             return
-        at = page.position if fixed else None
-        keyset = Keyset(at, last_of(page.items[-1]), CSV_PAGE, first.in_force_on)
+        keyset = Keyset(page.position, last_of(page.items[-1]), CSV_PAGE, first.in_force_on)
 
 
 def _delegation_agreement(item: PartnershipSummary) -> DelegationAgreement:
@@ -491,7 +482,7 @@ async def list_partnerships(call: Call[PartnershipFilters, None]) -> Response:
         )
 
     if spreadsheets.wants_csv(call.request, p.format):
-        pages = _all_pages(keyset, read, lambda item: item.agreement_id, fixed=True)
+        pages = _all_pages(keyset, read, lambda item: item.agreement_id)
         return spreadsheets.response(PARTNERSHIP_COLUMNS, pages, "partnerships.csv")
     page = await read(keyset)
     last = page.items[-1].agreement_id if page.items else None
@@ -526,7 +517,7 @@ async def list_owners(call: Call[OwnerListParams, None]) -> Response:
         return await projections.owner_page(keyset, today=today)
 
     if spreadsheets.wants_csv(call.request, p.format):
-        pages = _all_pages(keyset, read, lambda item: item.owner_id, fixed=True)
+        pages = _all_pages(keyset, read, lambda item: item.owner_id)
         return spreadsheets.response(OWNER_COLUMNS, pages, "owners.csv")
     page = await read(keyset)
     last = page.items[-1].owner_id if page.items else None
@@ -546,7 +537,7 @@ async def list_follow_ups(call: Call[FollowUpFilters, None]) -> Response:
         return await projections.follow_up_page(keyset, filters)
 
     if spreadsheets.wants_csv(call.request, p.format):
-        pages = _all_pages(keyset, read, _follow_up_key, fixed=p.cut is not None)
+        pages = _all_pages(keyset, read, _follow_up_key)
         return spreadsheets.response(FOLLOW_UP_COLUMNS, pages, "follow-ups.csv")
     page = await read(keyset)
     last = follow_ups.encode_key(follow_ups.key_of(page.items[-1])) if page.items else None
@@ -607,7 +598,7 @@ async def get_delegation(call: Call[DelegationParams, None]) -> Response:
         return page
 
     agreements: list[DelegationAgreement] = []
-    async for items in _all_pages(first, read, lambda item: item.agreement_id, fixed=True):
+    async for items in _all_pages(first, read, lambda item: item.agreement_id):
         agreements += [_delegation_agreement(item) for item in items]
     tag = etag(position, max(positions), today)
     if not_modified(call.request, tag):
