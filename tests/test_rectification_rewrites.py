@@ -48,6 +48,9 @@ async def test_only_an_erasing_correction_takes_the_rewrite_path(store: EventSto
     late.add_rewrite_listener(lambda: forgotten.append("late"))
     seen = await runner.catch_up()
     await late.refresh()
+    # A runner's first look, from nothing, tells its listeners to forget (it searches no log).
+    assert forgotten == ["late"]
+    forgotten.clear()
 
     plain = await store.append("agreement-r", [_correction("Ana Lima")], metadata=CLERK)
     assert await runner.catch_up() == plain.to_position
