@@ -148,8 +148,8 @@ class ProjectionRunner:
         if stored > self._position:
             # From nothing (a process's first look) the listeners are told to forget whatever
             # they hold, rather than the whole log searched for a rewriting event: `type` has
-            # no index, and that search read every event at start-up (the scale benchmark's
-            # start-up took 6.8-10 s at 10,000,000 events against 1.9-2.6 s at 1,000,000).
+            # no index, so that search would read every event and start-up would grow with
+            # the log (benchmarks/scale.py).
             if self._position == 0 or await self._rewrote_between(self._position, stored):
                 self._rewritten()
             self.cache.reset(stored)
