@@ -76,7 +76,7 @@ class _Shape(
     """Base of the shared shapes and event data: strict, immutable, canonical when encoded.
     (`gc=False`: event data is a tree decoded from JSON and never holds a reference cycle, so
     the cycle collector need not track it; the writer keeps a stream's events in its decider
-    states, and the collector walking them was a tenth of a batch append's time.)"""
+    states, and walking them would cost every batch append (benchmarks/peer.py).)"""
 
 
 class Person(_Shape, frozen=True):

@@ -196,8 +196,8 @@ def condition(table: Table, filters: Filters) -> Any:
 def after(table: Table, key: Key) -> Any:
     """Rows after `key` in the list's order. The leading `due_on >=` is implied by the rest,
     and is what the databases start the index range at: with the OR alone, SQLite and
-    PostgreSQL scanned the index from the list's start to the page (a later page of 16,000
-    follow-ups took 1.2 ms on SQLite 15,000 in, and 154 ms on PostgreSQL 160,000 in)."""
+    PostgreSQL scan the index from the list's start to the page, so a later page costs more
+    the further in it is (figures: README, "Performance")."""
     c = table.c
     due_on, agreement_id, follow_up_id = key
     return and_(

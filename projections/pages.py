@@ -118,10 +118,10 @@ def _page_query(dialect: str, name: str, table: Any, id_column: Any, where: Any,
 
     On PostgreSQL the rows are chosen in a subquery first: ordered and limited on the outer
     join's nullable side, its planner cannot take the order from the id index and sorted
-    every row for each page (a sequential scan and a top-N sort: 120 ms a page over 200,000
-    partnerships, 5 ms over 20,000; 0.1 to 0.2 ms as a subquery, at either size). SQLite
-    takes the order from the index through the one-row outer loop either way; there the
-    subquery would copy the page's documents into a temporary table (12% slower a page)."""
+    every row for each page (a sequential scan and a top-N sort, growing with the list; as a
+    subquery, an index scan of the page's rows). SQLite takes the order from the index
+    through the one-row outer loop either way; there the subquery would copy the page's
+    documents into a temporary table (slower a page). Figures: README, "Performance"."""
     changed = table.c.position
     if dialect != "postgresql":
         return (
