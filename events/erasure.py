@@ -318,12 +318,28 @@ class PersonSummary:
     """True when none of them is held any more."""
 
 
-async def people(store: EventStore) -> list[PersonSummary]:
-    """Every person the log names, by person id, with the streams they appear in."""
+async def people(
+    store: EventStore,
+    *,
+    after: str | None = None,
+    limit: int | None = None,
+    only: str | None = None,
+) -> list[PersonSummary]:
+    """The people the log names, by person id, with the streams they appear in: those whose
+    id sorts after `after`, at most `limit` of them, or only the person `only`. The people
+    are chosen in the person index first, so a page reads its own people's rows and no
+    others, however long the log."""
+    chosen = select(_P.person_id).where(_P.person_id.is_not(None)).distinct()
+    if after is not None:
+        chosen = chosen.where(_P.person_id > after)
+    if only is not None:
+        chosen = chosen.where(_P.person_id == only)
+    if limit is not None:
+        chosen = chosen.order_by(_P.person_id).limit(limit)
     query = (
         select(_P.person_id, _E.stream_id, _P.salt.is_(None))
         .join(events_table, _E.position == _P.position)
-        .where(_P.person_id.is_not(None))
+        .where(_P.person_id.in_(chosen.scalar_subquery()))
     )
     found: dict[str, tuple[set[str], list[bool]]] = {}
     async with store.engine.connect() as connection:

@@ -31,6 +31,7 @@ from events.erasure import (
     streams_to_refold,
 )
 from events.errors import ValidationFailed
+from events.personal import log_secret, person_id
 from events.store import open_store
 from service.settings import Settings
 
@@ -40,6 +41,9 @@ _PERSON_ID = re.compile(r"[0-9a-f]{32}")
 def add_people_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     listing = commands.add_parser(
         "people", parents=[common], help="the people the register names, by person id"
+    )
+    listing.add_argument(
+        "--name", help="only the person of this name, as the register writes it (any script)"
     )
     listing.set_defaults(run=people_command)
     erase_ = commands.add_parser(
@@ -59,7 +63,10 @@ def add_people_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 async def people_command(args: argparse.Namespace, settings: Settings) -> int:
     store = await open_store(settings.database_url)
     try:
-        found = await people(store)
+        only = None
+        if args.name is not None:
+            only = person_id(await log_secret(store.engine), args.name)
+        found = await people(store, only=only)
     finally:
         await store.close()
     for person in found:

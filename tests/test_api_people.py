@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from tests.conftest import Api
@@ -32,6 +33,25 @@ async def test_people_are_listed_by_id_without_their_names(api: Api) -> None:
     assert len(first["people"]) == 1 and first["next"]
     second = await api.client.get(first["next"], headers=api.auth("viewer"))
     assert [p["person_id"] for p in second.json()["people"]] == sorted([helene, other])[1:]
+
+
+async def test_a_person_is_found_by_their_name_as_written_in_any_form_of_it(api: Api) -> None:
+    await record_history(api.services.store)
+    helene = await id_of(api.services.store, ERASED_NAME)
+    found = await _people(api, name=ERASED_NAME)
+    assert [p["person_id"] for p in found["people"]] == [helene]
+    assert found["next"] is None
+    # The same name typed decomposed (e + combining accent) is the same person (NFC).
+    decomposed = unicodedata.normalize("NFD", ERASED_NAME)
+    assert decomposed != ERASED_NAME
+    assert [p["person_id"] for p in (await _people(api, name=decomposed))["people"]] == [helene]
+    assert (await _people(api, name="Nobody Named This"))["people"] == []
+    assert (await _people(api, name=ERASED_NAME.upper()))["people"] == []  # case counts
+    too_long = await api.client.get(
+        "/people", params={"name": "x" * 10_000}, headers=api.auth("viewer")
+    )
+    assert too_long.status_code == 422
+    assert "name" in too_long.text
 
 
 async def test_the_subject_access_report_is_for_auditors_and_admins(api: Api) -> None:

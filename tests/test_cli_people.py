@@ -55,6 +55,17 @@ def test_people_lists_each_person_with_their_streams(url: str, capsys: Capture) 
     assert ERASED_NAME not in out
 
 
+def test_people_finds_a_person_by_name_for_a_request_that_names_them(
+    url: str, capsys: Capture
+) -> None:
+    helene, _ = ids(url)
+    code, out, _ = run(capsys, "people", "--name", ERASED_NAME)
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()] == [helene]
+    code, out, _ = run(capsys, "people", "--name", "Nobody Named This")
+    assert (code, out) == (0, "")
+
+
 def test_erase_from_the_command_line(url: str, tmp_path: Path, capsys: Capture) -> None:
     helene, _ = ids(url)
     code, out, _ = run(

@@ -24,6 +24,7 @@ from events.erasure import (
     scrub_files,
     streams_to_refold,
 )
+from events.personal import log_secret, person_id
 from events.store import EventStore
 from service.problems import NotFound
 from service.responses import JSONResponse
@@ -35,6 +36,10 @@ PersonId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
 
 
 class PeopleParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Text | None = None
+    """Only the person of this name, written as the register has it (any script; compared
+    in Unicode NFC; case and spaces count): how a request that names a person finds their
+    `person_id`. An empty list if the register names nobody so."""
     limit: Limit = DEFAULT_LIMIT
     """Most people on this page (1 to 1,000)."""
     cursor: CursorToken | None = None
@@ -116,9 +121,11 @@ async def list_people(call: Call[PeopleParams, None]) -> Response:
     p = call.params
     bound = paging.binding("people", p)
     cursor = paging.cursor_of(p, bound)
-    found = await people(call.services.store)
-    if cursor is not None:
-        found = [person for person in found if person.person_id > cursor.last]
+    store = call.services.store
+    only = None if p.name is None else person_id(await log_secret(store.engine), p.name)
+    found = await people(
+        store, after=None if cursor is None else cursor.last, limit=p.limit + 1, only=only
+    )
     shown = found[: p.limit]
     link = None
     if len(found) > p.limit:
