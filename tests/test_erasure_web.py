@@ -113,3 +113,21 @@ async def test_the_partnership_and_owner_pages_say_when_and_why_a_name_was_erase
     # a name nobody erased has no such note
     other = await api.client.get("/web/partnerships/agreement-b")
     assert other.text.count('class="muted erasure"') == other.text.count(f"[erased {helene}]")
+
+
+async def test_an_auditor_goes_from_a_name_on_a_partnership_to_the_persons_report(
+    api: Api,
+) -> None:
+    store = api.services.store
+    await record_history(store)
+    helene = await id_of(store, ERASED_NAME)
+    assert await api.services.projections.wait_for(await api.head(), 10)
+    link = f'<a class="person" href="/web/people/{helene}" dir="auto">{ERASED_NAME}</a>'
+    for role in ("viewer", "recorder", "auditor", "admin"):
+        api.client.cookies.clear()
+        await sign_in(api, role)
+        page = await api.client.get("/web/partnerships/agreement-a")
+        assert page.status_code == 200 and ERASED_NAME in page.text
+        assert (link in page.text) == (role in ("auditor", "admin")), role
+    report = await api.client.get(f"/web/people/{helene}")
+    assert report.status_code == 200 and 'data-form="erase"' in report.text

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from events.envelope import RecordedEvent
+from events.personal import log_secret
 from projections import follow_ups, partnership_search
 from projections.as_of import Cut
 from projections.delegation_view import Delegation
@@ -317,6 +318,12 @@ def _because(data: dict[str, Any]) -> str:
 def actor(event: RecordedEvent) -> str:
     metadata: Any = msgspec.json.decode(event.metadata)
     return str(metadata.get("actor", "")) if isinstance(metadata, dict) else ""
+
+
+async def person_secret(services: Services, may_read_reports: bool) -> bytes | None:
+    """The key of person ids, for a page whose reader may open a person's report (auditors,
+    admins): the page links each name to it (`render.person_page`). None for anyone else."""
+    return await log_secret(services.store.engine) if may_read_reports else None
 
 
 _ERASED_NAME = re.compile(rb"\[erased ([0-9a-f]{32})\]")

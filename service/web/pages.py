@@ -365,6 +365,7 @@ async def _partnership_page(
             "erasures": await data.erasures_shown(
                 services, found, *(bytes(e.data) for e in history)
             ),
+            "person_secret": await data.person_secret(services, session.may("read_log")),
             "today": services.settings.current_date(),
             "life": term_picture.draw(found, today),
             "timeline": [(e, data.describe(e), data.actor(e)) for e in history],
@@ -503,8 +504,13 @@ async def owner(request: Request, session: sessions.Session) -> Response:
     found = await data.owner(_services(request), request.path_params["owner_id"])
     if found is None:
         return _refused(request, session, 404, "There is no such follow-up owner.")
-    erasures = await data.erasures_shown(_services(request), found)
-    return page(request, "owner.html", {"o": found, "erasures": erasures}, session=session)
+    services = _services(request)
+    context = {
+        "o": found,
+        "erasures": await data.erasures_shown(services, found),
+        "person_secret": await data.person_secret(services, session.may("read_log")),
+    }
+    return page(request, "owner.html", context, session=session)
 
 
 @signed_in()

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import jinja2
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from events.personal import person_id
 from service.web import sessions
 
 HERE = Path(__file__).resolve().parent
@@ -114,5 +116,17 @@ def business_date(value: str | None) -> str:
     return (value or "")[:10]
 
 
+@jinja2.pass_context
+def person_page(context: Any, name: str | None) -> str:
+    """The address of the person page of `name` (their subject-access report, where an admin
+    also erases) on a page whose context holds `person_secret` — given only to those who may
+    read the report — else ''. An erased name's placeholder links to its erasure instead."""
+    secret = context.get("person_secret")
+    if not secret or not name or name.startswith("[erased"):
+        return ""
+    return f"/web/people/{person_id(secret, name)}"
+
+
 templates.env.filters["short_time"] = short_time
 templates.env.filters["business_date"] = business_date
+templates.env.filters["person_page"] = person_page
