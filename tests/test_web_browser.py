@@ -216,6 +216,20 @@ def test_record_a_follow_up_and_see_it_on_the_owners_page(visit: Visit, register
     screenshot(page, "owner")
 
 
+def test_an_admin_opens_a_signatorys_report_from_the_partnership_page(
+    visit: Visit, register: Register
+) -> None:
+    page = visit.page
+    sign_in(page, register.tokens["admin"])
+    page.goto(f"/web/partnerships/{IMEC}")
+    page.get_by_role("link", name="Luc Van den hove").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Person")
+    expect(page.get_by_role("cell", name="/parties/0/signatory/name")).to_be_visible()
+    expect(page.get_by_role("cell", name="Luc Van den hove", exact=True)).to_be_visible()
+    expect(form(page, "erase").get_by_role("button", name="Erase")).to_be_visible()
+    screenshot(page, "person")
+
+
 def test_a_double_submit_records_once(visit: Visit, register: Register) -> None:
     page = visit.page
     sign_in(page, register.tokens["recorder"])
