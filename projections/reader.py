@@ -327,15 +327,8 @@ class ProjectionReader:
         `MAX_REFOLDED` partnerships changed since (or the tables have no owners yet)."""
         items_table = LIVE.owner_items
         async with read_snapshot(self._engine) as connection:
-            reached = (
-                await connection.execute(
-                    select(checkpoints.c.position).where(checkpoints.c.name == owners.NAME)
-                )
-            ).scalar()
-            if reached is None:
-                return None
-            changed = await _changed_since(connection, min(at, reached))
-            if len(changed) > MAX_REFOLDED:
+            changed = await _few_changed_since(connection, owners.NAME, at)
+            if changed is None:
                 return None
             # The owners with a row of an unchanged partnership, from the counts' one row an
             # owner (see `owner_page`): an owner's rows are looked into only until one of an
@@ -534,15 +527,8 @@ class ProjectionReader:
         and merged into the page by their key then."""
         table = LIVE.follow_ups
         async with read_snapshot(self._engine) as connection:
-            reached = (
-                await connection.execute(
-                    select(checkpoints.c.position).where(checkpoints.c.name == follow_ups.NAME)
-                )
-            ).scalar()
-            if reached is None:
-                return None
-            changed = await _changed_since(connection, min(at, reached))
-            if len(changed) > MAX_REFOLDED:
+            changed = await _few_changed_since(connection, follow_ups.NAME, at)
+            if changed is None:
                 return None
             condition = follow_ups.condition(table, filters)
             if after is not None:
@@ -712,6 +698,20 @@ class ProjectionReader:
             return picture
 
         return await self.replays.picture((resolved.position, resolved.in_force_on), replay)
+
+
+async def _few_changed_since(connection: AsyncConnection, model: str, at: int) -> list[str] | None:
+    """The partnerships changed since position `at` (or since where read model `model`'s
+    tables reached, if that is earlier): what a page as of `at` must fold back rather than
+    read as stored. None when the tables have no checkpoint yet, or more than
+    `MAX_REFOLDED` changed (the page is replayed then)."""
+    reached = (
+        await connection.execute(select(checkpoints.c.position).where(checkpoints.c.name == model))
+    ).scalar()
+    if reached is None:
+        return None
+    changed = await _changed_since(connection, min(at, reached))
+    return None if len(changed) > MAX_REFOLDED else changed
 
 
 async def _changed_since(connection: AsyncConnection, position: int) -> list[str]:
