@@ -186,6 +186,12 @@ def _configure_postgresql(engine: AsyncEngine, *, ping_timeout: float) -> None:
         if isinstance(context.sqlalchemy_exception, OperationalError):
             return None
         error = context.original_exception
+        if not isinstance(error, Exception):
+            # A cancellation (or an interrupt) that lands while a statement waits on the
+            # server: SQLAlchemy counts the connection lost and re-raises it as it is. It must
+            # reach the task as itself — `asyncio.timeout`, task groups and shutdowns rely on
+            # a CancelledError — not as "the database is unavailable".
+            return None
         if isinstance(error, OSError | TimeoutError):
             # The driver gave up waiting (command_timeout) or the socket failed: the
             # connection's state is unknown, so it must not go back to the pool.

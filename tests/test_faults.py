@@ -297,3 +297,44 @@ async def _terminate_backends(database: str) -> int:
     finally:
         await admin.close()
     return len(rows)
+
+
+@pytest.mark.postgres
+async def test_a_read_cancelled_while_postgres_makes_it_wait_ends_cancelled() -> None:
+    """A task cancelled (or timed out) while its statement waits on the server ends with
+    CancelledError (TimeoutError under `asyncio.timeout`), not with "the database is
+    unavailable": shutdowns, task groups and timeouts rely on it. The statement is made to wait
+    by a lock another connection holds, so the cancellation lands while it waits."""
+    async with fresh_postgres() as url:
+        store = await open_store(url)
+        name = url.rsplit("/", 1)[1]
+        locker = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
+            async with locker.transaction():
+                await locker.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+                reading = asyncio.create_task(store.read_all(after=0, limit=10))
+                await _until_a_statement_waits_for_a_lock(name)
+                reading.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await reading
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(0.2):
+                        await store.read_all(after=0, limit=10)
+            assert isinstance(await store.read_all(after=0, limit=10), list)  # usable again
+        finally:
+            await locker.close()
+            await store.close()
+
+
+async def _until_a_statement_waits_for_a_lock(database: str) -> None:
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        async with asyncio.timeout(30):
+            while not await admin.fetchval(  # noqa: ASYNC110 (a poll of the server's state)
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = $1 AND wait_event_type = 'Lock'",
+                database,
+            ):
+                await asyncio.sleep(0.01)
+    finally:
+        await admin.close()
