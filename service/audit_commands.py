@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import getpass
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
@@ -42,7 +41,7 @@ from sqlalchemy.engine import make_url
 from events.audit import signing_key_path, verify_store
 from events.database import create_engine
 from events.database import database_url as resolve_database_url
-from events.envelope import GENESIS_HASH, Metadata, RecordedEvent
+from events.envelope import GENESIS_HASH, RecordedEvent
 from events.export import ExportFormatError, read_jsonl
 from events.log_identity import (
     IDENTITY_STREAM,
@@ -72,6 +71,7 @@ from events.verification import (
     verify_against_checkpoint,
     verify_chain,
 )
+from service.cli_actor import cli_metadata
 
 OK, BROKEN, USAGE = 0, 1, 2
 
@@ -218,7 +218,7 @@ async def rotate_key_async(
     try:
         async with _writer(url) as store:
             before = (await read_identity(store)).current_key
-            key, _ = await rotate_signing_key(store, path, metadata=_metadata(), reason=reason)
+            key, _ = await rotate_signing_key(store, path, metadata=cli_metadata(), reason=reason)
     except _Usage as usage:
         return _usage("rotate-key", str(usage))
     was = f" (was {before.key_id})" if before is not None else ""
@@ -419,14 +419,6 @@ async def _writer(url: str) -> AsyncIterator[EventStore]:
         await store.close()
 
 
-def _metadata() -> Metadata:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return Metadata(actor=f"cli:{user}", user_agent="agreements-cli")
-
-
 def _missing_sqlite_file(url: str) -> str | None:
     """The path of a SQLite database that does not exist (connecting would create it)."""
     parsed = make_url(url)
@@ -466,7 +458,7 @@ async def _signing_key(url: str, key_path: str | None) -> tuple[Ed25519PrivateKe
     path = signing_key_path(url, key_path)
     try:
         async with _writer(url) as store:
-            return await signing_key(store, path, metadata=_metadata())
+            return await signing_key(store, path, metadata=cli_metadata())
     except OSError as error:
         raise _Usage(f"cannot use the signing key {path}: {error.strerror or error}") from None
     except ValueError as error:

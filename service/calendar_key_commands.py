@@ -14,14 +14,13 @@ whether each is revoked, never a key. Exit status: 0 done, 1 no such owner or ac
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from typing import Any
 from urllib.parse import quote
 
-from events.envelope import Metadata
 from events.store import EventStore, open_store
 from service import calendar_keys
+from service.cli_actor import cli_metadata
 from service.settings import Settings
 
 
@@ -47,14 +46,6 @@ def add_calendar_key_commands(commands: Any, common: argparse.ArgumentParser) ->
     listing.set_defaults(run=_list)
 
 
-def _metadata() -> Metadata:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return Metadata(actor=f"cli:{user}", user_agent="agreements-cli calendar-key")
-
-
 async def _issue(args: argparse.Namespace, settings: Settings) -> int:
     store = await open_store(settings.database_url)
     try:
@@ -65,7 +56,9 @@ async def _issue(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 1
-        key_id, key = await calendar_keys.issue(store, args.owner_id, _metadata())
+        key_id, key = await calendar_keys.issue(
+            store, args.owner_id, cli_metadata("agreements-cli calendar-key")
+        )
     finally:
         await store.close()
     print(f"calendar key {key_id} for {args.owner_id}; it is shown only once:")
@@ -88,7 +81,9 @@ async def _owner_known(store: EventStore, settings: Settings, owner_id: str) -> 
 async def _revoke(args: argparse.Namespace, settings: Settings) -> int:
     store = await open_store(settings.database_url)
     try:
-        revoked = await calendar_keys.revoke(store, args.owner_id, args.key_id, _metadata())
+        revoked = await calendar_keys.revoke(
+            store, args.owner_id, args.key_id, cli_metadata("agreements-cli calendar-key")
+        )
     finally:
         await store.close()
     if not revoked:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import getpass
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
@@ -27,6 +26,7 @@ from events.store import EventStore, open_store
 from service.audit_commands import add_audit_commands
 from service.backup_commands import add_backup_commands
 from service.calendar_key_commands import add_calendar_key_commands
+from service.cli_actor import cli_metadata
 from service.document_commands import add_document_commands
 from service.people_commands import add_people_commands
 from service.replay_commands import add_replay_command
@@ -124,14 +124,6 @@ async def _store(settings: Settings, *, read_only: bool = False) -> AsyncIterato
         await store.close()
 
 
-def _cli_metadata() -> Metadata:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return Metadata(actor=f"cli:{user}", user_agent="agreements-cli")
-
-
 # -- serve -------------------------------------------------------------------------------
 
 
@@ -168,7 +160,7 @@ async def _prepare(settings: Settings, *, demo_first: bool) -> None:
             _print_demo(await record_demo(store))
         if settings.bootstrap_admin_token:
             tokens = TokenTable(store)
-            issued = await tokens.bootstrap(metadata=_cli_metadata())
+            issued = await tokens.bootstrap(metadata=cli_metadata())
             if issued is not None:
                 settings.announce_token(issued.secret)
 
@@ -179,7 +171,7 @@ async def _prepare(settings: Settings, *, demo_first: bool) -> None:
 async def token_create(args: argparse.Namespace, settings: Settings) -> int:
     async with _store(settings) as store:
         issued = await TokenTable(store).issue(
-            name=args.name, role=args.role, metadata=_cli_metadata()
+            name=args.name, role=args.role, metadata=cli_metadata()
         )
     print(f"token {issued.token_id} ({issued.role}, {issued.name}); it is shown only once:")
     print(issued.secret)
@@ -192,7 +184,7 @@ async def token_revoke(args: argparse.Namespace, settings: Settings) -> int:
     async with _store(settings) as store:
         try:
             await TokenTable(store).revoke(
-                args.token_id, metadata=_cli_metadata(), reason=args.reason
+                args.token_id, metadata=cli_metadata(), reason=args.reason
             )
         except UnknownToken as error:
             print(f"agreements: {error}", file=sys.stderr)
@@ -265,7 +257,7 @@ async def import_file(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     if sheet.ignored:
         print(f"ignored column(s): {', '.join(sheet.ignored)}")
-    metadata = msgspec.structs.replace(_cli_metadata(), user_agent="agreements-cli import")
+    metadata = msgspec.structs.replace(cli_metadata(), user_agent="agreements-cli import")
     async with _store(settings) as store:
         outcomes = await import_sheet(
             store,

@@ -16,12 +16,10 @@ note may name anyone). Exit status: 0 done, 1 no such person or note, 2 misused.
 from __future__ import annotations
 
 import argparse
-import getpass
 import re
 import sys
 from typing import Any
 
-from events.envelope import Metadata
 from events.erasure import (
     UnknownNote,
     UnknownPerson,
@@ -33,6 +31,7 @@ from events.erasure import (
 from events.errors import ValidationFailed
 from events.personal import log_secret, person_id
 from events.store import open_store
+from service.cli_actor import cli_metadata
 from service.settings import Settings
 
 _PERSON_ID = re.compile(r"[0-9a-f]{32}")
@@ -91,7 +90,7 @@ async def erase_command(args: argparse.Namespace, settings: Settings) -> int:
             args.person_id,
             legal_basis=args.legal_basis,
             reason=args.reason,
-            metadata=_metadata(),
+            metadata=cli_metadata(),
         )
         refold = await streams_to_refold(store, args.person_id)
     except UnknownPerson as unknown:
@@ -116,7 +115,11 @@ async def _erase_note(args: argparse.Namespace, settings: Settings) -> int:
     store = await open_store(settings.database_url)
     try:
         result = await erase_note(
-            store, args.note, legal_basis=args.legal_basis, reason=args.reason, metadata=_metadata()
+            store,
+            args.note,
+            legal_basis=args.legal_basis,
+            reason=args.reason,
+            metadata=cli_metadata(),
         )
     except UnknownNote as unknown:
         print(f"agreements erase: {unknown}", file=sys.stderr)
@@ -135,11 +138,3 @@ def _refused(invalid: ValidationFailed) -> int:
     details = "; ".join(f"{e.path}: {e.message}" for e in invalid.errors)
     print(f"agreements erase: {details}", file=sys.stderr)
     return 2
-
-
-def _metadata() -> Metadata:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return Metadata(actor=f"cli:{user}", user_agent="agreements-cli")
