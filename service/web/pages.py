@@ -38,7 +38,7 @@ from service.web.render import FormTooLarge, page, protect, read_form
 Page = Callable[[Request, sessions.Session], Awaitable[Response]]
 
 
-def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     services: Services = request.state.services
     return services
 
@@ -48,7 +48,8 @@ def _to_login(request: Request) -> Response:
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
 
-def _refused(request: Request, session: sessions.Session | None, status: int, why: str) -> Response:
+def refused(request: Request, session: sessions.Session | None, status: int, why: str) -> Response:
+    """The page saying why nothing was shown or done (`why`), with `status`."""
     return page(request, "refused.html", {"why": why}, session=session, status_code=status)
 
 
@@ -63,7 +64,7 @@ def signed_in(
             if session is None:
                 return _to_login(request)
             if not session.may(permission):
-                return _refused(
+                return refused(
                     request, session, 403, f"A {session.principal.role} may not see this page."
                 )
             return await handler(request, session)
@@ -118,7 +119,7 @@ async def login(request: Request) -> Response:
             error="The sign-in form had expired or did not come from this site: try again.",
             status=403,
         )
-    record = _services(request).tokens.authenticate(form.get("token", "").strip())
+    record = services_of(request).tokens.authenticate(form.get("token", "").strip())
     if record is None:
         return _login_page(request, error="This token is unknown or has been revoked.", status=401)
     principal = Principal(token_id=record.token_id, name=record.name, role=record.role)
@@ -135,7 +136,7 @@ async def logout(request: Request) -> Response:
         return page(request, "logout.html", {}, session=session)
     form = await read_form(request)
     if session is not None and not sessions.csrf_ok(request, session, form.get("csrf", "")):
-        return _refused(request, session, 403, "The form did not come from this site.")
+        return refused(request, session, 403, "The form did not come from this site.")
     response = RedirectResponse("/login", status_code=303)
     sessions.end(response)
     return protect(response)
@@ -165,7 +166,7 @@ EXPIRING_SOON_DAYS = 90
 
 @signed_in()
 async def _dashboard(request: Request, session: sessions.Session) -> Response:
-    services = _services(request)
+    services = services_of(request)
     found = await data.partnerships(services)
     overview = data.overview(found, services.settings.current_date())
     recent = await data.recent_events(services) if session.may("read_log") else []
@@ -265,7 +266,7 @@ def _text_filter(query: Mapping[str, str], name: str) -> str | None:
 async def partnerships(request: Request, session: sessions.Session) -> Response:
     """The partnerships list with the API's filters and search (status, kind, country,
     owner, sector, expiring within, `q=` words), a page at a time."""
-    services = _services(request)
+    services = services_of(request)
     query = request.query_params
     status = query.get("status") if query.get("status") in STATUSES else None
     kind = query.get("kind") if query.get("kind") in KINDS else None
@@ -329,7 +330,7 @@ async def partnerships(request: Request, session: sessions.Session) -> Response:
 
 @signed_in()
 async def partnership(request: Request, session: sessions.Session) -> Response:
-    services = _services(request)
+    services = services_of(request)
     after = request.query_params.get("after", "")
     await data.caught_up(services, int(after) if after.isdigit() and len(after) < 19 else None)
     return await _partnership_page(request, session, request.path_params["agreement_id"])
@@ -342,10 +343,10 @@ async def _partnership_page(
     submitted: forms.FormState | None = None,
     status_code: int = 200,
 ) -> Response:
-    services = _services(request)
+    services = services_of(request)
     found = await data.partnership(services, agreement_id)
     if found is None:
-        return _refused(request, session, 404, f"There is no agreement {agreement_id!r}.")
+        return refused(request, session, 404, f"There is no agreement {agreement_id!r}.")
     history: list[RecordedEvent] = []
     version = found.version
     if session.may("read_stream"):
@@ -457,7 +458,7 @@ def _as_announced(p: Partnership) -> dict[str, str]:
 @signed_in()
 async def partnership_as_of(request: Request, session: sessions.Session) -> Response:
     """The bitemporal reads side by side: as known on a date, and as in force on a date."""
-    services = _services(request)
+    services = services_of(request)
     agreement_id = stream_id("agreement", request.path_params["agreement_id"])
     today = services.settings.current_date()
     known_on = _date(request.query_params.get("known_on")) or today
@@ -468,7 +469,7 @@ async def partnership_as_of(request: Request, session: sessions.Session) -> Resp
     )
     current = await data.partnership(services, agreement_id)
     if current is None:
-        return _refused(request, session, 404, f"There is no agreement {agreement_id!r}.")
+        return refused(request, session, 404, f"There is no agreement {agreement_id!r}.")
     return page(
         request,
         "as_of.html",
@@ -495,16 +496,16 @@ def _date(value: str | None) -> dt.date | None:
 
 @signed_in()
 async def owners(request: Request, session: sessions.Session) -> Response:
-    found = await data.owners(_services(request))
+    found = await data.owners(services_of(request))
     return page(request, "owners.html", {"owners": found}, session=session)
 
 
 @signed_in()
 async def owner(request: Request, session: sessions.Session) -> Response:
-    found = await data.owner(_services(request), request.path_params["owner_id"])
+    found = await data.owner(services_of(request), request.path_params["owner_id"])
     if found is None:
-        return _refused(request, session, 404, "There is no such follow-up owner.")
-    services = _services(request)
+        return refused(request, session, 404, "There is no such follow-up owner.")
+    services = services_of(request)
     context = {
         "o": found,
         "erasures": await data.erasures_shown(services, found),
@@ -517,7 +518,7 @@ async def owner(request: Request, session: sessions.Session) -> Response:
 async def delegations(request: Request, session: sessions.Session) -> Response:
     """Each delegation with the agreements recorded under it (their `delegation_id`), as the
     API's delegation document lists them."""
-    services = _services(request)
+    services = services_of(request)
     found = await data.delegations(services)
     under: dict[str, list[Partnership]] = {}
     for p in await data.partnerships(services):
@@ -541,7 +542,7 @@ async def delegations(request: Request, session: sessions.Session) -> Response:
 
 
 def _call(request: Request, session: sessions.Session, params: Any) -> Call[Any, None]:
-    return Call(request, _services(request), session.principal, params, None)
+    return Call(request, services_of(request), session.principal, params, None)
 
 
 @signed_in("read_log")
@@ -550,7 +551,7 @@ async def audit(request: Request, session: sessions.Session) -> Response:
     if request.query_params.get("verify") == "1":
         answer = await audit_routes.verify(_call(request, session, audit_routes.VerifyParams()))
         result = json.loads(bytes(answer.body))
-    head = await _services(request).store.head()
+    head = await services_of(request).store.head()
     return page(request, "audit.html", {"result": result, "head": head}, session=session)
 
 
@@ -564,7 +565,7 @@ async def audit_checkpoint(request: Request, session: sessions.Session) -> Respo
 
 @signed_in("read_log")
 async def audit_export(request: Request, session: sessions.Session) -> Response:
-    store = _services(request).store
+    store = services_of(request).store
 
     async def lines() -> Any:
         after = 0
@@ -601,7 +602,7 @@ async def docs(request: Request, session: sessions.Session) -> Response:
 
 @signed_in("read_openapi")
 async def docs_openapi(request: Request, session: sessions.Session) -> Response:
-    return Response(_services(request).openapi, media_type="application/json")
+    return Response(services_of(request).openapi, media_type="application/json")
 
 
 # -- recording -------------------------------------------------------------------------------
@@ -609,17 +610,17 @@ async def docs_openapi(request: Request, session: sessions.Session) -> Response:
 
 @signed_in("append")
 async def record(request: Request, session: sessions.Session) -> Response:
-    services = _services(request)
+    services = services_of(request)
     agreement_id = stream_id("agreement", request.path_params["agreement_id"])
     spec = forms.FORMS.get(request.path_params["form"])
     if spec is None:
-        return _refused(request, session, 404, "There is no such form.")
+        return refused(request, session, 404, "There is no such form.")
     try:
         form = await read_form(request)
     except FormTooLarge:
-        return _refused(request, session, 413, "The form was too large.")
+        return refused(request, session, 413, "The form was too large.")
     if not sessions.csrf_ok(request, session, form.get("csrf", "")):
-        return _refused(
+        return refused(
             request,
             session,
             403,
@@ -629,7 +630,7 @@ async def record(request: Request, session: sessions.Session) -> Response:
     state = forms.posted(spec, form)
     occurred = _instant(state.occurred_at)
     if state.expected_version < 0 or not state.event_id or occurred is None:
-        return _refused(request, session, 400, "The form is incomplete: open the page again.")
+        return refused(request, session, 400, "The form is incomplete: open the page again.")
     proposed = Proposed(
         type=spec.event_type,
         data=msgspec.json.encode(forms.event_data(state)),
@@ -658,7 +659,7 @@ async def record(request: Request, session: sessions.Session) -> Response:
         state.event_id = str(uuid.uuid4())
         return await _partnership_page(request, session, agreement_id, state, 409)
     except StreamNotFound:
-        return _refused(request, session, 404, f"There is no agreement {agreement_id!r}.")
+        return refused(request, session, 404, f"There is no agreement {agreement_id!r}.")
     services.metrics.appended(result)
     again = "&again=1" if not result.created else ""
     target = (
@@ -674,7 +675,7 @@ async def new_agreement(request: Request, session: sessions.Session) -> Response
     signing, or (`?start=announcement`) with its announcement."""
     start = request.query_params.get("start", "")
     spec = forms.STARTING_FORMS.get(start, forms.AGREEMENT_FORM)
-    today = _services(request).settings.current_date()
+    today = services_of(request).settings.current_date()
 
     def show(state: forms.FormState, status_code: int = 200) -> Response:
         return page(
@@ -690,13 +691,13 @@ async def new_agreement(request: Request, session: sessions.Session) -> Response
     try:
         form = await read_form(request)
     except FormTooLarge:
-        return _refused(request, session, 413, "The form was too large.")
+        return refused(request, session, 413, "The form was too large.")
     if not sessions.csrf_ok(request, session, form.get("csrf", "")):
-        return _refused(request, session, 403, "This form did not come from this site.")
+        return refused(request, session, 403, "This form did not come from this site.")
     state = forms.posted(spec, form)
     occurred = _instant(state.occurred_at)
     if not state.event_id or occurred is None:
-        return _refused(request, session, 400, "The form is incomplete: open the page again.")
+        return refused(request, session, 400, "The form is incomplete: open the page again.")
     slug = state.values.get("agreement_id", "").strip().removeprefix("agreement-")
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,99}", slug):
         state.errors = {
@@ -711,7 +712,7 @@ async def new_agreement(request: Request, session: sessions.Session) -> Response
         event_id=state.event_id,
     )
     try:
-        result = await _services(request).store.append(
+        result = await services_of(request).store.append(
             key,
             [proposed],
             expected_version="no_stream",
@@ -727,7 +728,7 @@ async def new_agreement(request: Request, session: sessions.Session) -> Response
         state.errors = {forms.FORM_LEVEL: "This form was already used for something else."}
         state.event_id = str(uuid.uuid4())
     else:
-        _services(request).metrics.appended(result)
+        services_of(request).metrics.appended(result)
         again = "&again=1" if not result.created else ""
         return RedirectResponse(
             f"/web/partnerships/{quote(key, safe='')}"
@@ -762,13 +763,13 @@ def _instant(value: str) -> dt.datetime | None:
 async def correction(request: Request, session: sessions.Session) -> Response:
     """The form correcting one event of an agreement's history (GET), and recording the
     correction (POST): an `EventCorrected` whose `changes` is the patch of what was edited."""
-    services = _services(request)
+    services = services_of(request)
     agreement_id = stream_id("agreement", request.path_params["agreement_id"])
     event_id = request.path_params["event_id"]
     events = await data.stream(services, agreement_id)
     target = next((e for e in events if e.event_id == event_id), None)
     if target is None or target.type == corrections.CORRECTION:
-        return _refused(request, session, 404, "There is no such event to correct here.")
+        return refused(request, session, 404, "There is no such event to correct here.")
     current = corrections.as_corrected(target, events)
     spec = corrections.spec_for(target, current)
     version = events[-1].version
@@ -799,9 +800,9 @@ async def correction(request: Request, session: sessions.Session) -> Response:
     try:
         form = await read_form(request)
     except FormTooLarge:
-        return _refused(request, session, 413, "The form was too large.")
+        return refused(request, session, 413, "The form was too large.")
     if not sessions.csrf_ok(request, session, form.get("csrf", "")):
-        return _refused(request, session, 403, "This form did not come from this site.")
+        return refused(request, session, 403, "This form did not come from this site.")
     # The patch is of what the form showed (the data as corrected when it was rendered), so
     # a second submission of the same form is the same event, recorded once.
     shown_at = forms.posted(spec, form).expected_version
@@ -809,7 +810,7 @@ async def correction(request: Request, session: sessions.Session) -> Response:
     state = forms.posted(corrections.spec_for(target, rendered), form)
     occurred = _instant(state.occurred_at)
     if state.expected_version < 0 or not state.event_id or occurred is None:
-        return _refused(request, session, 400, "The form is incomplete: open the page again.")
+        return refused(request, session, 400, "The form is incomplete: open the page again.")
     changes = corrections.merge_patch(rendered, corrections.edited(rendered, state.values))
     reason = state.values.get("reason", "").strip()
     if not changes:
@@ -869,16 +870,16 @@ DUE = {"overdue": None, "7": 7, "30": 30, "90": 90}
 async def my_follow_ups(request: Request, session: sessions.Session) -> Response:
     """The follow-ups of the owner the signed-in person is (`service.web.my_owner`), with
     the work list's filters; POST chooses the owner."""
-    services = _services(request)
+    services = services_of(request)
     every = await data.owners(services)
     known = {o.owner_id: o for o in every}
     if request.method == "POST":
         try:
             form = await read_form(request)
         except FormTooLarge:
-            return _refused(request, session, 413, "The form was too large.")
+            return refused(request, session, 413, "The form was too large.")
         if not sessions.csrf_ok(request, session, form.get("csrf", "")):
-            return _refused(request, session, 403, "This form did not come from this site.")
+            return refused(request, session, 403, "This form did not come from this site.")
         response = RedirectResponse("/web/my-follow-ups", status_code=303)
         choice = form.get("owner", "")
         if choice in known:
@@ -886,7 +887,7 @@ async def my_follow_ups(request: Request, session: sessions.Session) -> Response
         elif not choice:
             my_owner.forget(response)
         else:
-            return _refused(request, session, 400, "There is no such follow-up owner.")
+            return refused(request, session, 400, "There is no such follow-up owner.")
         return protect(response)
 
     query = request.query_params

@@ -18,22 +18,12 @@ from starlette.responses import RedirectResponse, Response
 from events.envelope import Metadata
 from events.erasure import UnknownPerson, erase, mentions
 from events.errors import ValidationFailed
-from service.routes.base import Services
 from service.routes.people import latest_erasure, settle_erasure
 from service.web import sessions
-from service.web.pages import signed_in
+from service.web.pages import refused, services_of, signed_in
 from service.web.render import FormTooLarge, page, read_form
 
 _PERSON_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.state.services
-    return services
-
-
-def _refused(request: Request, session: sessions.Session, status: int, why: str) -> Response:
-    return page(request, "refused.html", {"why": why}, session=session, status_code=status)
 
 
 @signed_in("read_log")
@@ -44,11 +34,11 @@ async def person(request: Request, session: sessions.Session) -> Response:
 async def _show(
     request: Request, session: sessions.Session, problem: str | None = None, status: int = 200
 ) -> Response:
-    store = _services(request).store
+    store = services_of(request).store
     person_id = request.path_params["person_id"]
     found = await mentions(store, person_id) if _PERSON_ID.match(person_id) else []
     if not found:
-        return _refused(request, session, 404, "The register names no such person.")
+        return refused(request, session, 404, "The register names no such person.")
     context = {
         "person_id": person_id,
         "mentions": found,
@@ -62,14 +52,14 @@ async def _show(
 
 @signed_in("manage")
 async def erase_person(request: Request, session: sessions.Session) -> Response:
-    services = _services(request)
+    services = services_of(request)
     person_id = request.path_params["person_id"]
     try:
         form = await read_form(request)
     except FormTooLarge:
-        return _refused(request, session, 413, "The form was too large.")
+        return refused(request, session, 413, "The form was too large.")
     if not sessions.csrf_ok(request, session, form.get("csrf", "")):
-        return _refused(
+        return refused(
             request,
             session,
             403,
@@ -77,7 +67,7 @@ async def erase_person(request: Request, session: sessions.Session) -> Response:
             " erased. Open the page again and resubmit.",
         )
     if not _PERSON_ID.match(person_id):
-        return _refused(request, session, 404, "The register names no such person.")
+        return refused(request, session, 404, "The register names no such person.")
     legal_basis, reason = form.get("legal_basis", "").strip(), form.get("reason", "").strip()
     if not legal_basis or not reason:
         return await _show(request, session, "Give the legal basis and the reason.", 400)
@@ -91,7 +81,7 @@ async def erase_person(request: Request, session: sessions.Session) -> Response:
             metadata=Metadata(actor=principal.name, token_id=principal.token_id),
         )
     except UnknownPerson:
-        return _refused(request, session, 404, "The register names no such person.")
+        return refused(request, session, 404, "The register names no such person.")
     except (ValidationFailed, msgspec.ValidationError) as invalid:
         return await _show(request, session, f"Nothing was erased: {invalid}", 400)
     if result.created:
