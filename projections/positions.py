@@ -30,11 +30,6 @@ async def read_all(connection: AsyncConnection) -> dict[str, tuple[int, int]]:
     return {name: (position, version) for name, position, version in rows}
 
 
-async def read_position(connection: AsyncConnection, name: str) -> int:
-    query = select(checkpoints.c.position).where(checkpoints.c.name == name)
-    return (await connection.execute(query)).scalar() or 0
-
-
 async def reached(connection: AsyncConnection) -> int:
     """The position every read model has applied: the least of their checkpoints (0 while
     one has none). They move together (`claim`), so this is each one's, read without naming

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from events.store import open_store
-from projections import partnerships, positions
+from projections import positions
 from tests._databases import BACKENDS, database
 from tests._server import (
     ROOT,
@@ -116,7 +116,7 @@ async def _checkpoint(url: str) -> int:
     store = await open_store(url)
     try:
         async with store.engine.connect() as connection:
-            return await positions.read_position(connection, partnerships.NAME)
+            return await positions.reached(connection)
     finally:
         await store.close()
 
